@@ -20,6 +20,7 @@ half a file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -134,3 +135,60 @@ def open_hub(uri: str | None = None, *, token: str | None = None) -> Hub:
     from l4demons.hub.local import LocalHub
 
     return LocalHub(uri)
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the backends (additions; the protocol above is unchanged).
+
+_HASH_CHUNK = 1 << 20
+
+
+def short_id(commit_id: str) -> str:
+    """The first 8 hex digits of a commit id, as printed in log lines."""
+    return commit_id[:8]
+
+
+def rollback_message(revision: str, original_message: str) -> str:
+    """The message of the commit :meth:`Hub.rollback` makes."""
+    return f"Rollback to {short_id(revision)}: {original_message}"
+
+
+def validate_filename(name: str) -> str:
+    """Check a file name used inside a hub commit and return it.
+
+    Names are relative POSIX paths (``model.pt``, ``replay/000123.npz``): no
+    leading ``/``, no ``..`` or empty parts, no backslashes.
+
+    :raises ValueError: the name cannot be stored in a hub.
+    """
+    parts = name.split("/")
+    if not name or "\\" in name or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"Invalid hub file name {name!r}: use a relative path like 'model.pt' or 'replay/0001.npz'.")
+    return name
+
+
+def check_local_files(files: dict[str, Path]) -> dict[str, Path]:
+    """Validate the ``files`` argument of :meth:`Hub.commit`: names, and sources that exist.
+
+    :raises ValueError: a name is invalid.
+    :raises FileNotFoundError: a local source file is missing.
+    """
+    checked: dict[str, Path] = {}
+    for name, src in files.items():
+        validate_filename(name)
+        src = Path(src)
+        if not src.is_file():
+            raise FileNotFoundError(f"Cannot commit {name!r}: local file {src} does not exist.")
+        checked[name] = src
+    return checked
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """``(sha256 hex digest, size in bytes)`` of a local file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
