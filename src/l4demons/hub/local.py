@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from l4demons.hub.base import (
     CommitInfo,
@@ -127,7 +128,9 @@ class LocalHub:
         :raises CorruptFile: a file is missing or does not match.
         """
         record = self._record_or_none(revision)
-        for name, entry in (record["files"] if record else {}).items():
+        if record is None:
+            return
+        for name, entry in record["files"].items():
             self._verify(self.path / "objects" / entry["sha256"], entry, name, record["id"])
 
     # -- writing ------------------------------------------------------------
@@ -261,7 +264,7 @@ class LocalHub:
 
     def _write_commit(self, entries: dict, message: str, parent: str | None) -> CommitInfo:
         """Under the lock: fsync objects/, write the record, then move HEAD."""
-        record = {
+        record: dict[str, Any] = {
             "format": _FORMAT,
             "message": message,
             "parent": parent,
@@ -353,7 +356,7 @@ def _lock_fd(fd: int) -> None:
 
         while True:
             try:
-                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
                 return
             except OSError:
                 continue  # LK_LOCK gives up after ~10 s; keep waiting like flock does
