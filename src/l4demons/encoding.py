@@ -149,7 +149,8 @@ def encode_position(board: chess.Board, out: np.ndarray | None = None) -> np.nda
         ep_flip = 56
     ep = board.ep_square if board.ep_square is not None and board.has_legal_en_passant() else None
     rec["ep"] = -1 if ep is None else ep ^ ep_flip
-    flags = 1 if board.is_repetition(2) else 0
+    # A repetition needs at least four reversible plies; skip the scan before that.
+    flags = 1 if board.halfmove_clock >= 4 and board.is_repetition(2) else 0
     cr = board.castling_rights
     flags |= (bool(cr & (chess.BB_H1 if us else chess.BB_H8))) << 1
     flags |= (bool(cr & (chess.BB_A1 if us else chess.BB_A8))) << 2

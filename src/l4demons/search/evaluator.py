@@ -44,12 +44,13 @@ class Evaluator:
         planes = torch.from_numpy(planes_from_positions(records)).to(self.device, non_blocking=True)
         with self._autocast():
             policy, wdl = self.net(planes)
+        wdl = torch.softmax(wdl.float(), dim=1).cpu().numpy()
+        policy = policy.float().cpu().numpy()
         lengths = [len(leaf.indices) for leaf in leaves]
-        rows = torch.repeat_interleave(torch.arange(len(leaves)), torch.tensor(lengths)).to(self.device)
-        cols = torch.tensor([i for leaf in leaves for i in leaf.indices], device=self.device)
-        flat = policy[rows, cols].float().cpu().numpy()
-        probs = torch.softmax(wdl.float(), dim=1).cpu().numpy()
-        values = probs[:, 0] - probs[:, 2]
+        rows = np.repeat(np.arange(len(leaves)), lengths)
+        cols = np.fromiter((i for leaf in leaves for i in leaf.indices), dtype=np.int64, count=len(rows))
+        flat = policy[rows, cols]
+        values = wdl[:, 0] - wdl[:, 2]
         self.evaluations += len(leaves)
         self.calls += 1
         return np.split(flat, np.cumsum(lengths)[:-1]), values

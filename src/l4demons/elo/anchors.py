@@ -1,0 +1,236 @@
+"""Anchors: players of known rating, and how their ratings were measured.
+
+Stockfish 15.1's ``UCI_Elo`` levels (1350..2850) are taken at their labels
+(calibrated by the Stockfish authors at 60s+0.6s against CCRL 40/4; above
+about 1700 they are known to be inflated, and we do not correct them).
+Below Stockfish's floor there is nothing calibrated, so we measure a
+ladder of cheap players once, by a maximum-likelihood fit with
+``sf-elo1350`` fixed at 1350:
+
+    random < material~r0.75 < material~r0.5 < material
+           < sf-elo1350~r0.35 < ~r0.25 < ~r0.15 < ~r0.08 < ~r0.04 < sf-elo1350
+
+``X~rP`` is player X playing a uniformly random move with probability P.
+Stockfish at 1350 beats the material grabber every game, and the grabber
+beats the random mover nearly every game, so these noisy rungs are what
+make each step of the ladder measurable (a step of 100..300 Elo, not 600).
+Each rung plays its neighbours one and two steps away.
+
+Stockfish plays at ``depth = 1 + int(level)``, the depth at which it picks
+its handicapped move whatever the clock, so its play matches the 60s+0.6s
+calibration while costing milliseconds. Its handicap is seeded from the
+clock, so no two calibrations give the same games; the file records what
+one gave. Re-measure with :func:`calibrate` (``l4demons elo --calibrate``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import chess
+
+from l4demons.elo.engines import find_stockfish
+from l4demons.elo.errors import AnchorFileError
+from l4demons.elo.match import DEFAULT_MAX_PLIES, play_match
+from l4demons.elo.openings import find_book, load_openings
+from l4demons.elo.players import PlayerSpec
+from l4demons.elo.rating import EloInterval, PairResult, fit_ratings, pairwise_elo
+
+log = logging.getLogger(__name__)
+
+ANCHORS_FILE = Path(__file__).parent / "data" / "anchors.json"
+"""The anchors shipped with the package; ``$L4D_ANCHORS`` overrides it."""
+
+STOCKFISH_LABELS: tuple[int, ...] = (1350, 1500, 1700, 2000, 2300, 2600, 2850)
+"""``UCI_Elo`` levels used as anchors at their labelled rating."""
+
+FIXED = "sf-elo1350"
+"""The anchor whose label pins the calibration ladder."""
+
+
+def calibration_ladder() -> tuple[PlayerSpec, ...]:
+    """The players measured by :func:`calibrate`, weakest first, ending at :data:`FIXED`."""
+    sf = PlayerSpec.stockfish(elo=1350)
+    material = PlayerSpec.material()
+    return (
+        PlayerSpec.random(), material.with_noise(0.75), material.with_noise(0.5), material,
+        *(sf.with_noise(rate) for rate in (0.35, 0.25, 0.15, 0.08, 0.04)), sf,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Anchor:
+    """A player with a known rating."""
+
+    spec: PlayerSpec
+    elo: float
+    lo: float
+    """Lower end of the 95% interval (equal to ``elo`` for a label)."""
+    hi: float
+    source: str
+    """``label`` (Stockfish's own calibration) or ``measured`` (our fit)."""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def error(self) -> float:
+        return max(self.hi - self.elo, self.elo - self.lo)
+
+
+@dataclasses.dataclass(frozen=True)
+class AnchorSet:
+    """All anchors plus how they were measured."""
+
+    anchors: tuple[Anchor, ...]
+    provenance: Mapping[str, Any]
+
+    def __getitem__(self, name: str) -> Anchor:
+        for anchor in self.anchors:
+            if anchor.name == name:
+                return anchor
+        raise KeyError(f"no anchor named {name!r}; known: {[a.name for a in self.anchors]}")
+
+    def sorted(self) -> list[Anchor]:
+        return sorted(self.anchors, key=lambda a: a.elo)
+
+    def nearest(self, elo: float, count: int = 2) -> list[Anchor]:
+        """The ``count`` anchors closest to ``elo``, closest first."""
+        return sorted(self.anchors, key=lambda a: abs(a.elo - elo))[:count]
+
+
+def _spec_to_json(spec: PlayerSpec) -> dict[str, Any]:
+    return {"kind": spec.kind, "params": dict(spec.params)}
+
+
+def _spec_from_json(data: Mapping[str, Any]) -> PlayerSpec:
+    return PlayerSpec.make(data["kind"], **data.get("params", {}))
+
+
+def load_anchors(path: str | os.PathLike[str] | None = None) -> AnchorSet:
+    """Read the anchors file (``path``, ``$L4D_ANCHORS``, or the packaged one).
+
+    :raises AnchorFileError: missing or malformed; re-create it with
+        ``l4demons elo --calibrate``.
+    """
+    where = Path(path or os.environ.get("L4D_ANCHORS") or ANCHORS_FILE)
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+        anchors = tuple(
+            Anchor(_spec_from_json(row["spec"]), float(row["elo"]), float(row["lo"]), float(row["hi"]), row["source"])
+            for row in data["anchors"]
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AnchorFileError(f"cannot read anchors from {where} ({exc}); re-create it with "
+                              "`l4demons elo --calibrate`") from exc
+    return AnchorSet(anchors, data.get("calibration", {}))
+
+
+def save_anchors(anchor_set: AnchorSet, path: str | os.PathLike[str]) -> None:
+    """Write ``anchor_set`` as JSON atomically (``.tmp`` then rename)."""
+    rows = [
+        {"name": a.name, "spec": _spec_to_json(a.spec), "elo": round(a.elo, 1), "lo": round(a.lo, 1),
+         "hi": round(a.hi, 1), "source": a.source}
+        for a in anchor_set.sorted()
+    ]
+    text = json.dumps({"format": 1, "anchors": rows, "calibration": dict(anchor_set.provenance)}, indent=1)
+    tmp = Path(f"{os.fspath(path)}.tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _stockfish_version() -> str:
+    try:
+        out = subprocess.run([find_stockfish()], input="uci\nquit\n", capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return next((line[8:] for line in out.stdout.splitlines() if line.startswith("id name ")), "unknown")
+
+
+def calibrate(
+    path: str | os.PathLike[str] | None = ANCHORS_FILE,
+    *,
+    games_per_pair: int = 60,
+    label_check_games: int = 40,
+    workers: int | None = None,
+    book: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    max_plies: int = DEFAULT_MAX_PLIES,
+    on_pair: Callable[[PairResult], None] | None = None,
+) -> AnchorSet:
+    """Re-measure the ladder below Stockfish's floor and write the anchors file.
+
+    Neighbours on the ladder play ``games_per_pair`` games, rungs two apart
+    half that; ``label_check_games`` between adjacent low ``UCI_Elo``
+    levels check that the labels hold at our depth limit (recorded only,
+    not used to move the labels). ``path=None`` writes nothing.
+    """
+    started = time.monotonic()
+    ladder = calibration_ladder()
+    plan = [(ladder[i + 1], ladder[i], games_per_pair) for i in range(len(ladder) - 1)]
+    plan += [(ladder[i + 2], ladder[i], games_per_pair // 2) for i in range(len(ladder) - 2)]
+    results: list[PairResult] = []
+    for k, (a, b, games) in enumerate(plan):
+        openings = load_openings((games + 1) // 2, seed=seed + k, book=book)
+        match = play_match(a, b, openings, games, workers=workers, max_plies=max_plies, seed=seed + k,
+                           event="l4demons calibration")
+        results.append(PairResult(a.name, b.name, match.wins, match.draws, match.losses))
+        if on_pair is not None:
+            on_pair(results[-1])
+    fit = fit_ratings(results, {FIXED: 1350.0})
+    checks = []
+    low = STOCKFISH_LABELS[:3] if label_check_games > 0 else ()
+    for k, (weak_elo, strong_elo) in enumerate(zip(low, low[1:], strict=False)):
+        weak, strong = PlayerSpec.stockfish(elo=weak_elo), PlayerSpec.stockfish(elo=strong_elo)
+        openings = load_openings((label_check_games + 1) // 2, seed=seed + 100 + k, book=book)
+        match = play_match(strong, weak, openings, label_check_games, workers=workers, max_plies=max_plies,
+                           seed=seed + 100 + k, event="l4demons calibration")
+        pair = PairResult(strong.name, weak.name, match.wins, match.draws, match.losses)
+        diff = pairwise_elo(pair.wins, pair.draws, pair.losses)
+        checks.append({**dataclasses.asdict(pair), "label_diff": strong_elo - weak_elo,
+                       "measured_diff": round(diff.elo, 1), "lo": round(diff.lo, 1), "hi": round(diff.hi, 1)})
+        if on_pair is not None:
+            on_pair(pair)
+    anchors = [Anchor(spec, fit[spec.name].elo, fit[spec.name].lo, fit[spec.name].hi, "measured")
+               for spec in ladder if spec.name != FIXED]
+    anchors += [Anchor(PlayerSpec.stockfish(elo=e), e, e, e, "label") for e in STOCKFISH_LABELS]
+    provenance = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "l4demons elo --calibrate",
+        "method": "maximum-likelihood logistic Elo over all pairs below, draws = half a point, one virtual "
+                  "draw added to a 0%/100% pairing; 95% intervals from the Fisher information",
+        "fixed": {FIXED: 1350},
+        "stockfish": _stockfish_version(),
+        "stockfish_limit": "depth = 1 + int(level): where Stockfish picks its handicapped move, so its "
+                           "play equals the 60s+0.6s calibration; 1 thread, 16 MB hash",
+        "labels_note": "UCI_Elo labels are Stockfish's (60s+0.6s vs CCRL 40/4); above ~1700 inflated",
+        "openings": f"Polyglot book {find_book(book)}" if find_book(book) else "built-in lines",
+        "max_plies": max_plies,
+        "games": sum(p.games for p in results) + sum(c["wins"] + c["draws"] + c["losses"] for c in checks),
+        "seconds": round(time.monotonic() - started, 1),
+        "python_chess": chess.__version__,
+        "results": [dataclasses.asdict(p) for p in results],
+        "label_checks": checks,
+    }
+    anchor_set = AnchorSet(tuple(anchors), provenance)
+    if path is not None:
+        save_anchors(anchor_set, path)
+        log.info("wrote %d anchors to %s", len(anchors), path)
+    return anchor_set
+
+
+def performance(anchor: Anchor, wins: int, draws: int, losses: int) -> EloInterval:
+    """Rating shown against one anchor: its rating plus the pairwise difference."""
+    diff = pairwise_elo(wins, draws, losses)
+    return EloInterval(anchor.elo + diff.elo, anchor.elo + diff.lo, anchor.elo + diff.hi, diff.games)
+

@@ -1,0 +1,329 @@
+"""Matches between two players, game by game in parallel worker processes.
+
+Each game starts from an opening; openings are used in pairs, player A
+white in the first game and black in the second. Worker processes
+(``spawn``: no forked engine threads, no CUDA surprises) build their players
+once from :class:`~l4demons.elo.players.PlayerSpec` and reuse them.
+
+A game ends by the rules (checkmate, stalemate, insufficient material),
+by a draw either side may claim (threefold repetition, fifty moves: we
+claim for them), or at ``max_plies`` where it is adjudicated a draw.
+Scheduling stops at a deadline or when ``should_stop`` says so; games
+already running are finished, never cut.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime
+import logging
+import multiprocessing
+import multiprocessing.util
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import chess
+import chess.pgn
+
+from l4demons.elo.openings import Opening
+from l4demons.elo.players import Player, PlayerSpec, build_player
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PLIES = 400
+"""Plies (opening included) after which a game is adjudicated a draw."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GameJob:
+    """One game to play, as sent to a worker."""
+
+    index: int
+    a: PlayerSpec
+    b: PlayerSpec
+    a_white: bool
+    opening: Opening
+    max_plies: int
+    seed: int
+    event: str
+
+
+@dataclasses.dataclass(frozen=True)
+class GameRecord:
+    """A finished game."""
+
+    index: int
+    """Position in the match schedule."""
+    a_white: bool
+    """Whether player A had white."""
+    result: str
+    """``1-0``, ``0-1`` or ``1/2-1/2``."""
+    termination: str
+    """Why it ended, e.g. ``checkmate``, ``threefold repetition``, ``adjudicated at 400 plies``."""
+    plies: int
+    """Plies played, opening included."""
+    seconds: float
+    """Wall time the game took in its worker."""
+    pgn: str
+    """The game as PGN text, with headers."""
+
+    @property
+    def score_a(self) -> float:
+        """Player A's points from this game: 1, 0.5 or 0."""
+        if self.result == "1/2-1/2":
+            return 0.5
+        return 1.0 if (self.result == "1-0") == self.a_white else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchResult:
+    """All games of a match, scored from player A's side."""
+
+    a: str
+    b: str
+    records: tuple[GameRecord, ...]
+    seconds: float
+    """Wall time of the whole match."""
+
+    @property
+    def wins(self) -> int:
+        return sum(r.score_a == 1.0 for r in self.records)
+
+    @property
+    def draws(self) -> int:
+        return sum(r.score_a == 0.5 for r in self.records)
+
+    @property
+    def losses(self) -> int:
+        return sum(r.score_a == 0.0 for r in self.records)
+
+    @property
+    def games(self) -> int:
+        return len(self.records)
+
+    @property
+    def score(self) -> float:
+        """A's mean points per game (0.5 with no games)."""
+        return (self.wins + 0.5 * self.draws) / self.games if self.records else 0.5
+
+    @property
+    def pgns(self) -> tuple[str, ...]:
+        return tuple(r.pgn for r in self.records)
+
+
+Tally = tuple[int, int, int]
+"""(wins, draws, losses) of player A so far."""
+
+
+def play_game(white: Player, black: Player, opening: Opening, max_plies: int = DEFAULT_MAX_PLIES,
+              headers: dict[str, str] | None = None) -> tuple[str, str, chess.pgn.Game]:
+    """Play one game; returns (result, termination, PGN game)."""
+    board = opening.board()
+    book_plies = len(board.move_stack)
+    termination = ""
+    while True:
+        outcome = board.outcome()
+        if outcome is not None:
+            result, termination = outcome.result(), outcome.termination.name.lower().replace("_", " ")
+            break
+        if board.is_repetition(3):
+            result, termination = "1/2-1/2", "threefold repetition"
+            break
+        if board.halfmove_clock >= 100:
+            result, termination = "1/2-1/2", "fifty moves"
+            break
+        if len(board.move_stack) >= max_plies:
+            result, termination = "1/2-1/2", f"adjudicated at {max_plies} plies"
+            break
+        player = white if board.turn == chess.WHITE else black
+        move = player.choose(board)
+        if move not in board.legal_moves:
+            raise chess.IllegalMoveError(f"{player.name} played illegal {move} in {board.fen()}")
+        board.push(move)
+    game = chess.pgn.Game.from_board(board)
+    game.headers.update(headers or {})
+    game.headers.update({
+        "White": white.name, "Black": black.name, "Result": result,
+        "Opening": opening.name, "Termination": termination, "PlyCount": str(len(board.move_stack)),
+    })
+    node: chess.pgn.GameNode = game
+    for _ in range(book_plies):
+        node = node.variations[0]
+    if book_plies:
+        node.comment = "book"
+    return result, termination, game
+
+
+_CACHE: dict[PlayerSpec, Player] = {}
+
+
+def _close_cached() -> None:
+    while _CACHE:
+        _, player = _CACHE.popitem()
+        try:
+            player.close()
+        except Exception:  # noqa: BLE001 - closing at exit must not mask the real error
+            log.exception("closing %s", player.name)
+
+
+def _worker_init() -> None:
+    # Workers leave through os._exit, which skips atexit; Finalize still runs.
+    multiprocessing.util.Finalize(None, _close_cached, exitpriority=10)
+
+
+def run_job(job: GameJob) -> GameRecord:
+    """Play ``job`` with this process's cached players (built on first use)."""
+    started = time.perf_counter()
+    players = []
+    for spec in (job.a, job.b):
+        if spec not in _CACHE:
+            _CACHE[spec] = build_player(spec, job.seed)
+        players.append(_CACHE[spec])
+    for offset, player in enumerate(players):
+        player.new_game(job.seed * 2 + offset)
+    white, black = players if job.a_white else players[::-1]
+    headers = {
+        "Event": job.event, "Site": os.uname().nodename, "Round": str(job.index + 1),
+        "Date": datetime.date.today().strftime("%Y.%m.%d"),
+    }
+    result, termination, game = play_game(white, black, job.opening, job.max_plies, headers)
+    return GameRecord(
+        index=job.index, a_white=job.a_white, result=result, termination=termination,
+        plies=int(game.headers["PlyCount"]), seconds=time.perf_counter() - started,
+        pgn=str(game),
+    )
+
+
+def schedule(a: PlayerSpec, b: PlayerSpec, openings: Sequence[Opening], games: int, *,
+             max_plies: int = DEFAULT_MAX_PLIES, seed: int = 0, event: str = "l4demons elo") -> list[GameJob]:
+    """Games in order: opening k is played by games 2k (A white) and 2k+1 (A black)."""
+    if not openings:
+        raise ValueError("a match needs at least one opening")
+    return [
+        GameJob(i, a, b, i % 2 == 0, openings[(i // 2) % len(openings)], max_plies, seed * 1_000_003 + i, event)
+        for i in range(games)
+    ]
+
+
+def default_workers(games: int) -> int:
+    """One worker per core this process may use, never more than the games."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, games))
+
+
+class GamePool:
+    """Worker processes that play :class:`GameJob` s, keeping players between games.
+
+    ``workers=0`` plays each job in this process when it is submitted (tests,
+    debugging); the returned future is then already done. Use as a context
+    manager: leaving it closes every player (engines quit).
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(0, workers)
+        self._pool: cf.ProcessPoolExecutor | None = None
+        if self.workers > 0:
+            context = multiprocessing.get_context("spawn")
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
+
+    @property
+    def slots(self) -> int:
+        """How many games may run at once."""
+        return max(1, self.workers)
+
+    def submit(self, job: GameJob) -> cf.Future[GameRecord]:
+        if self._pool is not None:
+            return self._pool.submit(run_job, job)
+        future: cf.Future[GameRecord] = cf.Future()
+        try:
+            future.set_result(run_job(job))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            _close_cached()
+
+    def __enter__(self) -> GamePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def play_match(
+    a: PlayerSpec,
+    b: PlayerSpec,
+    openings: Sequence[Opening],
+    games: int | None = None,
+    *,
+    max_plies: int = DEFAULT_MAX_PLIES,
+    workers: int | None = None,
+    time_budget_s: float | None = None,
+    should_stop: Callable[[Tally], bool] | None = None,
+    on_game: Callable[[GameRecord], None] | None = None,
+    seed: int = 0,
+    event: str = "l4demons elo",
+) -> MatchResult:
+    """Play up to ``games`` games (default: each opening twice) between A and B.
+
+    ``workers`` defaults to one per core (at most one per game); 0 plays in
+    this process. With ``time_budget_s``, no game starts once the time
+    left is shorter than a typical game so far, so the match ends near its
+    budget rather than a whole game past it. ``should_stop(tally)`` is
+    asked after every finished game; games already running still count.
+    """
+    jobs = schedule(a, b, openings, 2 * len(openings) if games is None else games,
+                    max_plies=max_plies, seed=seed, event=event)
+    started = time.monotonic()
+    deadline = None if time_budget_s is None else started + time_budget_s
+    records: list[GameRecord] = []
+    tally = [0, 0, 0]
+    stop = False
+    n_workers = default_workers(len(jobs)) if workers is None else min(workers, len(jobs))
+    with GamePool(n_workers) as pool:
+        pending: set[cf.Future[GameRecord]] = set()
+        queue = list(jobs)
+        while queue or pending:
+            while queue and len(pending) < pool.slots and not stop and time_for_another(records, deadline):
+                pending.add(pool.submit(queue.pop(0)))
+            if not pending:
+                break
+            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                record = future.result()
+                records.append(record)
+                tally[{1.0: 0, 0.5: 1, 0.0: 2}[record.score_a]] += 1
+                if on_game is not None:
+                    on_game(record)
+                if should_stop is not None and should_stop((tally[0], tally[1], tally[2])):
+                    stop = True
+    records.sort(key=lambda r: r.index)
+    result = MatchResult(a.name, b.name, tuple(records), time.monotonic() - started)
+    log.info("%s vs %s: +%d =%d -%d in %.1fs", a.name, b.name, result.wins, result.draws,
+             result.losses, result.seconds)
+    return result
+
+
+def time_for_another(records: Sequence[GameRecord], deadline: float | None) -> bool:
+    """Whether a typical game (mean so far) still fits before ``deadline``."""
+    if deadline is None:
+        return True
+    typical = sum(r.seconds for r in records) / len(records) if records else 0.0
+    return time.monotonic() + typical <= deadline
+
+
+def write_pgn(path: str | os.PathLike[str], pgns: Sequence[str]) -> None:
+    """Write games to ``path`` atomically (``.tmp`` then rename)."""
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write("\n\n".join(pgns) + ("\n" if pgns else ""))
+    os.replace(tmp, path)

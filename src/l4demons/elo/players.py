@@ -1,0 +1,305 @@
+"""Players the Elo machinery pits against each other.
+
+A :class:`Player` is anything that picks a move for a board. The measured
+candidate (the net) and the anchors (a random mover, a one-ply material
+grabber, Stockfish at a calibrated strength) all look the same to a match.
+
+Players hold processes and weights, so they cannot cross a process
+boundary. A match therefore ships a :class:`PlayerSpec` (small, frozen,
+picklable) to each worker and :func:`build_player` turns it into a player
+there. New kinds are added with :func:`register_kind`; the ``"net"`` kind
+imports :mod:`l4demons.bot` lazily so this package never needs the network
+code to measure anchors (and Stockfish never enters the bot).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import chess
+import chess.engine
+
+from l4demons.elo.engines import stockfish_player
+from l4demons.elo.errors import UnknownPlayerKind
+
+PIECE_VALUES: Mapping[chess.PieceType, int] = {
+    chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0,
+}
+"""Textbook material values the grabber counts with."""
+
+MATE_SCORE = 1000
+"""What a mate is worth to the grabber: more than any material."""
+
+@runtime_checkable
+class Player(Protocol):
+    """Something that plays chess moves."""
+
+    name: str
+    """Short id used in PGN headers, tables and the anchors file."""
+
+    def new_game(self, seed: int) -> None:
+        """Called before each game: reseed, forget engine state."""
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        """A legal move for the side to move; the board is left unchanged."""
+
+    def close(self) -> None:
+        """Release processes and memory; the player is not used afterwards."""
+
+
+class RandomMover:
+    """Plays a uniformly random legal move: the floor of the rating ladder."""
+
+    def __init__(self, seed: int = 0, name: str = "random") -> None:
+        self.name = name
+        self._rng = random.Random(seed)
+
+    def new_game(self, seed: int) -> None:
+        self._rng.seed(seed)
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        return self._rng.choice(list(board.legal_moves))
+
+    def close(self) -> None:
+        pass
+
+
+def material_gain(board: chess.Board, move: chess.Move) -> int:
+    """Material the mover wins by ``move``: the captured piece plus promotion gain."""
+    gain = 0
+    if board.is_en_passant(move):
+        gain += PIECE_VALUES[chess.PAWN]
+    else:
+        captured = board.piece_type_at(move.to_square)
+        if captured is not None:
+            gain += PIECE_VALUES[captured]
+    if move.promotion is not None:
+        gain += PIECE_VALUES[move.promotion] - PIECE_VALUES[chess.PAWN]
+    return gain
+
+
+class MaterialGrabber:
+    """One ply of greed: the move that leaves the best material balance.
+
+    A mate scores :data:`MATE_SCORE`; a move that ends the game in a draw
+    (stalemate, insufficient material) scores 0 relative to the current
+    balance, so a grabber that is ahead does not stalemate a bare king and
+    one that is behind takes the draw. Ties, the usual case, are broken at
+    random, which makes it a random mover that never misses a capture.
+    """
+
+    def __init__(self, seed: int = 0, name: str = "material") -> None:
+        self.name = name
+        self._rng = random.Random(seed)
+
+    def new_game(self, seed: int) -> None:
+        self._rng.seed(seed)
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        us = board.turn
+        balance = _balance(board, us)
+        best_score = -math.inf
+        best: list[chess.Move] = []
+        for move in list(board.legal_moves):
+            score = float(material_gain(board, move))
+            board.push(move)
+            try:
+                if not any(board.generate_legal_moves()):
+                    score = MATE_SCORE if board.is_check() else -balance
+                elif board.is_insufficient_material():
+                    score = -balance
+            finally:
+                board.pop()
+            if score > best_score:
+                best_score, best = score, [move]
+            elif score == best_score:
+                best.append(move)
+        return self._rng.choice(best)
+
+    def close(self) -> None:
+        pass
+
+
+def _balance(board: chess.Board, color: chess.Color) -> int:
+    """Material of ``color`` minus the opponent's."""
+    total = 0
+    for piece_type, value in PIECE_VALUES.items():
+        total += value * (
+            chess.popcount(board.pieces_mask(piece_type, color))
+            - chess.popcount(board.pieces_mask(piece_type, not color))
+        )
+    return total
+
+
+class NoisyPlayer:
+    """Plays a uniformly random move with probability ``rate``, else ``inner``'s.
+
+    Mixing Stockfish with random moves gives a dial of strength between the
+    random mover and Stockfish's floor (UCI_Elo 1350), which no Stockfish
+    option reaches; calibration chains these rungs.
+    """
+
+    def __init__(self, inner: Player, rate: float, seed: int = 0, name: str | None = None) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"random move rate must be in [0, 1], got {rate}")
+        self.name = name or f"{inner.name}~r{rate:g}"
+        self.rate = rate
+        self._inner = inner
+        self._rng = random.Random(seed)
+
+    def new_game(self, seed: int) -> None:
+        self._rng.seed(seed)
+        self._inner.new_game(seed)
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        if self._rng.random() < self.rate:
+            return self._rng.choice(list(board.legal_moves))
+        return self._inner.choose(board)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class NetPlayer:
+    """The bot's network with search, at a fixed node budget per move."""
+
+    def __init__(self, path: str, nodes: int, device: str = "cpu", name: str | None = None) -> None:
+        from l4demons.bot import Bot  # lazy: anchors need no torch
+
+        self.name = name or f"net:{Path(path).name}"
+        self.nodes = nodes
+        self._bot = Bot.from_file(path, device=device)
+
+    def new_game(self, seed: int) -> None:
+        pass
+
+    def choose(self, board: chess.Board) -> chess.Move:
+        return self._bot.choose_move(board, nodes=self.nodes)[0]
+
+    def close(self) -> None:
+        self._bot = None
+
+
+ParamValue = int | float | str | bool | None
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayerSpec:
+    """How to build a player in another process; picklable and hashable.
+
+    ``PlayerSpec.stockfish(elo=1350)`` -> ``sf-elo1350``.
+    """
+
+    kind: str
+    """Registered kind: ``random``, ``material``, ``stockfish`` or ``net``."""
+    params: tuple[tuple[str, ParamValue], ...] = ()
+    """Keyword arguments of the kind's factory, sorted by name."""
+    label: str = ""
+    """Display name; empty means derive one from kind and params."""
+
+    def param(self, key: str, default: ParamValue = None) -> ParamValue:
+        """The value of parameter ``key``, or ``default``."""
+        return dict(self.params).get(key, default)
+
+    @property
+    def name(self) -> str:
+        """Stable id, e.g. ``random``, ``sf-elo1350``, ``sf-skill0@d1``."""
+        if self.label:
+            return self.label
+        p = dict(self.params)
+        noise = p.pop("noise", None)
+        if noise is not None:
+            return f"{dataclasses.replace(self, params=tuple(sorted(p.items()))).name}~r{noise:g}"
+        if self.kind == "stockfish":
+            base = f"sf-elo{p['elo']}" if p.get("elo") is not None else f"sf-skill{p.get('skill', 20)}"
+            limit = "".join(f"@{k[0]}{p[k]}" for k in ("nodes", "depth", "time") if p.get(k) is not None)
+            return base + limit
+        if self.kind == "net":
+            return f"net:{Path(str(p.get('path'))).name}@{p.get('nodes')}"
+        return self.kind
+
+    @classmethod
+    def make(cls, kind: str, label: str = "", **params: ParamValue) -> PlayerSpec:
+        clean = tuple(sorted((k, v) for k, v in params.items() if v is not None))
+        return cls(kind, clean, label)
+
+    def with_noise(self, rate: float) -> PlayerSpec:
+        """This player, but a uniformly random move with probability ``rate``."""
+        return PlayerSpec.make(self.kind, self.label, **{**dict(self.params), "noise": float(rate)})
+
+    @classmethod
+    def random(cls) -> PlayerSpec:
+        return cls.make("random")
+
+    @classmethod
+    def material(cls) -> PlayerSpec:
+        return cls.make("material")
+
+    @classmethod
+    def stockfish(
+        cls,
+        elo: int | None = None,
+        skill: int | None = None,
+        *,
+        nodes: int | None = None,
+        depth: int | None = None,
+        time: float | None = None,
+        path: str | None = None,
+    ) -> PlayerSpec:
+        return cls.make("stockfish", elo=elo, skill=skill, nodes=nodes, depth=depth, time=time, path=path)
+
+    @classmethod
+    def net(cls, path: str | os.PathLike[str], nodes: int = 200, device: str = "cpu") -> PlayerSpec:
+        return cls.make("net", path=str(path), nodes=nodes, device=device)
+
+
+Factory = Callable[[PlayerSpec, int], Player]
+_FACTORIES: dict[str, Factory] = {}
+
+
+def register_kind(kind: str, factory: Factory) -> None:
+    """Teach :func:`build_player` a new kind (call at import time of the defining module)."""
+    _FACTORIES[kind] = factory
+
+
+def build_player(spec: PlayerSpec, seed: int = 0) -> Player:
+    """The player a spec describes, built in the calling process.
+
+    :raises UnknownPlayerKind: the kind was never registered.
+    """
+    try:
+        factory = _FACTORIES[spec.kind]
+    except KeyError:
+        raise UnknownPlayerKind(f"unknown player kind {spec.kind!r}; known: {sorted(_FACTORIES)}") from None
+    params = dict(spec.params)
+    noise = params.pop("noise", None)
+    if noise is None:
+        return factory(spec, seed)
+    inner = factory(dataclasses.replace(spec, params=tuple(sorted(params.items()))), seed)
+    return NoisyPlayer(inner, float(noise), seed, name=spec.name)
+
+
+def _stockfish_factory(spec: PlayerSpec, seed: int) -> Player:
+    p: dict[str, Any] = dict(spec.params)
+    limit = None
+    if any(p.get(k) is not None for k in ("nodes", "depth", "time")):
+        limit = chess.engine.Limit(nodes=p.get("nodes"), depth=p.get("depth"), time=p.get("time"))
+    return stockfish_player(p.get("elo"), p.get("skill"), limit, path=p.get("path"), name=spec.name)
+
+
+register_kind("random", lambda spec, seed: RandomMover(seed, name=spec.name))
+register_kind("material", lambda spec, seed: MaterialGrabber(seed, name=spec.name))
+register_kind("stockfish", _stockfish_factory)
+register_kind(
+    "net",
+    lambda spec, seed: NetPlayer(
+        str(spec.param("path")), int(spec.param("nodes", 200) or 200), str(spec.param("device", "cpu")),
+        name=spec.name
+    ),
+)

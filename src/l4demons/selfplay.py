@@ -1,0 +1,256 @@
+"""Self-play: many games at once in one process, each move a Gumbel search.
+
+All games in flight share every network call (see
+:func:`l4demons.search.run_searches`), so a CPU core sees batches of
+hundreds of leaves instead of one.
+
+- Playout-cap randomisation (KataGo): a fraction of moves get a full search
+  and become policy targets; the rest get a fast search and only teach the
+  value head. More games per hour, same policy-target quality.
+- Resignation when the search value stays below a threshold; a fraction of
+  games is played out anyway and reports whether resigning would have been
+  wrong.
+- Draw adjudication when the search value stays near zero late in a game
+  (off by default: an untrained net calls every position a draw).
+- A maximum game length; at that length the game is a draw, or, with
+  material adjudication on, a win for the side at least N pawns ahead. That
+  is a training-label heuristic for bootstrapping, never used in play.
+
+A finished game is a :class:`GameRecord` of compact arrays: about 100 bytes
+per position plus the sparse policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Callable
+
+import chess
+import numpy as np
+
+from l4demons.encoding import POSITION_DTYPE, encode_position
+from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, SearchResult
+
+log = logging.getLogger(__name__)
+
+PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9}
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfPlayConfig:
+    simulations: int = 32
+    """Simulations of a full search (its moves become policy targets)."""
+    fast_simulations: int = 8
+    """Simulations of a fast search (playout-cap randomisation)."""
+    full_search_prob: float = 0.25
+    """Probability that a move gets the full search."""
+    max_considered: int = 16
+    """Root actions of Gumbel sequential halving."""
+    max_plies: int = 300
+    """Game length cap (plies)."""
+    adjudicate_material: int = 3
+    """At the length cap, a lead of this many pawns wins; 0 scores every capped game a draw."""
+    resign_threshold: float = -0.9
+    """Resign when the search value stays below this; -1 disables resignation."""
+    resign_moves: int = 3
+    """...for this many consecutive own moves."""
+    resign_playthrough: float = 0.1
+    """Fraction of games that never resign, to measure false resignations."""
+    draw_threshold: float = 0.0
+    """Adjudicate a draw when |value| stays below this; 0 disables it."""
+    draw_min_ply: int = 120
+    """...but not before this ply..."""
+    draw_plies: int = 16
+    """...and only after this many consecutive plies."""
+    concurrent_games: int = 32
+    """Games in flight per process (their leaves share network calls)."""
+
+    def __post_init__(self) -> None:
+        if self.simulations < 2 or self.fast_simulations < 2:
+            raise ValueError("simulations must be at least 2")
+        if not 0.0 <= self.full_search_prob <= 1.0:
+            raise ValueError("full_search_prob must be in [0, 1]")
+        if self.max_plies < 2:
+            raise ValueError("max_plies must be at least 2")
+        if self.concurrent_games < 1:
+            raise ValueError("concurrent_games must be at least 1")
+
+
+@dataclasses.dataclass
+class GameRecord:
+    """One finished self-play game, compact. Index i is the i-th position played."""
+
+    positions: np.ndarray
+    """[n] of encoding.POSITION_DTYPE."""
+    policy_offsets: np.ndarray
+    """[n + 1] int32: position i's policy is entries offsets[i]:offsets[i+1]."""
+    policy_indices: np.ndarray
+    """[total] uint16 policy indices (all legal moves)."""
+    policy_probs: np.ndarray
+    """[total] float16 improved-policy probabilities."""
+    full_search: np.ndarray
+    """[n] bool: the policy came from a full search (a policy target)."""
+    values: np.ndarray
+    """[n] float16 search value, side to move's view."""
+    results: np.ndarray
+    """[n] int8 game result for the side to move: 1 win, 0 draw, -1 loss."""
+    termination: str = ""
+    """checkmate, stalemate, repetition, fifty_moves, insufficient, resign, adjudicated_draw, max_plies..."""
+    false_resign: bool = False
+    """A played-out game in which a side that would have resigned did not lose."""
+    would_resign: bool = False
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def material_balance(board: chess.Board) -> int:
+    """White's material minus Black's, in pawns."""
+    total = 0
+    for pt, v in PIECE_VALUES.items():
+        total += v * (chess.popcount(board.pieces_mask(pt, chess.WHITE)) - chess.popcount(board.pieces_mask(pt, chess.BLACK)))
+    return total
+
+
+def game_over(board: chess.Board) -> tuple[str, int] | None:
+    """(termination, result for White: 1/0/-1) when the rules end the game, else None."""
+    if not any(board.generate_legal_moves()):
+        if board.is_check():
+            return "checkmate", -1 if board.turn == chess.WHITE else 1
+        return "stalemate", 0
+    if board.is_insufficient_material():
+        return "insufficient", 0
+    if board.halfmove_clock >= 100:
+        return "fifty_moves", 0
+    if board.halfmove_clock >= 8 and board.is_repetition(3):
+        return "repetition", 0
+    return None
+
+
+class _Game:
+    """A game in flight: the board, what was recorded so far, adjudication state."""
+
+    def __init__(self, cfg: SelfPlayConfig, rng: np.random.Generator) -> None:
+        self.cfg = cfg
+        self.board = chess.Board()
+        self.positions: list[np.ndarray] = []
+        self.policies: list[tuple[np.ndarray, np.ndarray]] = []
+        self.full: list[bool] = []
+        self.values: list[float] = []
+        self.turns: list[bool] = []
+        self.may_resign = rng.random() >= cfg.resign_playthrough
+        self.low_streak = {chess.WHITE: 0, chess.BLACK: 0}
+        self.would_resign: chess.Color | None = None
+        self.draw_streak = 0
+        self.outcome: tuple[str, int] | None = None
+        self.search: GumbelSearch | None = None
+        self.full_now = False  # whether the current search is a full one
+
+    def record(self, result: SearchResult, full: bool) -> None:
+        self.positions.append(encode_position(self.board))
+        self.policies.append((result.indices.astype(np.uint16), result.policy.astype(np.float16)))
+        self.full.append(full)
+        self.values.append(result.value)
+        self.turns.append(self.board.turn)
+
+    def play(self, move: chess.Move, value: float) -> None:
+        """Push the searched move, then decide whether the game is over."""
+        cfg, mover = self.cfg, self.board.turn
+        self.board.push(move)
+        self.outcome = game_over(self.board)
+        if self.outcome:
+            return
+        self.low_streak[mover] = self.low_streak[mover] + 1 if value < cfg.resign_threshold else 0
+        if cfg.resign_threshold > -1.0 and self.low_streak[mover] >= cfg.resign_moves:
+            if self.may_resign:
+                self.outcome = ("resign", -1 if mover == chess.WHITE else 1)
+                return
+            if self.would_resign is None:
+                self.would_resign = mover
+        self.draw_streak = self.draw_streak + 1 if abs(value) < cfg.draw_threshold else 0
+        if cfg.draw_threshold > 0 and self.board.ply() >= cfg.draw_min_ply and self.draw_streak >= cfg.draw_plies:
+            self.outcome = ("adjudicated_draw", 0)
+        elif self.board.ply() >= cfg.max_plies:
+            lead = material_balance(self.board)
+            n = cfg.adjudicate_material
+            self.outcome = ("max_plies", (lead >= n) - (lead <= -n) if n > 0 else 0)
+
+    def finish(self) -> GameRecord:
+        termination, white_result = self.outcome
+        lengths = [len(ix) for ix, _ in self.policies]
+        turns = np.array(self.turns, dtype=bool)
+        results = np.where(turns, white_result, -white_result).astype(np.int8)
+        false_resign = self.would_resign is not None and white_result != (-1 if self.would_resign == chess.WHITE else 1)
+        return GameRecord(
+            positions=np.array(self.positions, dtype=POSITION_DTYPE),
+            policy_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32),
+            policy_indices=np.concatenate([ix for ix, _ in self.policies]),
+            policy_probs=np.concatenate([p for _, p in self.policies]),
+            full_search=np.array(self.full, dtype=bool),
+            values=np.array(self.values, dtype=np.float16),
+            results=results,
+            termination=termination,
+            false_resign=bool(false_resign),
+            would_resign=self.would_resign is not None,
+        )
+
+
+def play_games(
+    evaluator: Evaluator,
+    cfg: SelfPlayConfig,
+    n_games: int,
+    rng: np.random.Generator,
+    on_game: Callable[[GameRecord], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[GameRecord]:
+    """Play ``n_games`` with up to ``cfg.concurrent_games`` in flight.
+
+    Games do not wait for each other: every network call takes the leaves
+    that each game's current search wants now, and a game whose search has
+    finished plays its move and starts the next search at once, so batches
+    stay large. ``should_stop`` is polled between network calls; when it
+    turns true the games in flight are dropped and the finished ones returned.
+    """
+    gcfg = GumbelConfig(simulations=cfg.simulations, max_considered=cfg.max_considered)
+    finished: list[GameRecord] = []
+    active: list[_Game] = []
+    started = 0
+
+    def next_search(game: _Game) -> None:
+        game.full_now = bool(rng.random() < cfg.full_search_prob)
+        sims = cfg.simulations if game.full_now else cfg.fast_simulations
+        game.search = GumbelSearch(game.board, gcfg, rng, sims)
+
+    while (started < n_games or active) and not should_stop():
+        while started < n_games and len(active) < cfg.concurrent_games:
+            game = _Game(cfg, rng)
+            next_search(game)
+            active.append(game)
+            started += 1
+        leaves = []
+        still = []
+        for game in active:
+            wanted = game.search.collect()
+            while game.search.done:
+                result = game.search.result()
+                game.record(result, game.full_now and len(result.moves) > 1)
+                game.play(result.move, result.value)
+                if game.outcome is not None:
+                    break
+                next_search(game)
+                wanted = game.search.collect()
+            if game.outcome is not None:
+                rec = game.finish()
+                finished.append(rec)
+                if on_game is not None:
+                    on_game(rec)
+                continue
+            still.append(game)
+            leaves.extend(wanted)
+        active = still
+        if leaves:
+            logits, values = evaluator.evaluate(leaves)
+            for leaf, lg, v in zip(leaves, logits, values):
+                leaf.owner.deliver(leaf, lg, float(v))
+    return finished
