@@ -185,3 +185,22 @@ def test_bad_inputs(tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             hub.commit({bad: src}, "c1", None)
     assert hub.head() is None
+
+
+def test_permission_errors_while_committing_name_the_hub(tmp_path: Path, monkeypatch) -> None:
+    hub = LocalHub(tmp_path / "hub")
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"w")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(args[0]))
+
+    monkeypatch.setattr(local_mod.os, "open", denied)  # the lock file cannot be opened
+    with pytest.raises(HubError, match="Cannot write to the local hub") as caught:
+        hub.commit({"model.pt": src}, "c1", None)
+    assert str(hub.path) in str(caught.value) and "\n" not in str(caught.value)
+    monkeypatch.undo()
+    monkeypatch.setattr(local_mod.os, "replace", denied)  # the object store is read-only
+    with pytest.raises(HubError, match="Cannot write to the local hub"):
+        hub.commit({"model.pt": src}, "c1", None)
+    assert hub.head() is None

@@ -546,17 +546,19 @@ class HFHub:
 
 
 def _all_noop(ops: list) -> bool:
-    """True when the client dropped every operation as unchanged (and sent no commit)."""
-    if not ops:
-        return False
+    """True when the client dropped every operation as unchanged, so it sent no commit.
+
+    Reads the client's private bookkeeping (``_remote_oid``/``_local_oid``,
+    ``_dest_oid``/``_src_oid``); if a future version drops it, this says False.
+    """
     for op in ops:
         if isinstance(op, CommitOperationAdd):
-            if op._remote_oid is None or op._remote_oid != op._local_oid:
-                return False
+            remote, local = getattr(op, "_remote_oid", None), getattr(op, "_local_oid", None)
         elif isinstance(op, CommitOperationCopy):
-            if op._dest_oid is None or op._dest_oid != op._src_oid:
-                return False
+            remote, local = getattr(op, "_dest_oid", None), getattr(op, "_src_oid", None)
         else:
+            return False
+        if remote is None or remote != local:
             return False
     return True
 
