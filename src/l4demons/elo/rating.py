@@ -205,20 +205,43 @@ def fit_one(results: Iterable[tuple[float, int, int, int]]) -> EloInterval:
 
 
 def sprt_llr(wins: int, draws: int, losses: int, elo0: float, elo1: float) -> float:
-    """Log-likelihood ratio of H1 (Elo = elo1) over H0 (Elo = elo0).
+    """Log-likelihood ratio of H1 (Elo = elo1) over H0 (Elo = elo0), as fishtest computes it.
 
-    The trinomial GSPRT approximation fishtest used for logistic Elo:
-    ``N (s1 - s0) (2 s - s0 - s1) / (2 var)`` with the sample mean ``s``
-    and variance ``var`` of the per-game score. Counts are regularised to
-    at least 1e-3 each, as fishtest does, so 100% or all-draw samples do
-    not divide by zero.
+    The generalized SPRT on the trinomial: under each hypothesis the
+    win/draw/loss probabilities are the maximum-likelihood ones whose
+    expected score is ``expected_score(elo)``, and the LLR compares the
+    observed counts under the two. Unlike the normal approximation it
+    stays sane after a handful of games (five straight wins are worth
+    ``5 log(s1/s0)``, not a verdict). Counts are regularised to at least
+    1e-3 each, as fishtest does, so no outcome has zero probability.
     """
-    w, d, lost = (max(float(c), 1e-3) for c in (wins, draws, losses))
-    n = w + d + lost
-    s = (w + d / 2) / n
-    var = (w * (1 - s) ** 2 + d * (0.5 - s) ** 2 + lost * s**2) / n
-    s0, s1 = expected_score(elo0), expected_score(elo1)
-    return n * (s1 - s0) * (2 * s - s0 - s1) / (2 * var)
+    counts = np.array([max(float(c), 1e-3) for c in (losses, draws, wins)])
+    freqs = counts / counts.sum()
+    p0 = _mle_with_mean(freqs, expected_score(elo0))
+    p1 = _mle_with_mean(freqs, expected_score(elo1))
+    return float(np.sum(counts * np.log(p1 / p0)))
+
+
+_OUTCOME_SCORES = np.array([0.0, 0.5, 1.0])
+
+
+def _mle_with_mean(freqs: np.ndarray, mean: float) -> np.ndarray:
+    """Loss/draw/win probabilities maximising sum(f log p) subject to expected score ``mean``.
+
+    Lagrange: ``p_i = f_i / (1 + lam (a_i - mean))`` with ``lam`` the root
+    of ``sum f_i (a_i - mean) / (1 + lam (a_i - mean))``, which decreases in
+    ``lam`` on the interval where every denominator is positive: bisection.
+    """
+    shifted = _OUTCOME_SCORES - mean
+    lo, hi = -1.0 / shifted.max(), 1.0 / -shifted.min()
+    for _ in range(200):
+        lam = (lo + hi) / 2
+        if np.sum(freqs * shifted / (1 + lam * shifted)) > 0:
+            lo = lam
+        else:
+            hi = lam
+    p = freqs / (1 + (lo + hi) / 2 * shifted)
+    return p / p.sum()
 
 
 def sprt_bounds(alpha: float = 0.05, beta: float = 0.05) -> tuple[float, float]:

@@ -1,0 +1,138 @@
+"""The learner: backprop steps on the replay window, and the validation loss.
+
+Loss per position = policy cross-entropy against the search's improved
+policy (illegal moves masked out, weighted by whether the position got a
+full search) + cross-entropy of the WDL head against the game result.
+Weight decay comes from AdamW. The learning rate warms up linearly, then
+stays constant; the optimizer, the scheduler and the step counter are part
+of the training state, so a resumed run continues the same schedule.
+
+Under DistributedDataParallel each rank samples its own batch from its own
+RNG stream; gradients are averaged, so the effective batch is
+``batch_size * world_size`` at the same learning rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from l4demons.replay import Batch, ReplayWindow
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerConfig:
+    batch_size: int = 256
+    """Positions per step (per rank under DDP)."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW)."""
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    """Linear warm-up from lr/10 over this many steps."""
+    value_weight: float = 1.0
+    """Weight of the value loss beside the policy loss."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if self.lr <= 0:
+            raise ValueError("lr must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Losses:
+    policy: float
+    value: float
+
+    @property
+    def total(self) -> float:
+        return self.policy + self.value
+
+
+def batch_losses(net: torch.nn.Module, batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(policy loss, value loss) of one batch, as tensors with gradients."""
+    planes = torch.from_numpy(batch.planes).to(device)
+    target = torch.from_numpy(batch.policy).to(device)
+    legal = torch.from_numpy(batch.legal).to(device)
+    weight = torch.from_numpy(batch.policy_weight).to(device)
+    wdl = torch.from_numpy(batch.wdl).to(device)
+    policy_logits, value_logits = net(planes)
+    logp = F.log_softmax(policy_logits.float().masked_fill(~legal, -1e9), dim=1)
+    per_pos = -(target * logp).sum(dim=1)
+    policy_loss = (per_pos * weight).sum() / weight.sum().clamp(min=1.0)
+    value_loss = F.cross_entropy(value_logits.float(), wdl)
+    return policy_loss, value_loss
+
+
+class Learner:
+    """Owns the optimizer and the schedule of one (possibly DDP-wrapped) network."""
+
+    def __init__(self, net: torch.nn.Module, cfg: LearnerConfig, device: str | torch.device = "cpu") -> None:
+        self.net = net
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.step = 0
+        self.optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warm = max(1, cfg.warmup_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: 0.1 + 0.9 * min(1.0, s / warm)
+        )
+
+    def train_steps(
+        self,
+        replay: ReplayWindow,
+        steps: int,
+        rng: np.random.Generator,
+        on_step: Callable[[int, float], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Losses:
+        """Up to ``steps`` optimizer steps; mean losses of the steps taken."""
+        self.net.train()
+        pol, val, done = 0.0, 0.0, 0
+        for _ in range(steps):
+            if should_stop():
+                break
+            batch = replay.sample(self.cfg.batch_size, rng)
+            p, v = batch_losses(self.net, batch, self.device)
+            loss = p + self.cfg.value_weight * v
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            done += 1
+            pol += p.item()
+            val += v.item()
+            if on_step is not None:
+                on_step(self.step, p.item() + v.item())
+        self.net.eval()
+        return Losses(pol / max(done, 1), val / max(done, 1))
+
+    @torch.no_grad()
+    def validation_losses(self, replay: ReplayWindow) -> Losses | None:
+        """Mean losses over the held-out games; None when there are none yet."""
+        self.net.eval()
+        batches = replay.validation_batches(self.cfg.batch_size)
+        if not batches:
+            return None
+        pol = val = 0.0
+        n = 0
+        for b in batches:
+            p, v = batch_losses(self.net, b, self.device)
+            k = len(b.wdl)
+            pol += p.item() * k
+            val += v.item() * k
+            n += k
+        return Losses(pol / n, val / n)
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])

@@ -1,0 +1,195 @@
+"""The replay window: recent self-play positions, compact, in chunks.
+
+Each training cycle's games become one :class:`ReplayChunk` (a single
+``.npz`` of flat arrays), which is also the unit the hub stores: a commit
+adds the new chunk and names the chunks of the window in the training
+state, so a resumed run continues with exactly the same window.
+
+Validation holds out whole games (every ``validation_every``-th game of a
+chunk): positions of one game are strongly correlated, so holding out
+positions would leak the answer into training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from l4demons.encoding import POLICY_SIZE, POSITION_DTYPE, planes_from_positions
+from l4demons.selfplay import GameRecord
+
+_ARRAYS = ("positions", "policy_offsets", "policy_indices", "policy_probs", "full_search", "results", "game_offsets", "validation")
+
+
+@dataclasses.dataclass
+class ReplayChunk:
+    """The games of one cycle as flat arrays (see GameRecord for the fields)."""
+
+    name: str
+    positions: np.ndarray
+    policy_offsets: np.ndarray
+    policy_indices: np.ndarray
+    policy_probs: np.ndarray
+    full_search: np.ndarray
+    results: np.ndarray
+    game_offsets: np.ndarray
+    """[games + 1]: game g is positions game_offsets[g]:game_offsets[g+1]."""
+    validation: np.ndarray
+    """[games] bool: held out for the validation loss, never trained on."""
+
+    @classmethod
+    def from_games(cls, name: str, games: list[GameRecord], validation_every: int = 10) -> ReplayChunk:
+        if not games:
+            raise ValueError("a replay chunk needs at least one game")
+        lengths = [len(g) for g in games]
+        pol_lengths = [len(g.policy_indices) for g in games]
+        offsets = [g.policy_offsets[:-1] + base for g, base in zip(games, np.concatenate([[0], np.cumsum(pol_lengths)]))]
+        salt = zlib.crc32(name.encode())
+        return cls(
+            name=name,
+            positions=np.concatenate([g.positions for g in games]),
+            policy_offsets=np.concatenate(offsets + [np.array([sum(pol_lengths)])]).astype(np.int64),
+            policy_indices=np.concatenate([g.policy_indices for g in games]).astype(np.uint16),
+            policy_probs=np.concatenate([g.policy_probs for g in games]).astype(np.float16),
+            full_search=np.concatenate([g.full_search for g in games]),
+            results=np.concatenate([g.results for g in games]).astype(np.int8),
+            game_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            validation=np.array([(salt + k) % validation_every == 0 for k in range(len(games))], dtype=bool)
+            if validation_every > 0
+            else np.zeros(len(games), dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def games(self) -> int:
+        return len(self.game_offsets) - 1
+
+    def position_mask(self, validation: bool) -> np.ndarray:
+        """Bool [positions]: the positions of held-out (or of training) games."""
+        per_game = self.validation if validation else ~self.validation
+        return np.repeat(per_game, np.diff(self.game_offsets))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the chunk as a compressed npz, atomically."""
+        buf = io.BytesIO()
+        np.savez_compressed(buf, name=np.array(self.name), **{k: getattr(self, k) for k in _ARRAYS})
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ReplayChunk:
+        """:raises ValueError: the file is not a replay chunk."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                chunk = cls(name=str(z["name"]), **{k: z[k] for k in _ARRAYS})
+        except (OSError, KeyError, ValueError, zlib.error) as e:
+            raise ValueError(f"{path} is not a readable replay chunk: {e}") from e
+        if chunk.positions.dtype != POSITION_DTYPE:
+            raise ValueError(f"{path} holds positions of another encoding")
+        return chunk
+
+
+@dataclasses.dataclass
+class Batch:
+    planes: np.ndarray
+    """[B, 20, 8, 8] float32 inputs."""
+    policy: np.ndarray
+    """[B, 4672] float32 target distribution (zero off the legal moves)."""
+    legal: np.ndarray
+    """[B, 4672] bool: legal moves (the policy loss ignores the rest)."""
+    policy_weight: np.ndarray
+    """[B] float32: 1 where the policy came from a full search."""
+    wdl: np.ndarray
+    """[B, 3] float32 one-hot game result for the side to move (win, draw, loss)."""
+
+
+class ReplayWindow:
+    """The newest chunks holding at most ``capacity`` training positions."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        if capacity < 1:
+            raise ValueError("replay capacity must be positive")
+        self.capacity = capacity
+        self.chunks: list[ReplayChunk] = []
+        self._train: tuple[np.ndarray, np.ndarray] | None = None  # (chunk, position) of training positions
+
+    def add(self, chunk: ReplayChunk) -> list[ReplayChunk]:
+        """Add the newest chunk; returns the chunks that fell out of the window."""
+        self.chunks.append(chunk)
+        dropped = []
+        while len(self.chunks) > 1 and self.train_positions - int(self.chunks[0].position_mask(False).sum()) >= self.capacity:
+            dropped.append(self.chunks.pop(0))
+        self._train = None
+        return dropped
+
+    @property
+    def train_positions(self) -> int:
+        return sum(int(c.position_mask(False).sum()) for c in self.chunks)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.chunks]
+
+    def _index(self, validation: bool) -> tuple[np.ndarray, np.ndarray]:
+        cs, ps = [], []
+        for ci, c in enumerate(self.chunks):
+            pos = np.nonzero(c.position_mask(validation))[0]
+            cs.append(np.full(len(pos), ci, dtype=np.int64))
+            ps.append(pos)
+        if not cs:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(cs), np.concatenate(ps)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        """A batch of training positions drawn uniformly from the window.
+
+        :raises ValueError: the window holds no training position.
+        """
+        if self._train is None:
+            self._train = self._index(validation=False)
+        chunk_ids, pos_ids = self._train
+        if len(pos_ids) == 0:
+            raise ValueError("the replay window holds no training positions yet")
+        pick = rng.integers(0, len(pos_ids), size=batch_size)
+        return self._gather(chunk_ids[pick], pos_ids[pick])
+
+    def validation_batches(self, batch_size: int, limit: int = 4096) -> list[Batch]:
+        """The newest held-out positions (at most ``limit``), in batches."""
+        chunk_ids, pos_ids = self._index(validation=True)
+        chunk_ids, pos_ids = chunk_ids[-limit:], pos_ids[-limit:]
+        return [
+            self._gather(chunk_ids[i : i + batch_size], pos_ids[i : i + batch_size])
+            for i in range(0, len(pos_ids), batch_size)
+        ]
+
+    def _gather(self, chunk_ids: np.ndarray, pos_ids: np.ndarray) -> Batch:
+        n = len(pos_ids)
+        records = np.zeros(n, dtype=POSITION_DTYPE)
+        policy = np.zeros((n, POLICY_SIZE), dtype=np.float32)
+        legal = np.zeros((n, POLICY_SIZE), dtype=bool)
+        weight = np.zeros(n, dtype=np.float32)
+        wdl = np.zeros((n, 3), dtype=np.float32)
+        for row, (ci, pi) in enumerate(zip(chunk_ids, pos_ids)):
+            c = self.chunks[ci]
+            records[row] = c.positions[pi]
+            lo, hi = c.policy_offsets[pi], c.policy_offsets[pi + 1]
+            idx = c.policy_indices[lo:hi]
+            policy[row, idx] = c.policy_probs[lo:hi]
+            legal[row, idx] = True
+            weight[row] = c.full_search[pi]
+            wdl[row, 1 - int(c.results[pi])] = 1.0  # result 1 -> win (0), 0 -> draw (1), -1 -> loss (2)
+        return Batch(planes_from_positions(records), policy, legal, weight, wdl)

@@ -1,0 +1,150 @@
+"""Self-play on every core (or GPU): a pool of long-lived worker processes.
+
+Each worker holds its own copy of the network (one intra-op thread on CPU,
+or its own GPU) and plays its share of a cycle's games with the batched
+scheduler of :mod:`l4demons.selfplay`. The learner publishes new weights by
+sending them with the next cycle's task. Finished games stream back one by
+one over a queue, so the progress bar moves and a stop request loses only
+the games in flight.
+
+Workers ignore SIGINT: the parent decides when to stop and tells them
+through an event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing as mp
+import queue
+import signal
+from typing import Callable
+
+import numpy as np
+import torch
+
+from l4demons.network import ChessNet, NetConfig
+from l4demons.search import Evaluator
+from l4demons.selfplay import GameRecord, SelfPlayConfig, play_games
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    state_dict: dict
+    games: int
+    seed: int
+
+
+def _build(net_cfg: NetConfig, state_dict: dict, device: str) -> Evaluator:
+    net = ChessNet(net_cfg)
+    net.load_state_dict(state_dict)
+    return Evaluator(net, device)
+
+
+def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: str, tasks, results, stop) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        try:
+            evaluator = _build(net_cfg, task.state_dict, device)
+            play_games(
+                evaluator,
+                sp_cfg,
+                task.games,
+                np.random.default_rng(task.seed),
+                on_game=lambda rec: results.put(("game", wid, rec)),
+                should_stop=stop.is_set,
+            )
+            results.put(("done", wid, evaluator.evaluations))
+        except Exception as e:  # noqa: BLE001 - reported to the parent, which raises
+            results.put(("error", wid, f"{type(e).__name__}: {e}"))
+
+
+class SelfPlayPool:
+    """``workers`` processes (0 or 1: play in this process, no pool)."""
+
+    def __init__(self, workers: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, devices: list[str] | None = None) -> None:
+        self.workers = max(1, workers)
+        self.net_cfg = net_cfg
+        self.sp_cfg = sp_cfg
+        self.devices = devices or ["cpu"]
+        self.evaluations = 0
+        self._procs: list = []
+        if self.workers > 1:
+            ctx = mp.get_context("spawn")
+            self._tasks = [ctx.Queue() for _ in range(self.workers)]
+            self._results = ctx.Queue()
+            self._stop = ctx.Event()
+            for wid in range(self.workers):
+                p = ctx.Process(
+                    target=_worker_main,
+                    args=(wid, net_cfg, sp_cfg, self.devices[wid % len(self.devices)], self._tasks[wid], self._results, self._stop),
+                    daemon=True,
+                    name=f"l4d-selfplay-{wid}",
+                )
+                p.start()
+                self._procs.append(p)
+
+    def play(
+        self,
+        state_dict: dict,
+        games: int,
+        seed: int,
+        on_game: Callable[[GameRecord], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[GameRecord]:
+        """Play ``games`` games with these weights; stops early when ``should_stop()``."""
+        if self.workers == 1:
+            evaluator = _build(self.net_cfg, state_dict, self.devices[0])
+            out = play_games(evaluator, self.sp_cfg, games, np.random.default_rng(seed), on_game, should_stop)
+            self.evaluations += evaluator.evaluations
+            return out
+        self._stop.clear()
+        shares = [games // self.workers + (w < games % self.workers) for w in range(self.workers)]
+        busy = 0
+        for wid, share in enumerate(shares):
+            if share:
+                self._tasks[wid].put(_Task(state_dict, share, seed * 1000 + wid))
+                busy += 1
+        records: list[GameRecord] = []
+        while busy:
+            if should_stop() and not self._stop.is_set():
+                self._stop.set()
+            try:
+                kind, wid, payload = self._results.get(timeout=0.2)
+            except queue.Empty:
+                dead = [p.name for p in self._procs if not p.is_alive()]
+                if dead:
+                    raise RuntimeError(f"self-play worker(s) died: {', '.join(dead)}")
+                continue
+            if kind == "game":
+                records.append(payload)
+                if on_game is not None:
+                    on_game(payload)
+            elif kind == "done":
+                busy -= 1
+                self.evaluations += payload
+            else:
+                self.close()
+                raise RuntimeError(f"self-play worker {wid} failed: {payload}")
+        return records
+
+    def close(self) -> None:
+        for q in getattr(self, "_tasks", []):
+            q.put(None)
+        for p in self._procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+        self._procs = []
+
+    def __enter__(self) -> SelfPlayPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
