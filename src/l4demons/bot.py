@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 import chess
-import torch
 
+from l4demons.devices import resolve_device
 from l4demons.network import ChessNet, NetConfig, build_network, load_network
 from l4demons.search import Evaluator, PuctConfig, PuctSearch
 
@@ -56,20 +56,6 @@ class SearchInfo:
     elapsed_ms: float
     value: float
     pv: list[chess.Move]
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``.
-
-    :raises ValueError: an unknown device, or ``cuda`` without a GPU.
-    """
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu)")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda")
-    return device
 
 
 class Bot:

@@ -41,7 +41,7 @@ import chess
 from l4demons.elo.engines import find_stockfish
 from l4demons.elo.errors import AnchorFileError
 from l4demons.elo.match import DEFAULT_MAX_PLIES, play_match
-from l4demons.elo.openings import find_book, load_openings
+from l4demons.elo.openings import MAX_OPENINGS, find_book, load_openings
 from l4demons.elo.players import PlayerSpec
 from l4demons.elo.rating import EloInterval, PairResult, fit_ratings, pairwise_elo
 
@@ -181,7 +181,7 @@ def calibrate(
     plan += [(ladder[i + 2], ladder[i], games_per_pair // 2) for i in range(len(ladder) - 2)]
     results: list[PairResult] = []
     for k, (a, b, games) in enumerate(plan):
-        openings = load_openings((games + 1) // 2, seed=seed + k, book=book)
+        openings = load_openings(min(MAX_OPENINGS, max(1, (games + 1) // 2)), seed=seed + k, book=book)
         match = play_match(a, b, openings, games, workers=workers, max_plies=max_plies, seed=seed + k,
                            event="l4demons calibration")
         results.append(PairResult(a.name, b.name, match.wins, match.draws, match.losses))
@@ -192,7 +192,8 @@ def calibrate(
     low = STOCKFISH_LABELS[:3] if label_check_games > 0 else ()
     for k, (weak_elo, strong_elo) in enumerate(zip(low, low[1:], strict=False)):
         weak, strong = PlayerSpec.stockfish(elo=weak_elo), PlayerSpec.stockfish(elo=strong_elo)
-        openings = load_openings((label_check_games + 1) // 2, seed=seed + 100 + k, book=book)
+        openings = load_openings(min(MAX_OPENINGS, (label_check_games + 1) // 2), seed=seed + 100 + k,
+                                 book=book)
         match = play_match(strong, weak, openings, label_check_games, workers=workers, max_plies=max_plies,
                            seed=seed + 100 + k, event="l4demons calibration")
         pair = PairResult(strong.name, weak.name, match.wins, match.draws, match.losses)

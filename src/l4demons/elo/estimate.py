@@ -32,7 +32,7 @@ from l4demons.elo.match import (
     time_for_another,
     write_pgn,
 )
-from l4demons.elo.openings import load_openings
+from l4demons.elo.openings import MAX_OPENINGS, load_openings
 from l4demons.elo.players import PlayerSpec
 from l4demons.elo.rating import Z95, EloInterval, expected_score, fit_one
 
@@ -84,9 +84,13 @@ class EloEstimate:
         """For the commit message: ``Elo ~412``."""
         return f"Elo ~{self.elo:.0f}"
 
-    def as_metrics(self) -> dict[str, float | int]:
-        """The fields the lifecycle writes into ``metrics.jsonl``."""
-        return {"elo": round(self.elo, 1), "elo_lo": round(self.lo, 1), "elo_hi": round(self.hi, 1),
+    def as_metrics(self) -> dict[str, float | int | None]:
+        """The fields the lifecycle writes into ``metrics.jsonl`` (None where no games gave a number)."""
+
+        def num(x: float) -> float | None:
+            return round(x, 1) if math.isfinite(x) else None
+
+        return {"elo": num(self.elo), "elo_lo": num(self.lo), "elo_hi": num(self.hi),
                 "elo_games": self.games, "elo_seconds": round(self.seconds, 1)}
 
 
@@ -177,8 +181,10 @@ def _gauntlet(
     tally: dict[str, list[int]] = {}
     scheduled: dict[str, int] = {}
     records: list[GameRecord] = []
-    openings = load_openings(max(1, (max_games + 1) // 2), seed=seed, book=book)
-    estimate = prior_elo if prior_elo is not None else anchor_set.sorted()[0].elo
+    openings = load_openings(min(MAX_OPENINGS, max(1, (max_games + 1) // 2)), seed=seed, book=book)
+    estimate = anchor_set.sorted()[0].elo
+    if prior_elo is not None and math.isfinite(prior_elo):
+        estimate = float(prior_elo)
 
     def next_job(index: int) -> GameJob:
         # Finish an opening pair first, then the least-played of the nearest anchors.

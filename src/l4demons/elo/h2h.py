@@ -14,7 +14,7 @@ import os
 from typing import Literal
 
 from l4demons.elo.match import DEFAULT_MAX_PLIES, MatchResult, play_match, write_pgn
-from l4demons.elo.openings import load_openings
+from l4demons.elo.openings import MAX_OPENINGS, load_openings
 from l4demons.elo.players import PlayerSpec
 from l4demons.elo.rating import EloInterval, los, pairwise_elo, sprt, sprt_bounds, sprt_llr
 
@@ -60,7 +60,7 @@ def head_to_head(
         raise ValueError(f"elo1 ({elo1}) must exceed elo0 ({elo0})")
     if not (0 < alpha < 0.5 and 0 < beta < 0.5):
         raise ValueError(f"alpha and beta must be in (0, 0.5), got {alpha}, {beta}")
-    openings = load_openings((max_games + 1) // 2, seed=seed, book=book)
+    openings = load_openings(min(MAX_OPENINGS, max(1, (max_games + 1) // 2)), seed=seed, book=book)
 
     def decided(tally: tuple[int, int, int]) -> bool:
         return sprt(*tally, elo0, elo1, alpha, beta) is not None

@@ -169,6 +169,10 @@ def _close_cached() -> None:
 
 
 def _worker_init() -> None:
+    # One core per worker: games run side by side, so a net player's torch
+    # must not spread over every core (set before torch is first imported).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     # Workers leave through os._exit, which skips atexit; Finalize still runs.
     multiprocessing.util.Finalize(None, _close_cached, exitpriority=10)
 
@@ -185,7 +189,7 @@ def run_job(job: GameJob) -> GameRecord:
         player.new_game(job.seed * 2 + offset)
     white, black = players if job.a_white else players[::-1]
     headers = {
-        "Event": job.event, "Site": os.uname().nodename, "Round": str(job.index + 1),
+        "Event": job.event, "Site": "?", "Round": str(job.index + 1),
         "Date": datetime.date.today().strftime("%Y.%m.%d"),
     }
     result, termination, game = play_game(white, black, job.opening, job.max_plies, headers)

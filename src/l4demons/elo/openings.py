@@ -71,6 +71,12 @@ BUILTIN_OPENINGS: tuple[Opening, ...] = tuple(
 """Twelve well-trodden, roughly level lines, the fallback without a book."""
 
 
+MAX_OPENINGS = 200
+"""Most distinct openings a match draws; longer matches cycle through them.
+Drawing many more from the book gets slow (popular lines repeat) and adds
+nothing a rating can see."""
+
+
 def find_book(path: str | os.PathLike[str] | None = None) -> Path | None:
     """The Polyglot book to use: ``path``, ``$L4D_BOOK``, then Debian's; None if absent."""
     for candidate in (path, os.environ.get("L4D_BOOK"), DEBIAN_BOOK):

@@ -1,0 +1,251 @@
+"""``l4demons``: the command line, a thin door onto the library.
+
+Subcommands: ``train``, ``history``, ``rollback``, ``elo``, ``report``,
+``uci``. User errors (bad flags, an unusable hub, weights of another
+architecture) print one line and exit 2; Ctrl-C during training saves,
+uploads and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from l4demons import __version__
+
+
+class CliError(Exception):
+    """A user error the CLI reports in one line."""
+
+
+def _add_hub(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hub", default=None, help="checkpoint hub: a directory or hf://owner/repo (default: $L4D_HUB, else the local hub)")
+    p.add_argument("--token", default=None, help="Hugging Face token (default: $HF_TOKEN or the saved login)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="l4demons", description="A chess bot that teaches itself by self-play.")
+    parser.add_argument("--version", action="version", version=f"l4demons {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="self-play and learn, committing every cycle to the hub")
+    _add_hub(t)
+    t.add_argument("--cycles", type=_nonneg_int, default=None, help="stop after N cycles (default: until --hours or Ctrl-C)")
+    t.add_argument("--hours", type=_positive_float, default=None, help="start no new cycle after H hours")
+    t.add_argument("--games", type=_positive_int, default=40, help="self-play games per cycle (default 40)")
+    t.add_argument("--steps", type=_nonneg_int, default=100, help="backprop steps per cycle (default 100)")
+    t.add_argument("--net", default=None, help="network size for a new hub: small (default), medium, large, tiny or bNcM")
+    t.add_argument("--workers", type=_nonneg_int, default=0, help="self-play processes (default: one per core/GPU)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
+    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights and first run")
+    t.add_argument("--simulations", type=_positive_int, default=32, help="simulations of a full self-play search")
+    t.add_argument("--fast-simulations", type=_positive_int, default=8, help="simulations of a fast search (playout caps)")
+    t.add_argument("--max-plies", type=_positive_int, default=300, help="self-play game length cap")
+    t.add_argument("--adjudicate-material", type=_nonneg_int, default=3,
+                   help="at the length cap, a lead of N pawns wins (0: capped games are draws)")
+    t.add_argument("--concurrent-games", type=_positive_int, default=32, help="games in flight per worker")
+    t.add_argument("--batch-size", type=_positive_int, default=256, help="positions per backprop step")
+    t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (AdamW)")
+    t.add_argument("--replay-capacity", type=_positive_int, default=200_000, help="training positions in the replay window")
+    t.add_argument("--elo-seconds", type=float, default=120.0, help="time budget of the per-cycle Elo estimate (0: off)")
+    t.add_argument("--elo-games", type=_positive_int, default=40, help="most games of the per-cycle Elo estimate")
+    t.add_argument("--elo-nodes", type=_positive_int, default=64, help="bot search nodes per move in Elo games")
+
+    h = sub.add_parser("history", help="list the hub's commits: cycle, Elo, loss, time, machine")
+    _add_hub(h)
+    h.add_argument("-n", "--limit", type=_positive_int, default=None, help="newest N commits only")
+
+    r = sub.add_parser("rollback", help="a new commit whose files are those of REV (history is kept)")
+    r.add_argument("revision", metavar="REV", help="commit id (a unique prefix is enough)")
+    _add_hub(r)
+
+    e = sub.add_parser("elo", help="measure the Elo of a checkpoint against calibrated opponents")
+    _add_hub(e)
+    e.add_argument("--file", default="model_best.pt", help="model_best.pt, model.pt, a commit id, or a local .pt file")
+    e.add_argument("--games", type=_positive_int, default=60, help="games to play")
+    e.add_argument("--tc", default="nodes=200", help="bot budget per move: nodes=N, time=S or depth=D")
+    e.add_argument("--pgn", default="elo_games.pgn", help="where to write every game")
+    e.add_argument("--calibrate", action="store_true", help="re-measure the anchors' ratings instead")
+
+    rp = sub.add_parser("report", help="draw Elo and loss curves over cycles and hours to a PNG")
+    _add_hub(rp)
+    rp.add_argument("--out", default="l4demons_report.png", help="PNG to write")
+
+    u = sub.add_parser("uci", help="speak UCI on stdin/stdout (for GUIs, lichess-bot, match runners)")
+    _add_hub(u)
+    u.add_argument("--file", default="model_best.pt", help="weights to play with (model_best.pt or model.pt)")
+    u.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    return parser
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+    for noisy in ("httpx", "httpcore", "huggingface_hub", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from l4demons.learner import LearnerConfig
+    from l4demons.lifecycle import TrainConfig, Trainer
+    from l4demons.selfplay import SelfPlayConfig
+    from l4demons.signals import StopFlag
+
+    if args.cycles is not None and args.hours is not None:
+        raise CliError("give --cycles or --hours, not both")
+    try:
+        cfg = TrainConfig(
+            hub=args.hub, cycles=args.cycles, hours=args.hours, games=args.games, steps=args.steps, net=args.net,
+            workers=args.workers, device=args.device, seed=args.seed, replay_capacity=args.replay_capacity,
+            elo_seconds=args.elo_seconds, elo_games=args.elo_games, elo_nodes=args.elo_nodes,
+            selfplay=SelfPlayConfig(simulations=args.simulations, fast_simulations=args.fast_simulations,
+                                    max_plies=args.max_plies, adjudicate_material=args.adjudicate_material,
+                                    concurrent_games=args.concurrent_games),
+            learner=LearnerConfig(batch_size=args.batch_size, lr=args.lr),
+        )
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    stop = StopFlag()
+    with stop.handle_signals():
+        Trainer(cfg, _open_hub(args), stop).run()
+    return 0
+
+
+def _open_hub(args: argparse.Namespace):
+    from l4demons.hub import open_hub
+
+    return open_hub(args.hub, token=getattr(args, "token", None))
+
+
+_CYCLE_RE = re.compile(r"Training cycle (\d+), Elo ~(\S+), Loss (\S+)")
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from l4demons.checkpoint import METRICS_FILE, read_metrics
+
+    hub = _open_hub(args)
+    commits = hub.history(limit=args.limit)
+    if not commits:
+        print(f"hub {hub.uri} holds no commits yet; `l4demons train` makes the first")
+        return 0
+    by_cycle = {row.get("cycle"): row for row in read_metrics(hub.download(METRICS_FILE))}
+    print(f"{'commit':8}  {'time (UTC)':19}  {'cycle':>5}  {'Elo':>6}  {'loss':>7}  {'machine':12}  message")
+    for c in commits:
+        title = c.message.splitlines()[0]
+        m = _CYCLE_RE.search(title)
+        cycle, elo, loss = (m.group(1), m.group(2), m.group(3)) if m else ("", "", "")
+        machine = by_cycle.get(int(cycle), {}).get("machine", "") if cycle else ""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(c.created_at))
+        print(f"{c.id[:8]:8}  {stamp:19}  {cycle:>5}  {elo:>6}  {loss:>7}  {machine[:12]:12}  {title}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    hub = _open_hub(args)
+    info = hub.rollback(args.revision, parent=hub.head())
+    print(f"[SAVE] {info.message} -> commit {info.id[:8]}")
+    return 0
+
+
+def _weights_from_hub(args: argparse.Namespace) -> Path:
+    """--file as a local path, a hub file name at head, or a revision's model.pt."""
+    from l4demons.checkpoint import MODEL_FILE
+
+    local = Path(args.file)
+    if local.suffix == ".pt" and local.is_file():
+        return local
+    hub = _open_hub(args)
+    if args.file in ("model.pt", "model_best.pt"):
+        path = hub.download(args.file)
+    else:
+        path = hub.download(MODEL_FILE, args.file)
+    if path is None:
+        raise CliError(f"hub {hub.uri} holds no {args.file}; train first (`l4demons train`) or pick another --file")
+    return path
+
+
+def cmd_elo(args: argparse.Namespace) -> int:
+    from l4demons import elo
+
+    if args.calibrate:
+        anchors = elo.calibrate()
+        for a in anchors.sorted():
+            print(f"{a.name:24} {a.elo:7.0f}  ({a.lo:.0f}..{a.hi:.0f})")
+        return 0
+    path = _weights_from_hub(args)
+    est = elo.full_measurement(elo.PlayerSpec.net(path, nodes=200), args.games, tc=args.tc, pgn_path=args.pgn)
+    print(elo.format_table(est))
+    print(f"games written to {args.pgn}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from l4demons.checkpoint import METRICS_FILE, read_metrics
+    from l4demons.elo import draw_report
+
+    rows = read_metrics(_open_hub(args).download(METRICS_FILE))
+    if not rows:
+        raise CliError("the hub holds no metrics yet; train at least one cycle first")
+    draw_report(rows, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_uci(args: argparse.Namespace) -> int:
+    from l4demons.uci import run_uci
+
+    return run_uci(args)
+
+
+COMMANDS = {"train": cmd_train, "history": cmd_history, "rollback": cmd_rollback, "elo": cmd_elo,
+            "report": cmd_report, "uci": cmd_uci}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.quiet or args.command == "uci")
+    from l4demons.checkpoint import StateError
+    from l4demons.elo.errors import EloError
+    from l4demons.hub import HubError
+    from l4demons.lifecycle import TrainError
+    from l4demons.network import WeightsError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, TrainError, HubError, WeightsError, StateError, EloError) as e:
+        print(f"l4demons: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("l4demons: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,415 @@
+"""The training run of ``spec/lifecycle.md``: init or resume, cycles, commits.
+
+A run: open the hub; on an empty hub commit random initial weights at once,
+otherwise resume from the newest usable commit (weights, optimizer,
+counters, RNG, replay window). Then cycles until the cycle or hour budget
+is spent or a stop is requested: self-play -> replay window -> backprop ->
+train/validation loss -> measured Elo -> one hub commit "Training cycle N,
+Elo ~E, Loss L" (plus ``model_best.pt`` when the validation loss beats the
+best ever recorded on the hub).
+
+Several trainers on one hub (merge policy): every commit names the head it
+started from. When the hub answers that another trainer committed first,
+this trainer pulls the new head and merges: weights become
+``theirs + 1/2 * (ours - base)`` where ``base`` is the commit both started
+from (the mean of both nets when each made one cycle), this cycle is
+renumbered after theirs, the replay windows are united, and the commit is
+retried. After ``MAX_MERGES`` failed tries the cycle is dropped with a log
+line saying so; nothing is ever lost silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from l4demons.checkpoint import (
+    BEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    STATE_FILE,
+    StateError,
+    TrainingState,
+    read_metrics,
+    replay_file,
+    write_metrics,
+)
+from l4demons.devices import default_workers, resolve_device, worker_devices
+from l4demons.hub import CorruptFile, Hub, HubConflict, HubError, open_hub
+from l4demons.learner import Learner, LearnerConfig, Losses
+from l4demons.network import NetConfig, WeightsError, build_network, read_weights, save_weights, weights_dict
+from l4demons.replay import ReplayChunk, ReplayWindow
+from l4demons.selfplay import SelfPlayConfig
+from l4demons.signals import StopFlag
+from l4demons.workers import SelfPlayPool
+
+log = logging.getLogger("l4demons.train")
+
+INITIAL_MESSAGE = "Initial model weights (randomly initialized)"
+MAX_MERGES = 5
+
+
+class TrainError(Exception):
+    """A training run that cannot start or go on; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run; every field is a ``l4demons train`` flag."""
+
+    hub: str | None = None
+    """Checkpoint hub: a directory or hf://owner/repo (default: $L4D_HUB or the local hub)."""
+    cycles: int | None = None
+    """Stop after this many cycles (default: run until --hours or Ctrl-C)."""
+    hours: float | None = None
+    """Start no new cycle after this many hours."""
+    games: int = 40
+    """Self-play games per cycle."""
+    steps: int = 100
+    """Backprop steps per cycle."""
+    net: str | None = None
+    """Network size for a new hub (bNcM or a preset); must match an existing hub's."""
+    workers: int = 0
+    """Self-play processes (0: one per core, or one per GPU)."""
+    device: str = "auto"
+    """auto, cpu or cuda."""
+    seed: int = 0
+    """Seed of the initial weights and of the first run's RNG."""
+    replay_capacity: int = 200_000
+    """Training positions kept in the replay window."""
+    elo_seconds: float = 120.0
+    """Time budget of the per-cycle Elo estimate (0 disables it)."""
+    elo_games: int = 40
+    """Most games of the per-cycle Elo estimate."""
+    elo_nodes: int = 64
+    """Search nodes per move of the bot in Elo games."""
+    selfplay: SelfPlayConfig = SelfPlayConfig()
+    learner: LearnerConfig = LearnerConfig()
+
+    def __post_init__(self) -> None:
+        if self.cycles is not None and self.cycles < 0:
+            raise ValueError("--cycles must be 0 or more")
+        if self.hours is not None and self.hours <= 0:
+            raise ValueError("--hours must be positive")
+        if self.games < 1:
+            raise ValueError("--games must be at least 1")
+        if self.steps < 0:
+            raise ValueError("--steps must be 0 or more")
+        if self.workers < 0:
+            raise ValueError("--workers must be 0 or more")
+        if self.net is not None:
+            NetConfig.from_name(self.net)
+
+
+def machine_name() -> str:
+    return platform.node() or "unknown"
+
+
+def _elo_text(elo: float | None) -> str:
+    return "n/a" if elo is None else f"{elo:.0f}"
+
+
+class Trainer:
+    """Runs cycles against one hub. ``run()`` is the whole of ``l4demons train``."""
+
+    def __init__(self, cfg: TrainConfig, hub: Hub | None = None, stop: StopFlag | None = None) -> None:
+        self.cfg = cfg
+        self.hub = hub if hub is not None else open_hub(cfg.hub)
+        self.stop = stop or StopFlag()
+        self.device = _resolve_device(cfg.device)
+        self.workdir = Path(tempfile.mkdtemp(prefix="l4demons-"))
+        self.head: str | None = None
+        self.net_cfg: NetConfig | None = None
+        self.net: torch.nn.Module | None = None
+        self.base_state: dict | None = None  # weights at the head we build on (for merges)
+        self.learner: Learner | None = None
+        self.state = TrainingState()
+        self.metrics: list[dict] = []
+        self.replay = ReplayWindow(cfg.replay_capacity)
+        self.rng = np.random.default_rng(cfg.seed)
+
+    # -- the run --------------------------------------------------------------
+    def run(self) -> TrainingState:
+        try:
+            self._start()
+            cycles_done, t0 = 0, time.time()
+            if self._budget_left(cycles_done, t0):
+                workers = self.cfg.workers or default_workers(self.device)
+                log.info("[TRAIN] device %s, GPUs %d, self-play workers %d, network %s",
+                         self.device, torch.cuda.device_count() if self.device.startswith("cuda") else 0,
+                         workers, self.net_cfg.name)
+                devices = worker_devices(self.device)
+                with SelfPlayPool(workers, self.net_cfg, self.cfg.selfplay, devices) as pool:
+                    while self._budget_left(cycles_done, t0) and not self.stop.requested:
+                        self._cycle(pool)
+                        cycles_done += 1
+            if self.stop.requested:
+                log.info("[TRAIN] stopped (%s); last commit %s", self.stop.reason, (self.head or "")[:8])
+            return self.state
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _budget_left(self, cycles_done: int, t0: float) -> bool:
+        if self.cfg.cycles is not None and cycles_done >= self.cfg.cycles:
+            return False
+        if self.cfg.hours is not None and time.time() - t0 >= self.cfg.hours * 3600:
+            return False
+        return True
+
+    # -- start: init or resume ------------------------------------------------
+    def _start(self) -> None:
+        head = self.hub.head()
+        if head is None or MODEL_FILE not in self.hub.list_files(head):
+            self._initialise(head)
+        else:
+            self._resume(head)
+
+    def _initialise(self, head: str | None) -> None:
+        self.net_cfg = NetConfig.from_name(self.cfg.net or "small")
+        torch.manual_seed(self.cfg.seed)
+        self.net = build_network(self.net_cfg, self.cfg.seed).to(self.device)
+        self.learner = Learner(self.net, self.cfg.learner, self.device)
+        self.state = TrainingState(config=_config_record(self.cfg))
+        files = self._save_files(best=False)
+        info = self.hub.commit(files, INITIAL_MESSAGE, parent=head)
+        self.head = info.id
+        self.base_state = weights_dict(self.net, self.net_cfg)["state_dict"]
+        log.info("[SAVE] empty hub %s: created random initial weights (%s) and committed them as %s",
+                 self.hub.uri, self.net_cfg.name, info.id[:8])
+        log.info("[ML] future runs will fine-tune from these weights")
+
+    def _resume(self, head: str) -> None:
+        commit, model_path = self._newest_usable_model(head)
+        cfg, state_dict = read_weights(model_path)
+        if self.cfg.net is not None and NetConfig.from_name(self.cfg.net) != cfg:
+            raise TrainError(
+                f"hub {self.hub.uri} holds {cfg.name} weights but --net {self.cfg.net} was asked for; "
+                "drop --net to continue that run, or use another --hub"
+            )
+        self.net_cfg = cfg
+        self.net = build_network(cfg).to(self.device)
+        self.net.load_state_dict(state_dict)
+        self.base_state = {k: v.clone() for k, v in state_dict.items()}
+        self.learner = Learner(self.net, self.cfg.learner, self.device)
+        state_path = self.hub.download(STATE_FILE, commit)
+        if state_path is not None:
+            self.state = TrainingState.load(state_path)
+            if self.state.learner:
+                self.learner.load_state_dict(self.state.learner)
+            if self.state.numpy_rng:
+                self.rng.bit_generator.state = self.state.numpy_rng
+            if self.state.torch_rng is not None:
+                torch.set_rng_state(self.state.torch_rng)
+        self.metrics = read_metrics(self.hub.download(METRICS_FILE, commit))
+        self._load_replay(self.state.replay_chunks, commit)
+        self.head = head
+        log.info("[ML] resuming from commit %s: cycle %d, Elo ~%s, network %s, %d positions in the replay window",
+                 commit[:8], self.state.cycle, _elo_text(self.state.elo), cfg.name, self.replay.train_positions)
+
+    def _newest_usable_model(self, head: str) -> tuple[str, Path]:
+        """Head's model.pt, or the newest earlier one when it is corrupt."""
+        for info in self.hub.history():
+            try:
+                path = self.hub.download(MODEL_FILE, info.id)
+                if path is None:
+                    continue
+                read_weights(path)
+                return info.id, path
+            except (CorruptFile, WeightsError) as e:
+                log.warning("[ML] model.pt of commit %s is unusable (%s); trying the commit before it", info.id[:8], e)
+        raise TrainError(f"no usable model.pt in any commit of {self.hub.uri}; roll back or use another --hub")
+
+    def _load_replay(self, names: list[str], commit: str) -> None:
+        for name in names:
+            if name in self.replay.names:
+                continue
+            try:
+                path = self.hub.download(replay_file(name), commit)
+                if path is None:
+                    log.warning("[ML] replay chunk %s is missing from the hub; continuing without it", name)
+                    continue
+                self.replay.add(ReplayChunk.load(path))
+            except (HubError, ValueError) as e:
+                log.warning("[ML] replay chunk %s is unusable (%s); continuing without it", name, e)
+
+    # -- one cycle ------------------------------------------------------------
+    def _cycle(self, pool: SelfPlayPool) -> None:
+        cycle = self.state.cycle + 1
+        t0 = time.time()
+        log.info("[TRAIN] cycle %d: self-play, %d games", cycle, self.cfg.games)
+        state_dict = weights_dict(self.net, self.net_cfg)["state_dict"]
+        with tqdm(total=self.cfg.games, desc="[TRAIN] self-play", unit="game", ascii=True, disable=None, leave=False) as bar:
+            games = pool.play(state_dict, self.cfg.games, int(self.rng.integers(2**31)),
+                              on_game=lambda _: bar.update(1), should_stop=self.stop)
+        t_play = time.time() - t0
+        chunk = None
+        if games:
+            chunk = ReplayChunk.from_games(f"{cycle:06d}-{uuid.uuid4().hex[:8]}", games)
+            self.replay.add(chunk)
+            positions = len(chunk)
+            log.info("[TRAIN] cycle %d: %d games, %d positions in %.0fs (%.0f games/h); results %s",
+                     cycle, len(games), positions, t_play, len(games) / t_play * 3600, _terminations(games))
+        losses = None
+        if self.replay.train_positions and self.cfg.steps and not self.stop.requested:
+            with tqdm(total=self.cfg.steps, desc="[TRAIN] backprop", unit="step", ascii=True, disable=None, leave=False) as bar:
+                losses = self.learner.train_steps(self.replay, self.cfg.steps, self.rng,
+                                                  on_step=lambda *_: bar.update(1), should_stop=self.stop)
+        val = self.learner.validation_losses(self.replay)
+        log.info("[LOSS] cycle %d: train %s, validation %s", cycle, _fmt_losses(losses), _fmt_losses(val))
+        elo = None if self.stop.requested else self._measure_elo(cycle)
+        self._finish_cycle(cycle, games, chunk, losses, val, elo, time.time() - t0)
+
+    def _measure_elo(self, cycle: int):
+        if self.cfg.elo_seconds <= 0:
+            return None
+        from l4demons.elo import PlayerSpec, quick_estimate
+
+        path = self.workdir / f"candidate-{cycle}.pt"
+        save_weights(self.net, self.net_cfg, path)
+        est = quick_estimate(PlayerSpec.net(path, nodes=self.cfg.elo_nodes), prior_elo=self.state.elo,
+                             time_budget_s=self.cfg.elo_seconds, max_games=self.cfg.elo_games, seed=cycle)
+        log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d games in %.0fs: %s", cycle, est.elo, est.lo, est.hi,
+                 est.games, est.seconds, ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent))
+        return est
+
+    def _finish_cycle(self, cycle, games, chunk, losses, val, elo, seconds) -> None:
+        interrupted = self.stop.requested
+        st = self.state
+        st.cycle = cycle
+        st.games += len(games)
+        st.positions += len(chunk) if chunk else 0
+        st.hours += seconds / 3600
+        if chunk is not None:
+            st.replay_chunks = self.replay.names
+        if elo is not None:
+            st.elo = elo.elo
+        loss = losses.total if losses else (val.total if val else float("nan"))
+        best = val is not None and (st.best_val_loss is None or val.total < st.best_val_loss)
+        if best:
+            st.best_val_loss = val.total
+        row = {
+            "cycle": cycle, "games": len(games), "positions": len(chunk) if chunk else 0,
+            "steps": self.learner.step, "train_loss": losses.total if losses else None,
+            "train_policy": losses.policy if losses else None, "train_value": losses.value if losses else None,
+            "val_loss": val.total if val else None, "val_policy": val.policy if val else None,
+            "val_value": val.value if val else None, "seconds": round(seconds, 1), "hours": round(st.hours, 4),
+            "machine": machine_name(), "time": time.time(), "interrupted": interrupted,
+            **(elo.as_metrics() if elo is not None else {"elo": None}),
+        }
+        self.metrics.append(row)
+        message = f"Training cycle {cycle}, Elo ~{_elo_text(elo.elo if elo else None)}, Loss {loss:.4f}"
+        if interrupted:
+            message += " (interrupted)"
+        if best:
+            message += f"\n\nBest model - cycle {cycle}, loss={val.total:.4f}, Elo ~{_elo_text(elo.elo if elo else None)}"
+        self._commit(message, chunk, best)
+
+    # -- saving and committing ------------------------------------------------
+    def _save_files(self, best: bool, chunk: ReplayChunk | None = None) -> dict[str, Path]:
+        st = self.state
+        st.learner = self.learner.state_dict()
+        st.torch_rng = torch.get_rng_state()
+        st.numpy_rng = self.rng.bit_generator.state
+        st.config = _config_record(self.cfg)
+        d = self.workdir
+        files = {MODEL_FILE: d / MODEL_FILE, STATE_FILE: d / STATE_FILE, METRICS_FILE: d / METRICS_FILE}
+        save_weights(self.net, self.net_cfg, files[MODEL_FILE])
+        st.save(files[STATE_FILE])
+        write_metrics(self.metrics, files[METRICS_FILE])
+        if best:
+            shutil.copyfile(files[MODEL_FILE], d / BEST_FILE)
+            files[BEST_FILE] = d / BEST_FILE
+        if chunk is not None:
+            files[replay_file(chunk.name)] = d / replay_file(chunk.name)
+            chunk.save(files[replay_file(chunk.name)])
+        return files
+
+    def _commit(self, message: str, chunk: ReplayChunk | None, best: bool) -> None:
+        for attempt in range(MAX_MERGES + 1):
+            files = self._save_files(best, chunk)
+            try:
+                info = self.hub.commit(files, message, parent=self.head)
+            except HubConflict as e:
+                if attempt == MAX_MERGES:
+                    break
+                message, best = self._merge_head(e.head, message, chunk)
+                continue
+            self.head = info.id
+            self.base_state = weights_dict(self.net, self.net_cfg)["state_dict"]
+            log.info("[SAVE] %s -> commit %s%s", message.splitlines()[0], info.id[:8], " (+ model_best.pt)" if best else "")
+            return
+        log.error("[SAVE] dropped cycle %d of %s: the hub kept moving after %d merges", self.state.cycle, machine_name(), MAX_MERGES)
+
+    def _merge_head(self, head: str | None, message: str, chunk: ReplayChunk | None) -> tuple[str, bool]:
+        """Merge this trainer's cycle onto the head another trainer committed."""
+        head = head or self.hub.head()
+        theirs_path = self.hub.download(MODEL_FILE, head)
+        _, theirs = read_weights(theirs_path)
+        ours = weights_dict(self.net, self.net_cfg)["state_dict"]
+        merged = {}
+        for k, t in theirs.items():
+            if t.is_floating_point() and k in self.base_state:
+                merged[k] = t + 0.5 * (ours[k] - self.base_state[k])
+            else:
+                merged[k] = t
+        raw = getattr(self.net, "module", self.net)
+        raw.load_state_dict(merged)
+        their_state_path = self.hub.download(STATE_FILE, head)
+        their_state = TrainingState.load(their_state_path) if their_state_path else TrainingState()
+        their_metrics = read_metrics(self.hub.download(METRICS_FILE, head))
+        own_cycle = self.state.cycle
+        new_cycle = their_state.cycle + 1
+        row = dict(self.metrics[-1], cycle=new_cycle, merged_onto=head[:8], merged_from_cycle=own_cycle)
+        self.metrics = their_metrics + [row]
+        self._load_replay(their_state.replay_chunks, head)
+        self.state.replay_chunks = self.replay.names
+        self.state.cycle = new_cycle
+        self.state.games = their_state.games + row["games"]
+        self.state.positions = their_state.positions + row["positions"]
+        best_theirs = their_state.best_val_loss
+        best = row.get("val_loss") is not None and (best_theirs is None or row["val_loss"] < best_theirs)
+        known = [x for x in (best_theirs, row.get("val_loss")) if x is not None]
+        self.state.best_val_loss = min(known) if known else None
+        self.head = head
+        title = message.splitlines()[0].replace(f"Training cycle {own_cycle},", f"Training cycle {new_cycle},")
+        log.warning("[SAVE] another trainer committed %s (cycle %d) first; merged this machine's cycle %d onto it as "
+                    "cycle %d (weights: theirs + 1/2 of our delta)", head[:8], their_state.cycle, own_cycle, new_cycle)
+        if best:
+            title += f"\n\nBest model - cycle {new_cycle}, loss={row['val_loss']:.4f}, Elo ~{_elo_text(row.get('elo'))}"
+        return title, best
+
+
+def _fmt_losses(losses: Losses | None) -> str:
+    if losses is None:
+        return "n/a"
+    return f"{losses.total:.4f} (policy {losses.policy:.4f}, value {losses.value:.4f})"
+
+
+def _terminations(games) -> str:
+    counts: dict[str, int] = {}
+    for g in games:
+        counts[g.termination] = counts.get(g.termination, 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _config_record(cfg: TrainConfig) -> dict:
+    d = dataclasses.asdict(cfg)
+    d.pop("hub", None)
+    return d
+
+
+def _resolve_device(device: str) -> str:
+    try:
+        return resolve_device(device)
+    except ValueError as e:
+        raise TrainError(str(e)) from e
