@@ -95,6 +95,8 @@ class GameRecord:
     """[n] float16 search value, side to move's view."""
     results: np.ndarray
     """[n] int8 game result for the side to move: 1 win, 0 draw, -1 loss."""
+    moves: list[str] = dataclasses.field(default_factory=list)
+    """The moves played, in UCI notation (for PGN export and checks; not kept in replay)."""
     termination: str = ""
     """checkmate, stalemate, repetition, fifty_moves, insufficient, resign, adjudicated_draw, max_plies..."""
     false_resign: bool = False
@@ -190,6 +192,7 @@ class _Game:
             full_search=np.array(self.full, dtype=bool),
             values=np.array(self.values, dtype=np.float16),
             results=results,
+            moves=[m.uci() for m in self.board.move_stack],
             termination=termination,
             false_resign=bool(false_resign),
             would_resign=self.would_resign is not None,
