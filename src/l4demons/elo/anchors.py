@@ -17,10 +17,12 @@ make each step of the ladder measurable (a step of 100..300 Elo, not 600).
 Each rung plays its neighbours one and two steps away.
 
 Stockfish plays at ``depth = 1 + int(level)``, the depth at which it picks
-its handicapped move whatever the clock, so its play matches the 60s+0.6s
-calibration while costing milliseconds. Its handicap is seeded from the
-clock, so no two calibrations give the same games; the file records what
-one gave. Re-measure with :func:`calibrate` (``l4demons elo --calibrate``).
+its handicapped move whatever the clock, so its play approximates the
+60s+0.6s calibration while costing milliseconds (only approximates: a long
+search leaves deeper hash entries that a shallow one lacks). The file's
+``label_checks`` record how well adjacent low labels hold at this limit.
+Stockfish's handicap is seeded from the clock, so no two calibrations give
+the same games; the file records what one gave. Re-measure with :func:`calibrate` (``l4demons elo --calibrate``).
 """
 
 from __future__ import annotations
@@ -212,8 +214,14 @@ def calibrate(
                   "draw added to a 0%/100% pairing; 95% intervals from the Fisher information",
         "fixed": {FIXED: 1350},
         "stockfish": _stockfish_version(),
-        "stockfish_limit": "depth = 1 + int(level): where Stockfish picks its handicapped move, so its "
-                           "play equals the 60s+0.6s calibration; 1 thread, 16 MB hash",
+        "stockfish_limit": "depth = 1 + int(level): the depth where Stockfish picks its handicapped move, "
+                           "so its play approximates the 60s+0.6s calibration (without the deeper hash "
+                           "entries a long search leaves; see label_checks); 1 thread, 16 MB hash",
+        "games_per_pair": {"neighbours": games_per_pair, "two_apart": games_per_pair // 2,
+                           "label_checks": label_check_games},
+        "workers": workers if workers is not None else "one per core",
+        "players": "random: uniform legal move; material: one-ply material grabber; X~rP: X, but a uniformly "
+                   "random legal move with probability P; sf-eloN: Stockfish UCI_LimitStrength at UCI_Elo N",
         "labels_note": "UCI_Elo labels are Stockfish's (60s+0.6s vs CCRL 40/4); above ~1700 inflated",
         "openings": f"Polyglot book {find_book(book)}" if find_book(book) else "built-in lines",
         "max_plies": max_plies,

@@ -108,9 +108,9 @@ def quick_estimate(
 ) -> EloEstimate:
     """Per-cycle estimate: the two anchors nearest the estimate, until the budget is spent.
 
-    No game starts once the time left is shorter than a typical game so
-    far, so the whole call overruns ``time_budget_s`` by at most the games
-    then in flight finishing early.
+    No game starts once the time left is shorter than the longest game so
+    far, so the call ends within ``time_budget_s`` unless a game runs
+    longer than every game before it (or the first games alone exceed it).
     """
     return _gauntlet(candidate, anchors or load_anchors(), prior_elo, max_games, time_budget_s,
                      workers, book, pgn_path, seed, spread=2, event="l4demons elo (per cycle)")

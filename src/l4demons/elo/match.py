@@ -281,8 +281,8 @@ def play_match(
 
     ``workers`` defaults to one per core (at most one per game); 0 plays in
     this process. With ``time_budget_s``, no game starts once the time
-    left is shorter than a typical game so far, so the match ends near its
-    budget rather than a whole game past it. ``should_stop(tally)`` is
+    left is shorter than the longest game so far, so the match ends within
+    its budget unless a game runs longer than all before it. ``should_stop(tally)`` is
     asked after every finished game; games already running still count.
     """
     jobs = schedule(a, b, openings, 2 * len(openings) if games is None else games,
@@ -318,11 +318,16 @@ def play_match(
 
 
 def time_for_another(records: Sequence[GameRecord], deadline: float | None) -> bool:
-    """Whether a typical game (mean so far) still fits before ``deadline``."""
+    """Whether a game as long as the longest so far still fits before ``deadline``.
+
+    The longest, not the mean: a game started just in time by the mean
+    overruns the budget half the time. Before any game has finished
+    nothing is known, so the first wave always starts.
+    """
     if deadline is None:
         return True
-    typical = sum(r.seconds for r in records) / len(records) if records else 0.0
-    return time.monotonic() + typical <= deadline
+    longest = max((r.seconds for r in records), default=0.0)
+    return time.monotonic() + longest <= deadline
 
 
 def write_pgn(path: str | os.PathLike[str], pgns: Sequence[str]) -> None:

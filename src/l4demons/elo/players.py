@@ -20,13 +20,16 @@ import os
 import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import chess
 import chess.engine
 
 from l4demons.elo.engines import stockfish_player
 from l4demons.elo.errors import UnknownPlayerKind
+
+if TYPE_CHECKING:
+    from l4demons.bot import Bot
 
 PIECE_VALUES: Mapping[chess.PieceType, int] = {
     chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0,
@@ -174,12 +177,14 @@ class NetPlayer:
 
         self.name = name or f"net:{Path(path).name}"
         self.nodes = nodes
-        self._bot = Bot.from_file(path, device=device)
+        self._bot: Bot | None = Bot.from_file(path, device=device)
 
     def new_game(self, seed: int) -> None:
         pass
 
     def choose(self, board: chess.Board) -> chess.Move:
+        if self._bot is None:
+            raise RuntimeError(f"{self.name} was closed")
         return self._bot.choose_move(board, nodes=self.nodes)[0]
 
     def close(self) -> None:
