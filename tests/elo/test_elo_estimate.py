@@ -11,7 +11,7 @@ import chess.pgn
 import pytest
 
 from l4demons.elo.anchors import Anchor, AnchorSet
-from l4demons.elo.errors import PlotUnavailable
+from l4demons.elo.errors import BadTimeControl, PlotUnavailable
 from l4demons.elo.estimate import apply_tc, format_table, full_measurement, quick_estimate
 from l4demons.elo.h2h import format_head_to_head, head_to_head
 from l4demons.elo.players import PlayerSpec
@@ -67,8 +67,12 @@ def test_apply_tc() -> None:
     sf = apply_tc(PlayerSpec.stockfish(elo=1500), "0.05s")
     assert sf.param("time") == 0.05 and sf.param("elo") == 1500
     assert apply_tc(PlayerSpec.stockfish(elo=1500, depth=3), "depth=5").param("depth") == 5
-    with pytest.raises(ValueError, match="node count"):
-        apply_tc(PlayerSpec.net("m.pt"), "time=1")
+    timed = apply_tc(PlayerSpec.net("m.pt", nodes=100), "time=0.5")
+    assert timed.param("time") == 0.5 and timed.param("nodes") is None and timed.name == "net:m.pt@0.5s"
+    with pytest.raises(BadTimeControl, match="nodes or time"):
+        apply_tc(PlayerSpec.net("m.pt"), "depth=3")
+    with pytest.raises(BadTimeControl, match="positive"):
+        apply_tc(PlayerSpec.net("m.pt"), "nodes=0")
     with pytest.raises(ValueError, match="not a number"):
         apply_tc(PlayerSpec.net("m.pt"), "nodes=lots")
     with pytest.raises(ValueError, match="use nodes"):

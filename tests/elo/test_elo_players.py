@@ -153,3 +153,9 @@ def test_net_player_adapter_plays_through_the_bot(tmp_path) -> None:
         assert player.choose(board) in board.legal_moves
     finally:
         player.close()
+    timed = build_player(PlayerSpec.net(path, nodes=None, time=0.05))
+    try:
+        assert timed.name == "net:model.pt@0.05s"
+        assert timed.choose(board) in board.legal_moves
+    finally:
+        timed.close()

@@ -17,14 +17,14 @@ package.
 """
 
 from l4demons.elo.anchors import Anchor, AnchorSet, calibrate, load_anchors
-from l4demons.elo.errors import AnchorFileError, EloError, PlotUnavailable, StockfishNotFound
+from l4demons.elo.errors import AnchorFileError, BadTimeControl, EloError, PlotUnavailable, StockfishNotFound
 from l4demons.elo.estimate import EloEstimate, apply_tc, format_table, full_measurement, quick_estimate
 from l4demons.elo.h2h import HeadToHead, format_head_to_head, head_to_head
 from l4demons.elo.players import PlayerSpec
 from l4demons.elo.report import draw_report
 
 __all__ = [
-    "Anchor", "AnchorFileError", "AnchorSet", "EloError", "EloEstimate", "HeadToHead", "PlayerSpec",
+    "Anchor", "AnchorFileError", "AnchorSet", "BadTimeControl", "EloError", "EloEstimate", "HeadToHead", "PlayerSpec",
     "PlotUnavailable", "StockfishNotFound", "apply_tc", "calibrate", "draw_report", "format_head_to_head",
     "format_table", "full_measurement", "head_to_head", "load_anchors", "quick_estimate",
 ]

@@ -15,6 +15,10 @@ class UnknownPlayerKind(EloError, ValueError):
     """A :class:`~l4demons.elo.players.PlayerSpec` names a kind nobody registered."""
 
 
+class BadTimeControl(EloError, ValueError):
+    """A ``--tc`` the player cannot use; the message lists the forms it can."""
+
+
 class AnchorFileError(EloError, ValueError):
     """The anchors file is missing, unreadable or lacks a field."""
 

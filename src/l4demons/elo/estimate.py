@@ -23,6 +23,7 @@ import os
 import time
 
 from l4demons.elo.anchors import Anchor, AnchorSet, load_anchors, performance
+from l4demons.elo.errors import BadTimeControl
 from l4demons.elo.match import (
     DEFAULT_MAX_PLIES,
     GameJob,
@@ -143,21 +144,23 @@ def full_measurement(
 def apply_tc(spec: PlayerSpec, tc: str) -> PlayerSpec:
     """``spec`` with a per-move budget: ``800`` or ``nodes=800``, ``depth=3``, ``time=0.1`` / ``0.1s``.
 
-    :raises ValueError: unparsable, or a budget the kind has no use for
-        (the net searches a node count only).
+    :raises BadTimeControl: unparsable, or a budget the kind has no use for
+        (the net takes nodes or time, not depth).
     """
     text = tc.strip().lower()
     key, _, value = text.rpartition("=")
     if not key:
         key, value = ("time", value[:-1]) if value.endswith("s") else ("nodes", value)
     if key not in ("nodes", "depth", "time"):
-        raise ValueError(f"time control {tc!r}: use nodes=N, depth=N or time=SECONDS")
-    if spec.kind == "net" and key != "nodes":
-        raise ValueError(f"time control {tc!r}: the net's budget is a node count, e.g. --tc nodes=800")
+        raise BadTimeControl(f"time control {tc!r}: use nodes=N, depth=N or time=SECONDS")
+    if spec.kind == "net" and key == "depth":
+        raise BadTimeControl(f"time control {tc!r}: the net searches nodes or time, e.g. --tc nodes=800")
     try:
         number: float = float(value) if key == "time" else int(value)
     except ValueError:
-        raise ValueError(f"time control {tc!r}: {value!r} is not a number") from None
+        raise BadTimeControl(f"time control {tc!r}: {value!r} is not a number") from None
+    if number <= 0:
+        raise BadTimeControl(f"time control {tc!r}: the budget must be positive")
     params = {k: v for k, v in spec.params if k not in ("nodes", "depth", "time")}
     return PlayerSpec.make(spec.kind, spec.label, **params, **{key: number})
 

@@ -170,13 +170,15 @@ class NoisyPlayer:
 
 
 class NetPlayer:
-    """The bot's network with search, at a fixed node budget per move."""
+    """The bot's network with search, at a node budget (or a time) per move."""
 
-    def __init__(self, path: str, nodes: int, device: str = "cpu", name: str | None = None) -> None:
+    def __init__(self, path: str, nodes: int | None = 200, device: str = "cpu", name: str | None = None,
+                 time: float | None = None) -> None:
         from l4demons.bot import Bot  # lazy: anchors need no torch
 
         self.name = name or f"net:{Path(path).name}"
         self.nodes = nodes
+        self.movetime_ms = None if time is None else 1000.0 * time
         self._bot: Bot | None = Bot.from_file(path, device=device)
 
     def new_game(self, seed: int) -> None:
@@ -185,7 +187,7 @@ class NetPlayer:
     def choose(self, board: chess.Board) -> chess.Move:
         if self._bot is None:
             raise RuntimeError(f"{self.name} was closed")
-        return self._bot.choose_move(board, nodes=self.nodes)[0]
+        return self._bot.choose_move(board, nodes=self.nodes, movetime_ms=self.movetime_ms)[0]
 
     def close(self) -> None:
         self._bot = None
@@ -226,7 +228,8 @@ class PlayerSpec:
             limit = "".join(f"@{k[0]}{p[k]}" for k in ("nodes", "depth", "time") if p.get(k) is not None)
             return base + limit
         if self.kind == "net":
-            return f"net:{Path(str(p.get('path'))).name}@{p.get('nodes')}"
+            budget = f"{p['time']:g}s" if p.get("time") is not None else f"{p.get('nodes')}"
+            return f"net:{Path(str(p.get('path'))).name}@{budget}"
         return self.kind
 
     @classmethod
@@ -260,8 +263,10 @@ class PlayerSpec:
         return cls.make("stockfish", elo=elo, skill=skill, nodes=nodes, depth=depth, time=time, path=path)
 
     @classmethod
-    def net(cls, path: str | os.PathLike[str], nodes: int = 200, device: str = "cpu") -> PlayerSpec:
-        return cls.make("net", path=str(path), nodes=nodes, device=device)
+    def net(cls, path: str | os.PathLike[str], nodes: int | None = 200, device: str = "cpu",
+            time: float | None = None) -> PlayerSpec:
+        """The bot from a weights file, searching ``nodes`` per move (or ``time`` seconds if nodes is None)."""
+        return cls.make("net", path=str(path), nodes=nodes, device=device, time=time)
 
 
 Factory = Callable[[PlayerSpec, int], Player]
@@ -301,10 +306,10 @@ def _stockfish_factory(spec: PlayerSpec, seed: int) -> Player:
 register_kind("random", lambda spec, seed: RandomMover(seed, name=spec.name))
 register_kind("material", lambda spec, seed: MaterialGrabber(seed, name=spec.name))
 register_kind("stockfish", _stockfish_factory)
-register_kind(
-    "net",
-    lambda spec, seed: NetPlayer(
-        str(spec.param("path")), int(spec.param("nodes", 200) or 200), str(spec.param("device", "cpu")),
-        name=spec.name
-    ),
-)
+def _net_factory(spec: PlayerSpec, seed: int) -> Player:
+    p: dict[str, Any] = dict(spec.params)
+    nodes = p.get("nodes", None if p.get("time") is not None else 200)
+    return NetPlayer(str(p["path"]), nodes, str(p.get("device", "cpu")), name=spec.name, time=p.get("time"))
+
+
+register_kind("net", _net_factory)
