@@ -1,21 +1,32 @@
 """The bot: one core behind every front door (HTTP, UCI, lichess-bot, matches).
 
 ``choose_move(board, time_left_ms)`` runs a PUCT search with batched network
-calls until its budget is spent (time, nodes, or a stop request) and returns
-the best move so far with the move probabilities. The network is essential:
-it supplies every prior and every value the search sees.
+calls until its budget is spent (time, nodes, depth, or a stop request) and
+returns the best move so far with the move probabilities. The network is
+essential: it supplies every prior and every value the search sees.
 
 Time management: a move gets ``time_left / moves_to_go + 3/4 increment``,
 never more than a fixed fraction of what is left, minus a safety margin for
-transport and process overhead, and at least a small floor. A single legal
-move is answered at once.
+transport and process overhead, and at least a small floor. The budget is a
+hard limit: the search stops before a network call that would probably end
+past it (the time of the next call is predicted from the last ones), so the
+overshoot is the prediction error, not a whole call. A single legal move is
+answered at once, without the network.
+
+Several threads may call ``choose_move`` on one bot at the same time (an
+HTTP server with several games): their searches advance in lockstep, and
+each network call evaluates the leaves of all of them together, so a second
+game costs a bigger batch rather than a turn in a queue. Whichever waiting
+caller is free drives the shared loop; there is no background thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +34,9 @@ import chess
 
 from l4demons.devices import resolve_device
 from l4demons.network import ChessNet, NetConfig, build_network, load_network
-from l4demons.search import Evaluator, PuctConfig, PuctSearch
+from l4demons.search import Evaluator, Leaf, PuctConfig, PuctSearch
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +51,7 @@ class TimePolicy:
     """The least a move gets (clock permitting)."""
 
     def budget_ms(self, time_left_ms: float, increment_ms: float = 0.0, moves_to_go: int | None = None) -> float:
-        """Milliseconds this move may take."""
+        """Milliseconds this move may take (0 when the clock has nothing to spare)."""
         mtg = max(1, moves_to_go or self.moves_to_go)
         budget = time_left_ms / mtg + 0.75 * increment_ms
         budget = min(budget, time_left_ms * self.max_fraction)
@@ -51,15 +64,37 @@ class SearchInfo:
     """Progress of a search, for UCI ``info`` lines and logs."""
 
     nodes: int
+    """Network evaluations so far."""
     visits: int
+    """Simulations finished (terminal hits included)."""
     depth: int
+    """Deepest path the tree reached."""
     elapsed_ms: float
     value: float
+    """Search value of the best move, side to move's view, in [-1, 1]."""
     pv: list[chess.Move]
 
 
+@dataclasses.dataclass(eq=False)
+class _Job:
+    """One ``choose_move`` call in flight (owned by whichever thread drives)."""
+
+    search: PuctSearch
+    start: float
+    deadline_ms: float | None
+    nodes: int | None
+    depth: int | None
+    stop: threading.Event | None
+    on_info: Callable[[SearchInfo], None] | None
+    info_interval_ms: float
+    root_moves: frozenset[chess.Move] | None
+    last_info: float = 0.0
+    finished: bool = False
+    error: BaseException | None = None
+
+
 class Bot:
-    """A network plus a search; thread-safe per call (one search at a time)."""
+    """A network plus a search; any number of threads may call ``choose_move``."""
 
     def __init__(self, net: ChessNet, device: str = "cpu", puct: PuctConfig = PuctConfig(), time_policy: TimePolicy = TimePolicy()) -> None:
         self.device = resolve_device(device)
@@ -67,7 +102,12 @@ class Bot:
         self.puct = puct
         self.time_policy = time_policy
         self.config: NetConfig = net.cfg
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pending: list[_Job] = []  # guarded by _cond
+        self._driving = False  # guarded by _cond: one thread runs steps at a time
+        self._active: list[_Job] = []  # touched only by the driving thread
+        self._step_ms: float | None = None  # recent duration of one step (EMA)
+        self._last_step_ms = 0.0
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "auto", **kwargs: object) -> Bot:
@@ -81,6 +121,13 @@ class Bot:
         """An untrained bot (tests, and serving when asked for explicitly)."""
         return cls(build_network(cfg, seed), device)
 
+    def warmup(self) -> None:
+        """Run a few searches so the first real move does not pay for kernel set-up."""
+        board = chess.Board()
+        self.choose_move(board, nodes=2 * self.puct.batch_size)
+        self._step_ms = None  # the first calls are slow; time the next ones afresh
+        self.choose_move(board, nodes=2 * self.puct.batch_size)
+
     def choose_move(
         self,
         board: chess.Board,
@@ -93,59 +140,147 @@ class Bot:
         stop: threading.Event | None = None,
         on_info: Callable[[SearchInfo], None] | None = None,
         info_interval_ms: float = 500.0,
+        depth: int | None = None,
+        root_moves: Collection[chess.Move] | None = None,
     ) -> tuple[chess.Move, dict[str, float]]:
         """Best move for ``board`` and probabilities over its legal moves.
 
         The budget is the tightest of ``movetime_ms``, the clock
-        (``time_left_ms``, ``increment_ms``, ``moves_to_go``) and ``nodes``;
-        with none of them the search runs until ``stop`` is set (or 800
-        visits when there is no ``stop`` either).
+        (``time_left_ms``, ``increment_ms``, ``moves_to_go``), ``nodes`` and
+        ``depth``; with none of them the search runs until ``stop`` is set
+        (or 800 visits when there is no ``stop`` either). ``root_moves``
+        restricts the search to those moves (UCI ``searchmoves``, lichess-bot's
+        ``root_moves``); its illegal entries are ignored, and so is the whole
+        list when none of it is legal. The probabilities are plain floats over
+        the moves searched, summing to about 1.
 
         :raises ValueError: the game is already over in ``board``.
         """
+        start = time.perf_counter()
         if board.is_game_over():
             raise ValueError("the game is over in this position; there is no move to make")
-        start = time.perf_counter()
+        allowed = _legal_subset(board, root_moves)
+        candidates = allowed if allowed is not None else list(board.legal_moves)
+        if len(candidates) == 1:  # nothing to think about: answer at once
+            if on_info is not None:
+                on_info(SearchInfo(0, 0, 0, (time.perf_counter() - start) * 1000, 0.0, [candidates[0]]))
+            return candidates[0], {candidates[0].uci(): 1.0}
         deadline = None
         if time_left_ms is not None:
             deadline = self.time_policy.budget_ms(time_left_ms, increment_ms, moves_to_go)
         if movetime_ms is not None:
             deadline = movetime_ms if deadline is None else min(deadline, movetime_ms)
-        if deadline is None and nodes is None and stop is None:
+        if deadline is None and nodes is None and depth is None and stop is None:
             nodes = 800
-        with self._lock:
-            search = PuctSearch(board.copy(), self.puct)
-            last_info = start
-            while True:
-                leaves = search.collect()
-                if leaves:
-                    logits, values = self.evaluator.evaluate(leaves)
-                    for leaf, lg, v in zip(leaves, logits, values):
-                        search.deliver(leaf, lg, float(v))
-                elapsed = (time.perf_counter() - start) * 1000
-                if search.done or (stop is not None and stop.is_set()):
-                    break
-                if nodes is not None and search.visits >= nodes:
-                    break
-                if deadline is not None and elapsed >= deadline:
-                    break
-                if on_info is not None and (time.perf_counter() - last_info) * 1000 >= info_interval_ms:
-                    last_info = time.perf_counter()
-                    on_info(self._info(search, elapsed))
-            result = search.result()
-            if on_info is not None:
-                on_info(self._info(search, (time.perf_counter() - start) * 1000))
+        job = _Job(PuctSearch(board.copy(), self.puct), start, deadline, nodes, depth, stop, on_info,
+                   info_interval_ms, frozenset(allowed) if allowed is not None else None, last_info=start)
+        self._run(job)
+        result = job.search.result()
         probs = {m.uci(): float(p) for m, p in zip(result.moves, result.policy)}
         return result.move, probs
 
-    @staticmethod
-    def _info(search: PuctSearch, elapsed_ms: float) -> SearchInfo:
-        result = search.result()
-        return SearchInfo(
-            nodes=search.nodes,
-            visits=search.visits,
-            depth=search.max_depth,
-            elapsed_ms=elapsed_ms,
-            value=result.value,
-            pv=search.principal_variation(),
-        )
+    # -- the shared search loop --------------------------------------------
+
+    def _run(self, job: _Job) -> None:
+        """Drive steps (ours and everyone's) until ``job`` is finished."""
+        with self._cond:
+            self._pending.append(job)
+        while True:
+            with self._cond:
+                while self._driving and not job.finished:
+                    self._cond.wait()
+                if job.finished:
+                    break
+                self._driving = True
+                self._active.extend(self._pending)
+                self._pending.clear()
+            try:
+                self._step()
+            except BaseException as e:  # noqa: BLE001 - every caller of this step gets the error
+                for j in self._active:
+                    j.error, j.finished = e, True
+                self._active.clear()
+            finally:
+                with self._cond:
+                    self._driving = False
+                    self._cond.notify_all()
+        if job.error is not None:
+            raise job.error
+
+    def _step(self) -> None:
+        """One batch: leaves from every active search, one network call, then bookkeeping."""
+        t0 = time.perf_counter()
+        leaves: list[Leaf] = []
+        for job in self._active:
+            leaves.extend(self._collect(job))
+        if leaves:
+            logits, values = self.evaluator.evaluate(leaves)
+            for leaf, lg, v in zip(leaves, logits, values):
+                leaf.owner.deliver(leaf, lg, float(v))
+        now = time.perf_counter()
+        self._last_step_ms = (now - t0) * 1000
+        self._step_ms = self._last_step_ms if self._step_ms is None else 0.7 * self._step_ms + 0.3 * self._last_step_ms
+        still: list[_Job] = []
+        for job in self._active:
+            elapsed = (now - job.start) * 1000
+            if self._should_stop(job, elapsed):
+                if job.on_info is not None:
+                    job.on_info(_info(job.search, elapsed))
+                with self._cond:
+                    job.finished = True
+            else:
+                if job.on_info is not None and (now - job.last_info) * 1000 >= job.info_interval_ms:
+                    job.last_info = now
+                    job.on_info(_info(job.search, elapsed))
+                still.append(job)
+        self._active[:] = still
+
+    def _collect(self, job: _Job) -> list[Leaf]:
+        fresh = job.search.root is None
+        leaves = job.search.collect()
+        if fresh and job.root_moves is not None:  # the root leaf: search the allowed moves only
+            (root,) = leaves
+            keep = [i for i, m in enumerate(root.moves) if m in job.root_moves]
+            root.moves = [root.moves[i] for i in keep]
+            root.indices = [root.indices[i] for i in keep]
+        return leaves
+
+    def _should_stop(self, job: _Job, elapsed_ms: float) -> bool:
+        search = job.search
+        if search.root is None or not search.root.expanded:
+            return False
+        if search.done or (job.stop is not None and job.stop.is_set()):
+            return True
+        if job.nodes is not None and search.visits >= job.nodes:
+            return True
+        if job.depth is not None and search.max_depth >= job.depth:
+            return True
+        if job.deadline_ms is not None:
+            # Stop now if the next step would probably end past the deadline.
+            predicted = max(self._step_ms or 0.0, self._last_step_ms)
+            return elapsed_ms + predicted >= job.deadline_ms
+        return False
+
+
+def _legal_subset(board: chess.Board, root_moves: Collection[chess.Move] | None) -> list[chess.Move] | None:
+    """The legal moves among ``root_moves`` (None: no restriction, or none of them legal)."""
+    if root_moves is None:
+        return None
+    wanted = set(root_moves)
+    legal = [m for m in board.legal_moves if m in wanted]
+    if not legal:
+        logger.warning("none of the %d root moves given is legal here; searching every move", len(root_moves))
+        return None
+    return legal
+
+
+def _info(search: PuctSearch, elapsed_ms: float) -> SearchInfo:
+    result = search.result()
+    return SearchInfo(
+        nodes=search.nodes,
+        visits=search.visits,
+        depth=search.max_depth,
+        elapsed_ms=elapsed_ms,
+        value=result.value,
+        pv=search.principal_variation(),
+    )

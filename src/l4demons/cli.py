@@ -202,7 +202,6 @@ def cmd_elo(args: argparse.Namespace) -> int:
     path = _weights_from_hub(args)
     est = elo.full_measurement(elo.PlayerSpec.net(path, nodes=200), args.games, tc=args.tc, pgn_path=args.pgn)
     print(elo.format_table(est))
-    print(f"games written to {args.pgn}")
     return 0
 
 

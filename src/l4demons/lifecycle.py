@@ -293,7 +293,7 @@ class Trainer:
             st.replay_chunks = self.replay.names
         if elo is not None:
             st.elo = elo.elo
-        loss = losses.total if losses else (val.total if val else float("nan"))
+        loss = losses.total if losses else (val.total if val else None)
         best = val is not None and (st.best_val_loss is None or val.total < st.best_val_loss)
         if best:
             st.best_val_loss = val.total
@@ -307,7 +307,8 @@ class Trainer:
             **(elo.as_metrics() if elo is not None else {"elo": None}),
         }
         self.metrics.append(row)
-        message = f"Training cycle {cycle}, Elo ~{_elo_text(elo.elo if elo else None)}, Loss {loss:.4f}"
+        loss_text = "n/a" if loss is None else f"{loss:.4f}"
+        message = f"Training cycle {cycle}, Elo ~{_elo_text(elo.elo if elo else None)}, Loss {loss_text}"
         if interrupted:
             message += " (interrupted)"
         if best:

@@ -1,0 +1,159 @@
+"""The training lifecycle through the real CLI, on the local hub."""
+
+from __future__ import annotations
+
+import random
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics
+from l4demons.hub.local import LocalHub
+from l4demons.lifecycle import INITIAL_MESSAGE, TrainConfig, Trainer
+from l4demons.network import load_network
+
+from train_cli import FAST, FAST_RESUME, cli_env, run_cli, start_cli, wait_for_line
+
+CYCLE_MESSAGE = re.compile(r"^Training cycle (\d+), Elo ~(\S+), Loss (\d+\.\d+|n/a)")
+
+pytestmark = pytest.mark.slow
+
+
+def titles(hub: LocalHub) -> list[str]:
+    return [c.message.splitlines()[0] for c in reversed(hub.history())]
+
+
+def test_first_run_initialises_then_second_run_resumes(tmp_path, hub_dir):
+    first = run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "10", "--steps", "3", *FAST], tmp_path)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "empty hub" in first.stdout and "future runs will fine-tune" in first.stdout
+    hub = LocalHub(hub_dir)
+    assert titles(hub)[0] == INITIAL_MESSAGE
+    m = CYCLE_MESSAGE.match(titles(hub)[1])
+    assert m and m.group(1) == "1"
+    assert BEST_FILE in hub.list_files()  # the first validation loss is the best ever
+    assert "Best model - cycle 1, loss=" in hub.history()[0].message
+
+    second = run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "2", "--steps", "3", *FAST_RESUME], tmp_path)
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert "resuming from commit" in second.stdout and "cycle 1" in second.stdout
+    assert CYCLE_MESSAGE.match(titles(hub)[2]).group(1) == "2"
+    state = TrainingState.load(hub.download(STATE_FILE))
+    assert state.cycle == 2 and state.learner["step"] == 6 and state.games == 12
+    rows = read_metrics(hub.download(METRICS_FILE))
+    assert [r["cycle"] for r in rows] == [1, 2]
+    load_network(hub.download(MODEL_FILE))
+
+    history = run_cli(["history", "--hub", str(hub_dir)], tmp_path)
+    assert history.returncode == 0
+    assert "Training cycle 2" in history.stdout and INITIAL_MESSAGE in history.stdout
+
+
+def test_resume_restores_optimizer_and_counters(tmp_path, hub_dir):
+    hub = LocalHub(hub_dir)
+    cfg = TrainConfig(cycles=1, games=3, steps=4, net="tiny", workers=1, elo_seconds=0,
+                      selfplay=TrainConfig().selfplay.__class__(simulations=4, fast_simulations=2, max_plies=30),
+                      learner=TrainConfig().learner.__class__(batch_size=32))
+    first = Trainer(cfg, hub)
+    first.run()
+    saved = TrainingState.load(hub.download(STATE_FILE))
+    resumed = Trainer(TrainConfig(cycles=0, workers=1, elo_seconds=0), hub)
+    resumed.run()
+    assert resumed.state.cycle == 1
+    assert resumed.learner.step == 4
+    mine, theirs = resumed.learner.optimizer.state_dict(), first.learner.optimizer.state_dict()
+    for k, v in theirs["state"].items():
+        assert torch.equal(mine["state"][k]["exp_avg"], v["exp_avg"])
+    assert resumed.learner.scheduler.get_last_lr() == first.learner.scheduler.get_last_lr()
+    assert resumed.replay.names == saved.replay_chunks
+    assert resumed.rng.bit_generator.state == first.rng.bit_generator.state
+
+
+@pytest.mark.parametrize("phase,args,ready", [
+    ("self-play", ["--games", "500", "--steps", "3"], "cycle 1: self-play"),
+    ("backprop", ["--games", "2", "--steps", "1000000"], "cycle 1: 2 games"),
+])
+def test_sigint_saves_commits_and_exits_zero(tmp_path, hub_dir, phase, args, ready):
+    run_cli(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST], tmp_path)  # initial commit only
+    proc = start_cli(["train", "--hub", str(hub_dir), "--cycles", "1", *args, *FAST_RESUME], tmp_path)
+    seen: list[str] = []
+    wait_for_line(proc, ready, seen)
+    proc.send_signal(signal.SIGINT)
+    out = "".join(seen) + proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, out
+    last = LocalHub(hub_dir).history()[0].message
+    assert CYCLE_MESSAGE.match(last) and "(interrupted)" in last, out
+    assert "SIGINT received" in out
+
+
+SECOND_SIGNAL_CHILD = """
+import os, signal, sys
+from l4demons.signals import StopFlag
+stop = StopFlag()
+with stop.handle_signals():
+    os.kill(os.getpid(), signal.SIGINT)
+    assert stop.requested, "first SIGINT must only ask"
+    print("asked", flush=True)
+    os.kill(os.getpid(), signal.SIGINT)
+    print("still running after the second SIGINT", flush=True)
+sys.exit(0)
+"""
+
+
+def test_second_sigint_exits_at_once(tmp_path):
+    result = subprocess.run([sys.executable, "-c", SECOND_SIGNAL_CHILD], capture_output=True, text=True,
+                            env=cli_env(tmp_path), timeout=60)
+    assert result.returncode == 130
+    assert "asked" in result.stdout and "still running" not in result.stdout
+
+
+def test_kill_9_at_random_moments_leaves_the_last_good_commit(tmp_path, hub_dir):
+    rng = random.Random(1234)
+    hub = LocalHub(hub_dir)
+    for trial in range(3):
+        proc = start_cli(["train", "--hub", str(hub_dir), "--cycles", "3", "--games", "2", "--steps", "2", *FAST], tmp_path)
+        wait_for_line(proc, "[SAVE]", [])  # a commit happened; now die somewhere later
+        try:
+            proc.wait(timeout=rng.uniform(0.0, 4.0))
+        except Exception:  # noqa: BLE001 - still running: that is the point
+            proc.kill()
+        proc.wait()
+        hub.verify()
+        before = TrainingState.load(hub.download(STATE_FILE)).cycle
+        resumed = run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "2", "--steps", "2", *FAST_RESUME], tmp_path)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert TrainingState.load(hub.download(STATE_FILE)).cycle == before + 1
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--bogus-flag"], "unrecognized arguments"),
+    (["--net", "b0c64"], "blocks must be"),
+    (["--games", "0"], "must be at least 1"),
+    (["--net", "enormous"], "unknown network size"),
+])
+def test_bad_flags_fail_in_one_line_and_write_nothing(tmp_path, hub_dir, args, expect):
+    result = run_cli(["train", "--hub", str(hub_dir), *args], tmp_path)
+    assert result.returncode == 2
+    assert expect in result.stderr and "Traceback" not in result.stderr
+    assert not hub_dir.exists() or LocalHub(hub_dir).head() is None
+
+
+def test_unwritable_hub_path_fails_in_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_cli(["train", "--hub", str(blocker / "hub"), "--cycles", "1", *FAST], tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_hub_of_another_architecture_is_refused(tmp_path, hub_dir):
+    assert run_cli(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST], tmp_path).returncode == 0
+    head = LocalHub(hub_dir).head()
+    result = run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--net", "small"], tmp_path)
+    assert result.returncode == 2
+    assert "holds b2c32" in result.stderr and "Traceback" not in result.stderr
+    assert LocalHub(hub_dir).head() == head
