@@ -45,7 +45,9 @@ from l4demons.checkpoint import (
     write_metrics,
 )
 from l4demons.devices import default_workers, resolve_device, worker_devices
-from l4demons.hub import CorruptFile, Hub, HubConflict, HubError, open_hub
+from l4demons.hub import CorruptFile, Hub, HubConflict, HubError, HubUnavailable, open_hub
+from l4demons.outbox import Outbox
+from l4demons.modelcard import CARD_FILE, render_model_card
 from l4demons.learner import Learner, LearnerConfig, Losses
 from l4demons.network import NetConfig, WeightsError, build_network, read_weights, save_weights, weights_dict
 from l4demons.replay import ReplayChunk, ReplayWindow
@@ -137,6 +139,7 @@ class Trainer:
         self.metrics: list[dict] = []
         self.replay = ReplayWindow(cfg.replay_capacity)
         self.rng = np.random.default_rng(cfg.seed)
+        self.outbox = Outbox(self.hub.uri)
 
     # -- the run --------------------------------------------------------------
     def run(self) -> TrainingState:
@@ -168,11 +171,21 @@ class Trainer:
 
     # -- start: init or resume ------------------------------------------------
     def _start(self) -> None:
-        head = self.hub.head()
+        try:
+            head = self.hub.head()
+        except HubUnavailable as e:
+            cached = getattr(self.hub, "cached_head", lambda: None)()
+            if cached is None:
+                raise TrainError(f"hub {self.hub.uri} is unreachable ({e}) and nothing of it is cached here; "
+                                 "try again when it is reachable") from e
+            log.warning("[HF] hub unreachable (%s); starting from the cached commit %s", e, cached[:8])
+            self._resume(cached, offline=True)
+            return
         if head is None or MODEL_FILE not in self.hub.list_files(head):
             self._initialise(head)
         else:
             self._resume(head)
+        self._upload_pending()
 
     def _initialise(self, head: str | None) -> None:
         self.net_cfg = NetConfig.from_name(self.cfg.net or "small")
@@ -188,8 +201,11 @@ class Trainer:
                  self.hub.uri, self.net_cfg.name, info.id[:8])
         log.info("[ML] future runs will fine-tune from these weights")
 
-    def _resume(self, head: str) -> None:
-        commit, model_path = self._newest_usable_model(head)
+    def _resume(self, head: str, offline: bool = False) -> None:
+        if offline:  # pinned revisions need the Hub; the plain download falls back to the cache
+            commit, model_path = head, self.hub.download(MODEL_FILE)
+        else:
+            commit, model_path = self._newest_usable_model(head)
         cfg, state_dict = read_weights(model_path)
         if self.cfg.net is not None and NetConfig.from_name(self.cfg.net) != cfg:
             raise TrainError(
@@ -201,7 +217,8 @@ class Trainer:
         self.net.load_state_dict(state_dict)
         self.base_state = {k: v.clone() for k, v in state_dict.items()}
         self.learner = Learner(self.net, self.cfg.learner, self.device)
-        state_path = self.hub.download(STATE_FILE, commit)
+        rev = None if offline else commit
+        state_path = self.hub.download(STATE_FILE, rev)
         if state_path is not None:
             self.state = TrainingState.load(state_path)
             if self.state.learner:
@@ -210,8 +227,8 @@ class Trainer:
                 self.rng.bit_generator.state = self.state.numpy_rng
             if self.state.torch_rng is not None:
                 torch.set_rng_state(self.state.torch_rng)
-        self.metrics = read_metrics(self.hub.download(METRICS_FILE, commit))
-        self._load_replay(self.state.replay_chunks, commit)
+        self.metrics = read_metrics(self.hub.download(METRICS_FILE, rev))
+        self._load_replay(self.state.replay_chunks, rev)
         self.head = head
         log.info("[ML] resuming from commit %s: cycle %d, Elo ~%s, network %s, %d positions in the replay window",
                  commit[:8], self.state.cycle, _elo_text(self.state.elo), cfg.name, self.replay.train_positions)
@@ -229,7 +246,7 @@ class Trainer:
                 log.warning("[ML] model.pt of commit %s is unusable (%s); trying the commit before it", info.id[:8], e)
         raise TrainError(f"no usable model.pt in any commit of {self.hub.uri}; roll back or use another --hub")
 
-    def _load_replay(self, names: list[str], commit: str) -> None:
+    def _load_replay(self, names: list[str], commit: str | None) -> None:
         for name in names:
             if name in self.replay.names:
                 continue
@@ -333,11 +350,16 @@ class Trainer:
         if chunk is not None:
             files[replay_file(chunk.name)] = d / replay_file(chunk.name)
             chunk.save(files[replay_file(chunk.name)])
+        card = d / CARD_FILE
+        card.write_text(render_model_card(self.hub.uri, self.net_cfg, st.config, self.metrics), encoding="utf-8")
+        files[CARD_FILE] = card
         return files
 
     def _commit(self, message: str, chunk: ReplayChunk | None, best: bool) -> None:
         for attempt in range(MAX_MERGES + 1):
             files = self._save_files(best, chunk)
+            for name, path in self.outbox.carried_files().items():
+                files.setdefault(name, path)  # earlier cycles' chunks and best model that never went up
             try:
                 info = self.hub.commit(files, message, parent=self.head)
             except HubConflict as e:
@@ -345,11 +367,32 @@ class Trainer:
                     break
                 message, best = self._merge_head(e.head, message, chunk)
                 continue
+            except HubUnavailable as e:
+                self.outbox.stash(files, message, self.head, self.state.cycle)
+                log.warning("[SAVE] hub unreachable (%s): cycle %d stays on disk in %s and goes up with the next "
+                            "successful upload (this run or the next)", e, self.state.cycle, self.outbox.path)
+                return
+            self.outbox.clear()
             self.head = info.id
             self.base_state = weights_dict(self.net, self.net_cfg)["state_dict"]
             log.info("[SAVE] %s -> commit %s%s", message.splitlines()[0], info.id[:8], " (+ model_best.pt)" if best else "")
             return
         log.error("[SAVE] dropped cycle %d of %s: the hub kept moving after %d merges", self.state.cycle, machine_name(), MAX_MERGES)
+
+    def _upload_pending(self) -> None:
+        """At start: commit a checkpoint an earlier run could not upload, if it still fits the head."""
+        meta = self.outbox.meta()
+        if meta is None:
+            return
+        if meta.get("parent") != self.head:
+            log.warning("[SAVE] dropped cycle %s left on disk by an earlier run: the hub moved on from %s to %s",
+                        meta.get("cycle"), str(meta.get("parent"))[:8], (self.head or "")[:8])
+            self.outbox.clear()
+            return
+        info = self.hub.commit(self.outbox.files(), meta["message"], parent=self.head)
+        self.outbox.clear()
+        log.info("[SAVE] uploaded cycle %s left on disk by an earlier run -> commit %s", meta.get("cycle"), info.id[:8])
+        self._resume(info.id)
 
     def _merge_head(self, head: str | None, message: str, chunk: ReplayChunk | None) -> tuple[str, bool]:
         """Merge this trainer's cycle onto the head another trainer committed."""

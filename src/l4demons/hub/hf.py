@@ -449,6 +449,10 @@ class HFHub:
     def _storage(self) -> Path:
         return self.cache_dir / repo_folder_name(repo_id=self.repo_id, repo_type="model")
 
+    def cached_head(self) -> str | None:
+        """The newest commit this machine downloaded from: where an offline start begins."""
+        return self._cached_head()
+
     def _cached_head(self) -> str | None:
         try:
             text = (self._storage() / "refs" / "main").read_text(encoding="ascii").strip()
