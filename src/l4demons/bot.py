@@ -23,6 +23,7 @@ caller is free drives the shared loop; there is no background thread.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import threading
 import time
@@ -35,6 +36,7 @@ import chess
 from l4demons.devices import resolve_device
 from l4demons.network import ChessNet, NetConfig, build_network, load_network
 from l4demons.search import Evaluator, Leaf, PuctConfig, PuctSearch
+from l4demons.search.tree import root_leaf
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +108,9 @@ class Bot:
         self._pending: list[_Job] = []  # guarded by _cond
         self._driving = False  # guarded by _cond: one thread runs steps at a time
         self._active: list[_Job] = []  # touched only by the driving thread
-        self._step_ms: float | None = None  # recent duration of one step (EMA)
-        self._last_step_ms = 0.0
+        self._spent: list[PuctSearch] = []  # guarded by _cond: trees to free at the next call
+        self._ms_per_leaf: float | None = None  # recent cost of a step per leaf (EMA), for deadlines
+        self._last_ms_per_leaf = 0.0
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "auto", **kwargs: object) -> Bot:
@@ -122,11 +125,24 @@ class Bot:
         return cls(build_network(cfg, seed), device)
 
     def warmup(self) -> None:
-        """Run a few searches so the first real move does not pay for kernel set-up."""
+        """Get ready for timed play: kernels set up, and the garbage collector out of the way.
+
+        Runs a few searches and every batch shape one or two searches
+        produce, so the first real move does not pay for kernel set-up. Then
+        freezes what is alive now (the network, the libraries) out of the
+        garbage collector's reach: a full collection otherwise walks all of
+        it and can stall a move for 100 ms and more. Front doors call this
+        once after loading.
+        """
         board = chess.Board()
         self.choose_move(board, nodes=2 * self.puct.batch_size)
-        self._step_ms = None  # the first calls are slow; time the next ones afresh
+        leaf = root_leaf(None, board)
+        for n in range(1, 2 * self.puct.batch_size + 1):  # batch shapes of one or two searches at once
+            self.evaluator.evaluate([leaf] * n)
+        self._ms_per_leaf = None  # the first calls are slow; time the next ones afresh
         self.choose_move(board, nodes=2 * self.puct.batch_size)
+        gc.collect()
+        gc.freeze()
 
     def choose_move(
         self,
@@ -157,6 +173,9 @@ class Bot:
         :raises ValueError: the game is already over in ``board``.
         """
         start = time.perf_counter()
+        with self._cond:
+            spent, self._spent = self._spent, []
+        spent.clear()  # free the last search's tree now, on this move's clock, not after that move's answer
         if board.is_game_over():
             raise ValueError("the game is over in this position; there is no move to make")
         allowed = _legal_subset(board, root_moves)
@@ -177,6 +196,8 @@ class Bot:
         self._run(job)
         result = job.search.result()
         probs = {m.uci(): float(p) for m, p in zip(result.moves, result.policy)}
+        with self._cond:
+            self._spent.append(job.search)
         return result.move, probs
 
     # -- the shared search loop --------------------------------------------
@@ -218,12 +239,16 @@ class Bot:
             for leaf, lg, v in zip(leaves, logits, values):
                 leaf.owner.deliver(leaf, lg, float(v))
         now = time.perf_counter()
-        self._last_step_ms = (now - t0) * 1000
-        self._step_ms = self._last_step_ms if self._step_ms is None else 0.7 * self._step_ms + 0.3 * self._last_step_ms
+        if len(leaves) >= 4:  # a root-only step is no guide to the next full one
+            per_leaf = (now - t0) * 1000 / len(leaves)
+            self._last_ms_per_leaf = per_leaf
+            self._ms_per_leaf = per_leaf if self._ms_per_leaf is None else 0.7 * self._ms_per_leaf + 0.3 * per_leaf
+        # The next step gathers up to a full batch from every search still running.
+        next_step_ms = max(self._ms_per_leaf or 0.0, self._last_ms_per_leaf) * self.puct.batch_size * len(self._active)
         still: list[_Job] = []
         for job in self._active:
             elapsed = (now - job.start) * 1000
-            if self._should_stop(job, elapsed):
+            if self._should_stop(job, elapsed, next_step_ms):
                 if job.on_info is not None:
                     job.on_info(_info(job.search, elapsed))
                 with self._cond:
@@ -245,7 +270,7 @@ class Bot:
             root.indices = [root.indices[i] for i in keep]
         return leaves
 
-    def _should_stop(self, job: _Job, elapsed_ms: float) -> bool:
+    def _should_stop(self, job: _Job, elapsed_ms: float, next_step_ms: float) -> bool:
         search = job.search
         if search.root is None or not search.root.expanded:
             return False
@@ -256,9 +281,7 @@ class Bot:
         if job.depth is not None and search.max_depth >= job.depth:
             return True
         if job.deadline_ms is not None:
-            # Stop now if the next step would probably end past the deadline.
-            predicted = max(self._step_ms or 0.0, self._last_step_ms)
-            return elapsed_ms + predicted >= job.deadline_ms
+            return elapsed_ms + next_step_ms >= job.deadline_ms  # the next step would probably end past it
         return False
 
 
