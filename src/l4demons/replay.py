@@ -177,19 +177,27 @@ class ReplayWindow:
         ]
 
     def _gather(self, chunk_ids: np.ndarray, pos_ids: np.ndarray) -> Batch:
+        """Rows ``pos_ids[i]`` of chunks ``chunk_ids[i]``, one chunk at a time (no loop over rows)."""
         n = len(pos_ids)
         records = np.zeros(n, dtype=POSITION_DTYPE)
         policy = np.zeros((n, POLICY_SIZE), dtype=np.float32)
         legal = np.zeros((n, POLICY_SIZE), dtype=bool)
         weight = np.zeros(n, dtype=np.float32)
         wdl = np.zeros((n, 3), dtype=np.float32)
-        for row, (ci, pi) in enumerate(zip(chunk_ids, pos_ids)):
+        for ci in np.unique(chunk_ids):
             c = self.chunks[ci]
-            records[row] = c.positions[pi]
-            lo, hi = c.policy_offsets[pi], c.policy_offsets[pi + 1]
-            idx = c.policy_indices[lo:hi]
-            policy[row, idx] = c.policy_probs[lo:hi]
-            legal[row, idx] = True
-            weight[row] = c.full_search[pi]
-            wdl[row, 1 - int(c.results[pi])] = 1.0  # result 1 -> win (0), 0 -> draw (1), -1 -> loss (2)
+            rows = np.nonzero(chunk_ids == ci)[0]
+            pis = pos_ids[rows]
+            records[rows] = c.positions[pis]
+            weight[rows] = c.full_search[pis]
+            wdl[rows, 1 - c.results[pis].astype(np.int64)] = 1.0  # result 1 -> win (0), 0 -> draw (1), -1 -> loss (2)
+            # The sparse policies of these positions as one flat index into the chunk's policy arrays.
+            lo = c.policy_offsets[pis]
+            lengths = c.policy_offsets[pis + 1] - lo
+            starts = np.cumsum(lengths) - lengths  # where each position's entries begin in `flat`
+            flat = np.repeat(lo - starts, lengths) + np.arange(int(lengths.sum()))
+            at_rows = np.repeat(rows, lengths)
+            idx = c.policy_indices[flat]
+            policy[at_rows, idx] = c.policy_probs[flat]
+            legal[at_rows, idx] = True
         return Batch(planes_from_positions(records), policy, legal, weight, wdl)
