@@ -44,6 +44,7 @@ from l4demons.checkpoint import (
     replay_file,
     write_metrics,
 )
+from l4demons.distributed import any_rank, broadcast, close_world, gather_lists, init_world, rank_device, sync_module, World
 from l4demons.devices import default_workers, resolve_device, worker_devices
 from l4demons.hub import CorruptFile, Hub, HubConflict, HubError, HubUnavailable, open_hub
 from l4demons.outbox import Outbox
@@ -140,20 +141,26 @@ class Trainer:
         self.replay = ReplayWindow(cfg.replay_capacity)
         self.rng = np.random.default_rng(cfg.seed)
         self.outbox = Outbox(self.hub.uri)
+        self.world = World()
 
     # -- the run --------------------------------------------------------------
     def run(self) -> TrainingState:
+        self.world = init_world(self.device)
+        self.device = rank_device(self.device, self.world)
+        if not self.world.is_main:  # one voice: rank 0 logs, the others only warn
+            logging.getLogger("l4demons").setLevel(logging.WARNING)
         try:
-            self._start()
+            if self.world.is_main:
+                self._start()
+            self._share_start()
             cycles_done, t0 = 0, time.time()
-            if self._budget_left(cycles_done, t0):
-                workers = self.cfg.workers or default_workers(self.device)
-                log.info("[TRAIN] device %s, GPUs %d, self-play workers %d, network %s",
+            if self._keep_going(cycles_done, t0):
+                workers, devices = self._selfplay_layout()
+                log.info("[TRAIN] device %s, GPUs %d, world size %d, self-play workers %d per rank, network %s",
                          self.device, torch.cuda.device_count() if self.device.startswith("cuda") else 0,
-                         workers, self.net_cfg.name)
-                devices = worker_devices(self.device)
+                         self.world.size, workers, self.net_cfg.name)
                 with SelfPlayPool(workers, self.net_cfg, self.cfg.selfplay, devices) as pool:
-                    while self._budget_left(cycles_done, t0) and not self.stop.requested:
+                    while self._keep_going(cycles_done, t0):
                         self._cycle(pool)
                         cycles_done += 1
             if self.stop.requested:
@@ -161,6 +168,58 @@ class Trainer:
             return self.state
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            close_world(self.world)
+
+    def _keep_going(self, cycles_done: int, t0: float) -> bool:
+        """Another cycle? Every rank must agree, or the collectives would hang."""
+        go = self._budget_left(cycles_done, t0) and not self.stop.requested
+        return not any_rank(not go, self.world)
+
+    def _selfplay_layout(self) -> tuple[int, list[str]]:
+        """Workers and devices of this rank's self-play pool."""
+        if self.world.active:
+            if self.device.startswith("cuda"):
+                return self.cfg.workers or 1, [self.device]
+            return self.cfg.workers or max(1, default_workers("cpu") // self.world.size), ["cpu"]
+        return self.cfg.workers or default_workers(self.device), worker_devices(self.device)
+
+    def _share_start(self) -> None:
+        """Give every rank rank 0's starting point, and wrap the learner's net in DDP."""
+        if not self.world.active:
+            return
+        main = self.world.is_main
+        payload = broadcast(
+            (weights_dict(self.net, self.net_cfg)["state_dict"], self.net_cfg, self.state, self.metrics,
+             self.replay.chunks, self.head, self.rng.bit_generator.state) if main else None,
+            self.world,
+        )
+        if not main:
+            state_dict, self.net_cfg, self.state, self.metrics, chunks, self.head, rng_state = payload
+            self.net = build_network(self.net_cfg).to(self.device)
+            self.net.load_state_dict(state_dict)
+            self.learner = Learner(self.net, self.cfg.learner, self.device)
+            if self.state.learner:
+                self.learner.load_state_dict(self.state.learner)
+            self.rng.bit_generator.state = rng_state
+            for chunk in chunks:
+                self.replay.add(chunk)
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [torch.device(self.device).index] if self.device.startswith("cuda") else None
+        self.learner.net = DistributedDataParallel(self.net, device_ids=ids)
+
+    def _share_after_commit(self) -> None:
+        """Rank 0 committed (and may have merged): bring the other ranks level."""
+        if not self.world.active:
+            return
+        self.state, self.metrics, self.head = broadcast((self.state, self.metrics, self.head), self.world)
+        sync_module(self.net, self.world)
+        names = broadcast(self.replay.names, self.world)
+        if any_rank(names != self.replay.names, self.world):
+            chunks = broadcast(self.replay.chunks, self.world)
+            self.replay = ReplayWindow(self.cfg.replay_capacity)
+            for chunk in chunks:
+                self.replay.add(chunk)
 
     def _budget_left(self, cycles_done: int, t0: float) -> bool:
         if self.cfg.cycles is not None and cycles_done >= self.cfg.cycles:
@@ -262,29 +321,40 @@ class Trainer:
     # -- one cycle ------------------------------------------------------------
     def _cycle(self, pool: SelfPlayPool) -> None:
         cycle = self.state.cycle + 1
+        main, world = self.world.is_main, self.world
         t0 = time.time()
         log.info("[TRAIN] cycle %d: self-play, %d games", cycle, self.cfg.games)
         state_dict = weights_dict(self.net, self.net_cfg)["state_dict"]
-        with tqdm(total=self.cfg.games, desc="[TRAIN] self-play", unit="game", ascii=True, disable=None, leave=False) as bar:
-            games = pool.play(state_dict, self.cfg.games, int(self.rng.integers(2**31)),
-                              on_game=lambda _: bar.update(1), should_stop=self.stop)
+        share = self.cfg.games // world.size + (world.rank < self.cfg.games % world.size)
+        seed = int(self.rng.integers(2**31)) + 7919 * world.rank
+        with tqdm(total=share, desc="[TRAIN] self-play", unit="game", ascii=True, disable=None if main else True,
+                  leave=False) as bar:
+            games = pool.play(state_dict, share, seed, on_game=lambda _: bar.update(1), should_stop=self.stop)
+        games = gather_lists(games, world)
+        if any_rank(self.stop.requested, world) and not self.stop.requested:
+            self.stop.request("another rank stopped")
         t_play = time.time() - t0
         chunk = None
+        name = broadcast(f"{cycle:06d}-{uuid.uuid4().hex[:8]}", world)
         if games:
-            chunk = ReplayChunk.from_games(f"{cycle:06d}-{uuid.uuid4().hex[:8]}", games)
+            chunk = ReplayChunk.from_games(name, games)
             self.replay.add(chunk)
-            positions = len(chunk)
             log.info("[TRAIN] cycle %d: %d games, %d positions in %.0fs (%.0f games/h); results %s",
-                     cycle, len(games), positions, t_play, len(games) / t_play * 3600, _terminations(games))
+                     cycle, len(games), len(chunk), t_play, len(games) / t_play * 3600, _terminations(games))
         losses = None
+        sample_rng = np.random.default_rng([int(self.rng.integers(2**31)), world.rank])
         if self.replay.train_positions and self.cfg.steps and not self.stop.requested:
-            with tqdm(total=self.cfg.steps, desc="[TRAIN] backprop", unit="step", ascii=True, disable=None, leave=False) as bar:
-                losses = self.learner.train_steps(self.replay, self.cfg.steps, self.rng,
-                                                  on_step=lambda *_: bar.update(1), should_stop=self.stop)
+            with tqdm(total=self.cfg.steps, desc="[TRAIN] backprop", unit="step", ascii=True,
+                      disable=None if main else True, leave=False) as bar:
+                losses = self.learner.train_steps(self.replay, self.cfg.steps, sample_rng,
+                                                  on_step=lambda *_: bar.update(1),
+                                                  should_stop=lambda: any_rank(self.stop.requested, world))
         val = self.learner.validation_losses(self.replay)
         log.info("[LOSS] cycle %d: train %s, validation %s", cycle, _fmt_losses(losses), _fmt_losses(val))
-        elo = None if self.stop.requested else self._measure_elo(cycle)
-        self._finish_cycle(cycle, games, chunk, losses, val, elo, time.time() - t0)
+        if main:
+            elo = None if self.stop.requested else self._measure_elo(cycle)
+            self._finish_cycle(cycle, games, chunk, losses, val, elo, time.time() - t0)
+        self._share_after_commit()
 
     def _measure_elo(self, cycle: int):
         if self.cfg.elo_seconds <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Iterable, Protocol
 
 import numpy as np
@@ -32,6 +33,8 @@ class Evaluator:
         self.net = net.to(self.device).eval()
         self.evaluations = 0
         self.calls = 0
+        self.net_seconds = 0.0
+        """Time inside the network's forward pass (the rest of a search is Python)."""
         use_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self._autocast = (
             (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
@@ -42,6 +45,7 @@ class Evaluator:
         """Policy logits over each leaf's legal moves, and values (W - L)."""
         records = np.stack([leaf.record for leaf in leaves])
         planes = torch.from_numpy(planes_from_positions(records)).to(self.device, non_blocking=True)
+        t0 = time.perf_counter()
         with self._autocast():
             policy, wdl = self.net(planes)
         wdl = torch.softmax(wdl.float(), dim=1).cpu().numpy()
@@ -51,6 +55,7 @@ class Evaluator:
         cols = np.fromiter((i for leaf in leaves for i in leaf.indices), dtype=np.int64, count=len(rows))
         flat = policy[rows, cols]
         values = wdl[:, 0] - wdl[:, 2]
+        self.net_seconds += time.perf_counter() - t0
         self.evaluations += len(leaves)
         self.calls += 1
         return np.split(flat, np.cumsum(lengths)[:-1]), values
