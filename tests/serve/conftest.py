@@ -1,0 +1,80 @@
+"""Fixtures of the serving tests: a tiny network, a hub holding it, and a real server on a free port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from l4demons.bot import Bot
+from l4demons.hub.local import LocalHub
+from l4demons.network import NetConfig, build_network, save_weights
+from l4demons.server import ModelStore, ServeSettings, create_app
+
+TINY = NetConfig.from_name("tiny")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "tmp" / "test-artifacts"
+"""Where tests leave things to look at (the web page's screenshot)."""
+
+
+class LiveServer:
+    """uvicorn serving an app on 127.0.0.1 in a thread, on a port the OS picked."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start within 10 s")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_bot() -> Bot:
+    bot = Bot.random(TINY, seed=3)
+    bot.warmup()
+    return bot
+
+
+@pytest.fixture(scope="session")
+def tiny_hub(tmp_path_factory: pytest.TempPathFactory) -> LocalHub:
+    """A local hub whose head holds a tiny network as model.pt and model_best.pt."""
+    root = tmp_path_factory.mktemp("hub")
+    weights = root / "weights.pt"
+    save_weights(build_network(TINY, seed=5), TINY, weights)
+    hub = LocalHub(root / "hub")
+    hub.commit({"model.pt": weights, "model_best.pt": weights}, "Training cycle 0, Elo ~0, Loss 0", parent=None)
+    return hub
+
+
+@pytest.fixture(scope="module")
+def live(tiny_bot: Bot) -> Iterator[LiveServer]:
+    """A real server with a ready tiny bot."""
+    store = ModelStore.ready_with(tiny_bot, origin="random", note="test bot")
+    with LiveServer(create_app(ServeSettings(), store)) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, timeout=30) as c:
+        yield c

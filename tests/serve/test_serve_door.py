@@ -1,0 +1,110 @@
+"""``python serve.py`` as a user runs it: fast liveness, weights from the hub, offline restarts, no weights."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from l4demons.hub.local import LocalHub
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(*args: str, cache: Path, env: dict | None = None) -> Iterator[tuple[str, float, subprocess.Popen]]:
+    """Run serve.py; yields (url, seconds from process start to the first POST / answer, process)."""
+    port = free_port()
+    environ = {**os.environ, "L4D_CACHE": str(cache), "SERVE_PORT": str(port), **(env or {})}
+    environ.pop("L4D_HUB", None)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--host", "127.0.0.1", "--threads", "1", *args],
+                            env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                r = httpx.post(url + "/", timeout=0.5)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.perf_counter() - t0 > 20:
+                    raise RuntimeError(f"serve.py did not come up:\n{proc.stdout.read()}") from None
+                time.sleep(0.01)
+        first = time.perf_counter() - t0
+        assert r.json() == {"running": True}
+        yield url, first, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_health(url: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = httpx.get(url + "/health").json()
+        if body["state"] != "loading" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)
+
+
+def test_answers_at_once_and_says_clearly_when_no_weights_exist(tmp_path: Path) -> None:
+    with serve("--hub", str(tmp_path / "empty-hub"), cache=tmp_path / "cache") as (url, first, proc):
+        assert first < 1.0, f"POST / took {first:.2f} s from process start (the platform allows 1 s)"
+        health = wait_health(url)
+        assert health["state"] == "failed"
+        assert "no weights" in health["error"] and "--allow-random" in health["error"]
+        r = httpx.post(url + "/move", json={"pgn": "", "timeleft": 1000})
+        assert r.status_code == 503 and "no weights" in r.json()["error"]
+    assert "no weights" in proc.stdout.read()
+
+
+def test_allow_random_serves_an_untrained_network(tmp_path: Path) -> None:
+    with serve("--hub", str(tmp_path / "empty-hub"), "--allow-random", cache=tmp_path / "cache") as (url, _, _p):
+        health = wait_health(url)
+        assert health["state"] == "ready" and health["origin"] == "random" and "untrained" in health["note"]
+        r = httpx.post(url + "/move", json={"pgn": "1. e4", "timeleft": 2000}, timeout=10)
+        assert r.status_code == 200 and r.json()["error"] is None
+
+
+def test_weights_from_the_hub_then_an_offline_restart_from_the_cache(tiny_hub: LocalHub, tmp_path: Path) -> None:
+    hub_dir = tmp_path / "hub"
+    shutil.copytree(tiny_hub.path, hub_dir)
+    head = LocalHub(hub_dir).head()
+    cache = tmp_path / "cache"
+    with serve("--hub", str(hub_dir), "--file", "model.pt", cache=cache) as (url, _, _p):
+        health = wait_health(url)
+        assert (health["state"], health["origin"], health["file"], health["commit"]) == ("ready", "hub", "model.pt", head)
+        assert health["device"] == "cpu" and health["net"] == "b2c32-se"
+        r = httpx.post(url + "/move", json={"pgn": "1. e4 e5", "timeleft": 3000}, timeout=10)
+        assert r.status_code == 200 and "model.pt@" + head[:8] in r.json()["logs"]
+    shutil.rmtree(hub_dir)  # the hub is gone (an unreachable HF Hub reads the same to the server)
+    with serve("--hub", str(hub_dir), "--file", "model.pt", cache=cache) as (url, _, _p):
+        health = wait_health(url)
+        assert (health["state"], health["origin"], health["commit"]) == ("ready", "cache", head)
+        assert "cached copy" in health["note"]
+        assert httpx.post(url + "/move", json={"pgn": "", "timeleft": 1000}, timeout=10).status_code == 200
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
+def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "serve.py"), "--device", "cuda", "--port", "1"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr

@@ -1,0 +1,220 @@
+"""The HTTP contract (spec/serving.md) over real HTTP: fields, types, bad input, a whole game."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import chess
+import chess.pgn
+import httpx
+import pytest
+
+from l4demons.bot import TimePolicy
+from l4demons.server import ModelState, ModelStatus, ModelStore, ServeSettings, create_app
+
+from conftest import LiveServer
+
+MOVE_FIELDS = {"move", "error", "time_taken", "move_probs", "logs"}
+
+
+def pgn_of(board: chess.Board) -> str:
+    return str(chess.pgn.Game.from_board(board))
+
+
+def check_move_answer(body: dict, board: chess.Board) -> chess.Move:
+    assert set(body) == MOVE_FIELDS
+    assert body["error"] is None
+    assert isinstance(body["time_taken"], float) and body["time_taken"] >= 0
+    assert isinstance(body["logs"], str) and body["logs"]
+    move = chess.Move.from_uci(body["move"])
+    assert move in board.legal_moves
+    probs = body["move_probs"]
+    assert isinstance(probs, dict) and probs
+    assert set(probs) <= {m.uci() for m in board.legal_moves}
+    assert all(isinstance(p, float) and 0.0 <= p <= 1.0 for p in probs.values())
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)
+    return move
+
+
+def test_post_root_says_running(client: httpx.Client) -> None:
+    r = client.post("/")
+    assert r.status_code == 200 and r.json() == {"running": True}
+
+
+def test_health_reports_the_model(client: httpx.Client) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["state"] == "ready" and body["device"] == "cpu" and body["net"] == "b2c32-se"
+    assert {"hub", "file", "commit", "origin", "error", "load_seconds"} <= set(body)
+
+
+def test_move_fields_and_types(client: httpx.Client) -> None:
+    board = chess.Board()
+    board.push_san("e4")
+    r = client.post("/move", json={"pgn": pgn_of(board), "timeleft": 5000})
+    assert r.status_code == 200
+    check_move_answer(r.json(), board)
+
+
+@pytest.mark.parametrize("pgn", ["", "   \n", '[Event "casual"]\n[White "a"]\n\n*'])
+def test_empty_pgn_is_the_start_position(client: httpx.Client, pgn: str) -> None:
+    r = client.post("/move", json={"pgn": pgn, "timeleft": 1000})
+    assert r.status_code == 200
+    check_move_answer(r.json(), chess.Board())
+
+
+def test_fen_header_and_comments_are_understood(client: httpx.Client) -> None:
+    fen = "4k3/P7/8/8/8/8/8/4K3 w - - 0 1"
+    pgn = f'[SetUp "1"]\n[FEN "{fen}"]\n\n{{a comment}} *'
+    r = client.post("/move", json={"pgn": pgn, "timeleft": 1000})
+    assert r.status_code == 200
+    check_move_answer(r.json(), chess.Board(fen))
+
+
+def test_single_legal_move_is_answered_at_once(client: httpx.Client) -> None:
+    board = chess.Board("k7/8/1K6/8/8/8/8/7R b - - 0 1")  # Kb8 is the only move
+    assert board.legal_moves.count() == 1
+    r = client.post("/move", json={"pgn": f'[SetUp "1"]\n[FEN "{board.fen()}"]\n\n*', "timeleft": 60_000})
+    body = r.json()
+    assert r.status_code == 200 and body["move_probs"] == {body["move"]: 1.0}
+    assert body["time_taken"] < 100
+
+
+BAD_BODIES = [
+    pytest.param(b"this is not json", 400, id="not-json"),
+    pytest.param(b"", 400, id="empty-body"),
+    pytest.param(b"\xff\xfe\x00", 400, id="not-utf8"),
+    pytest.param(b"[1, 2]", 400, id="json-array"),
+    pytest.param(b'"1. e4"', 400, id="json-string"),
+    pytest.param(b'{"timeleft": 1000}', 400, id="missing-pgn"),
+    pytest.param(b'{"pgn": "1. e4"}', 400, id="missing-timeleft"),
+    pytest.param(b"{}", 400, id="missing-both"),
+    pytest.param(b'{"pgn": "1. e4", "timeleft": -1}', 400, id="negative-timeleft"),
+    pytest.param(b'{"pgn": "1. e4", "timeleft": true}', 400, id="bool-timeleft"),
+    pytest.param(b'{"pgn": "1. e4", "timeleft": 1000.5}', 400, id="float-timeleft"),
+    pytest.param(b'{"pgn": "1. e4", "timeleft": "1000"}', 400, id="string-timeleft"),
+    pytest.param(b'{"pgn": "1. e4", "timeleft": null}', 400, id="null-timeleft"),
+    pytest.param(b'{"pgn": "1. e4", "timeleft": 1e400}', 400, id="huge-float-timeleft"),
+    pytest.param(b'{"pgn": "1. e4", "timeleft": 100000000000000000000000000000}', 400, id="huge-int-timeleft"),
+    pytest.param(b'{"pgn": 42, "timeleft": 1000}', 400, id="number-pgn"),
+    pytest.param(b'{"pgn": null, "timeleft": 1000}', 400, id="null-pgn"),
+    pytest.param(b'{"pgn": "1. e4 e4", "timeleft": 1000}', 422, id="illegal-move"),
+    pytest.param(b'{"pgn": "1. e4 e5 2. Ke3", "timeleft": 1000}', 422, id="illegal-king-move"),
+    pytest.param(b'{"pgn": "1. e4 e5 2. Qxf7 Kxf7 3. Zz9", "timeleft": 1000}', 422, id="illegal-then-junk"),
+    pytest.param(b'{"pgn": "garbage that is no pgn", "timeleft": 1000}', 422, id="garbage"),
+    pytest.param(b'{"pgn": "[Event \\"x\\"", "timeleft": 1000}', 422, id="broken-header"),
+    pytest.param(b'{"pgn": "[FEN \\"not a fen\\"]\\n\\n*", "timeleft": 1000}', 422, id="bad-fen"),
+    pytest.param(b'{"pgn": "[FEN \\"8/8/8/8/8/8/8/8 w - - 0 1\\"]\\n\\n*", "timeleft": 1000}', 422, id="no-kings"),
+    pytest.param(b'{"pgn": "1. e4 -- 2. d4", "timeleft": 1000}', 422, id="null-move"),
+    pytest.param(b'{"pgn": "[Variant \\"Atomic\\"]\\n\\n1. e4", "timeleft": 1000}', 422, id="variant"),
+    pytest.param(b'{"pgn": "1. f3 e5 2. g4 Qh4#", "timeleft": 1000}', 422, id="checkmate"),
+    pytest.param(b'{"pgn": "[FEN \\"7k/5Q2/6K1/8/8/8/8/8 b - - 0 1\\"]\\n\\n*", "timeleft": 1000}', 422, id="stalemate"),
+    pytest.param(b'{"pgn": "[FEN \\"7k/8/6K1/8/8/8/8/8 w - - 0 1\\"]\\n\\n*", "timeleft": 1000}', 422, id="insufficient"),
+    pytest.param(b'{"pgn": "[FEN \\"7k/8/6K1/8/8/8/8/R7 w - - 150 90\\"]\\n\\n*", "timeleft": 1000}', 422,
+                 id="75-move-rule"),
+]
+
+
+@pytest.mark.parametrize(("body", "status"), BAD_BODIES)
+def test_bad_input_is_4xx_json_and_the_server_goes_on(client: httpx.Client, body: bytes, status: int) -> None:
+    r = client.post("/move", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    data = r.json()
+    assert isinstance(data["error"], str) and data["error"]
+    assert data["move"] is None
+    ok = client.post("/move", json={"pgn": "1. d4", "timeleft": 200})
+    assert ok.status_code == 200 and ok.json()["error"] is None
+
+
+def test_error_messages_say_what_is_wrong(client: httpx.Client) -> None:
+    def error(body: bytes) -> str:
+        return client.post("/move", content=body).json()["error"]
+
+    assert "not JSON" in error(b"{nope")
+    assert "timeleft" in error(b'{"pgn": ""}')
+    assert "non-negative integer" in error(b'{"pgn": "", "timeleft": true}')
+    assert "illegal" in error(b'{"pgn": "1. e4 e4", "timeleft": 5}')
+    assert "over" in error(b'{"pgn": "1. f3 e5 2. g4 Qh4#", "timeleft": 5}')
+
+
+def test_oversized_body_is_413(client: httpx.Client) -> None:
+    r = client.post("/move", json={"pgn": "1. e4 " + " " * 1_100_000, "timeleft": 5})
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+
+
+def test_unknown_route_and_method_are_json(client: httpx.Client) -> None:
+    r = client.get("/nope")
+    assert r.status_code == 404 and "error" in r.json()
+    r = client.get("/move")
+    assert r.status_code == 405 and "error" in r.json()
+    r = client.get("/static/../serve.py")
+    assert r.status_code == 404
+
+
+def test_move_answers_503_json_while_loading_and_after_failure(tiny_bot) -> None:  # noqa: ANN001
+    gate = threading.Event()
+
+    def slow_loader():  # noqa: ANN202
+        gate.wait(10)
+        raise ValueError("no weights to play with: test says so")
+
+    store = ModelStore(slow_loader)
+    with LiveServer(create_app(ServeSettings(), store)) as server, httpx.Client(base_url=server.url) as c:
+        assert c.post("/").json() == {"running": True}
+        r = c.post("/move", json={"pgn": "", "timeleft": 1000})
+        assert r.status_code == 503 and "loading" in r.json()["error"]
+        h = c.get("/health")
+        assert h.status_code == 503 and h.json()["state"] == "loading"
+        gate.set()
+        assert store.wait(5)
+        r = c.post("/move", json={"pgn": "", "timeleft": 1000})
+        assert r.status_code == 503 and "test says so" in r.json()["error"]
+        h = c.get("/health").json()
+        assert h["state"] == "failed" and "test says so" in h["error"]
+        assert c.post("/move", content=b"nope").status_code == 400  # bad input is still 4xx first
+
+
+def test_post_root_answers_during_a_long_search(client: httpx.Client, live: LiveServer) -> None:
+    """The search runs off the event loop: the platform's liveness poll is answered meanwhile."""
+    result: dict = {}
+
+    def long_move() -> None:
+        with httpx.Client(base_url=live.url, timeout=30) as c2:
+            result["r"] = c2.post("/move", json={"pgn": "", "timeleft": 8000})  # budget ~240 ms
+
+    t = threading.Thread(target=long_move)
+    t.start()
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    assert client.post("/").status_code == 200
+    assert time.perf_counter() - t0 < 0.15
+    t.join()
+    assert result["r"].status_code == 200
+
+
+def test_full_game_with_a_counting_clock(client: httpx.Client) -> None:
+    """Both sides through the server, start to end; each clock loses what each request really took."""
+    policy = TimePolicy()
+    board = chess.Board()
+    clocks = {chess.WHITE: 4000.0, chess.BLACK: 4000.0}
+    over_budget = []
+    while not board.is_game_over(claim_draw=True):
+        left = clocks[board.turn]
+        t0 = time.perf_counter()
+        r = client.post("/move", json={"pgn": pgn_of(board), "timeleft": int(left)})
+        wall = (time.perf_counter() - t0) * 1000
+        assert r.status_code == 200, r.text
+        body = r.json()
+        move = check_move_answer(body, board)
+        budget = policy.budget_ms(int(left))
+        if body["time_taken"] > budget + policy.safety_ms / 2:
+            over_budget.append((board.ply(), int(left), round(budget), round(body["time_taken"])))
+        clocks[board.turn] -= wall
+        assert clocks[board.turn] > 0, f"lost on time at ply {board.ply()}"
+        board.push(move)
+    assert board.outcome(claim_draw=True) is not None
+    assert not over_budget, f"moves over their budget (ply, timeleft, budget, taken): {over_budget}"
