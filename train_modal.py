@@ -20,8 +20,10 @@ window already downloaded.
 
 Preemption and crashes: Modal restarts a preempted function on the same input,
 and ``retries`` re-runs one that crashed or ran past its per-attempt timeout.
-``l4demons train`` always resumes from the hub's head, so an attempt loses at
-most the cycle in flight. The budget belongs to the run, not to an attempt:
+The preemption notice (SIGINT/SIGTERM) is passed on to the trainer, which
+finishes its step, commits and exits; the attempt then fails on purpose, so
+that the run goes on. ``l4demons train`` always resumes from the hub's head,
+so an attempt loses at most the cycle in flight. The budget belongs to the run:
 ``--hours`` becomes a deadline, and ``--cycles`` a target cycle number recorded
 on the volume by the first attempt.
 
@@ -98,7 +100,8 @@ def train(hub: str, cycles: int | None = None, deadline: float | None = None,
         os.environ["HF_HOME"] = str(cache_dir / "huggingface")
         if "HF_TOKEN" not in os.environ and "HUGGING_FACE_HUB_TOKEN" in os.environ:
             os.environ["HF_TOKEN"] = os.environ["HUGGING_FACE_HUB_TOKEN"]
-    env = dict(os.environ, HF_HOME=str(cache_dir / "huggingface"), PYTHONPATH=_package_root())
+    env = dict(os.environ, HF_HOME=str(cache_dir / "huggingface"),
+               PYTHONPATH=os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])))
 
     budget = ["--hub", hub]
     if cycles is not None:
@@ -124,12 +127,14 @@ def train(hub: str, cycles: int | None = None, deadline: float | None = None,
         cmd = [sys.executable, "-m", "l4demons", "train", *budget, *(extra or [])]
     print("[TRAIN] " + shlex.join(cmd[1:]), flush=True)
     try:
-        rc = _run_forwarding_signals(cmd, env)
+        rc, signals = _run_forwarding_signals(cmd, env)
     finally:
         if in_cloud:
             cache.commit()
         else:
             shutil.rmtree(cache_dir, ignore_errors=True)
+    if signals:  # preemption: the trainer has committed; fail this attempt so that the run goes on
+        raise RuntimeError(f"interrupted by {', '.join(signals)} after the trainer saved; the next attempt resumes from the hub")
     if rc not in (0, 2):  # 2: a user error, which a retry would only repeat
         raise RuntimeError(f"l4demons train exited with status {rc}; Modal retries, resuming from the hub")
     return rc
@@ -183,18 +188,23 @@ def _cycles_left(hub: str, cycles: int, marker: Path) -> int:
     return max(0, start + cycles - current)
 
 
-def _run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> int:
-    """Run the trainer; SIGINT/SIGTERM (Modal's preemption notice) go to it, so it saves and commits."""
+def _run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run the trainer; SIGINT/SIGTERM (Modal's preemption notice) go on to it, so it saves and commits.
+
+    Returns its exit status and the names of the signals forwarded.
+    """
     child = subprocess.Popen(cmd, env=env)
+    received: list[str] = []
     if threading.current_thread() is not threading.main_thread():
-        return child.wait()
+        return child.wait(), received
 
     def forward(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
         child.send_signal(signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return child.wait()
+        return child.wait(), received
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -75,3 +75,31 @@ def test_train_modal_imports_offline_and_runs_locally(tmp_path):
     marker.write_text(json.dumps({"start_cycle": 0, "cycles": 3}))  # as if it began at cycle 0
     assert train_modal._cycles_left(str(hub_dir), 3, marker) == 2
     assert train_modal._cycles_left(str(hub_dir), 1, marker) == 0
+
+
+def test_a_preemption_signal_reaches_the_trainer(tmp_path):
+    """Modal's SIGINT goes on to the child, which can then save; the parent hears which signal it was."""
+    import signal
+    import threading
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train_modal
+    finally:
+        sys.path.remove(str(ROOT))
+    ready = tmp_path / "ready"
+    child = ("import pathlib, signal, sys, time\n"
+             "signal.signal(signal.SIGINT, lambda *_: sys.exit(7))\n"
+             f"pathlib.Path({str(ready)!r}).touch()\n"
+             "time.sleep(30)\n")
+
+    def preempt():
+        for _ in range(200):
+            if ready.exists():
+                break
+            threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=preempt, daemon=True).start()
+    rc, signals = train_modal._run_forwarding_signals([sys.executable, "-c", child], dict(os.environ))
+    assert (rc, signals) == (7, ["SIGINT"])
