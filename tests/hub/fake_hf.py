@@ -14,9 +14,12 @@ both verification paths of the client get exercised.
 Auth: ``tokens`` maps a token to "write" or "read". An unknown token gets 401,
 a read token gets 403 on writes, no token gets 401 ``RepoNotFound`` (repos
 are private). Faults: :meth:`FakeHub.fail` answers the next requests that
-match with an error status; ``corrupt`` lists file names served with a
-flipped byte. Runs in a thread; other processes reach it through
-``HF_ENDPOINT=fake.endpoint``.
+match with an error status; ``corrupt`` lists file names (or ``(commit id,
+file name)`` pairs) served with a flipped byte. A request whose body stops
+short (its client was killed mid-upload) changes nothing and is counted in
+``aborted``. Runs in a thread; other processes reach it through
+``HF_ENDPOINT=fake.endpoint``. :meth:`FakeHub.stop` then :meth:`FakeHub.start`
+is a Hub outage: the repos are kept and the fake listens on the same port again.
 """
 
 from __future__ import annotations
@@ -41,8 +44,11 @@ _ROUTES = [
     ("POST", re.compile(rf"^/api/models/{_REPO}/paths-info/([^/]+)$"), "paths_info"),
     ("GET", re.compile(rf"^/{_REPO}/resolve/([^/]+)/(.+)$"), "resolve"),
     ("HEAD", re.compile(rf"^/{_REPO}/resolve/([^/]+)/(.+)$"), "resolve"),
+    ("POST", re.compile(r"^/api/validate-yaml$"), "validate_yaml"),
+    ("GET", re.compile(r"^/api/agent-harnesses$"), "agent_harnesses"),
 ]
 _WRITES = {"create", "preupload", "commit"}
+_PUBLIC = {"agent_harnesses"}
 
 
 def git_sha1(data: bytes) -> str:
@@ -56,12 +62,14 @@ class Commit:
     parent: str | None
     date: str
     files: dict[str, bytes]
+    description: str = ""
 
 
 @dataclasses.dataclass
 class Repo:
     commits: dict[str, Commit] = dataclasses.field(default_factory=dict)
     main: str | None = None
+    private: bool = False
 
 
 class _Reply(Exception):
@@ -79,8 +87,9 @@ class FakeHub:
         self.lfs_suffixes = lfs_suffixes
         self.page_size = page_size
         self.repos: dict[str, Repo] = {}
-        self.corrupt: set[str] = set()
+        self.corrupt: set[str | tuple[str, str]] = set()
         self.requests: list[tuple[str, str]] = []
+        self.aborted: list[tuple[str, str]] = []
         self._faults: list[list] = []  # [method, path substring, status, times left, after]
         self._lock = threading.Lock()
         self._counter = 0
@@ -90,12 +99,14 @@ class FakeHub:
     # -- control ------------------------------------------------------------
 
     def start(self) -> FakeHub:
+        """Listen (again): on a free port the first time, on the same port after :meth:`stop`."""
         fake = self
 
         class Handler(_Handler):
             hub = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        port = int(self._endpoint.rsplit(":", 1)[1]) if self._endpoint else 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
@@ -132,6 +143,23 @@ class FakeHub:
         with self._lock:
             self._new_repo(repo_id)
 
+    def push(self, repo_id: str, title: str, files: dict[str, bytes], description: str = "") -> str:
+        """Commit ``files`` on main as another writer would (others carried over); the new commit id."""
+        with self._lock:
+            repo = self.repos[repo_id]
+            merged = dict(repo.commits[repo.main].files) if repo.main else {}
+            merged.update(files)
+            return self._add_commit(repo, title, merged, description).id
+
+    def history(self, repo_id: str) -> list[Commit]:
+        """Commits of main, oldest first."""
+        with self._lock:
+            repo, chain, cid = self.repos[repo_id], [], self.repos[repo_id].main
+            while cid is not None:
+                chain.append(repo.commits[cid])
+                cid = repo.commits[cid].parent
+            return chain[::-1]
+
     def count(self, method: str, path_part: str) -> int:
         return sum(1 for m, p in self.requests if m == method and path_part in p)
 
@@ -141,19 +169,22 @@ class FakeHub:
         repo = self.repos[repo_id] = Repo()
         self._add_commit(repo, "initial commit", {".gitattributes": b"*.pt filter=lfs diff=lfs merge=lfs -text\n"})
 
-    def _add_commit(self, repo: Repo, title: str, files: dict[str, bytes]) -> Commit:
+    def _add_commit(self, repo: Repo, title: str, files: dict[str, bytes], description: str = "") -> Commit:
         self._counter += 1
         cid = hashlib.sha1(f"{self._counter}:{repo.main}:{title}".encode()).hexdigest()
         date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        commit = repo.commits[cid] = Commit(cid, title, repo.main, date, files)
+        commit = repo.commits[cid] = Commit(cid, title, repo.main, date, files, description)
         repo.main = cid
         return commit
 
     # -- request handling ----------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict, headers, body: bytes) -> _Reply:
+    def handle(self, method: str, path: str, query: dict, headers, body: bytes, complete: bool = True) -> _Reply:
         with self._lock:
             self.requests.append((method, path))
+            if not complete:
+                self.aborted.append((method, path))
+                return _Reply(400, {"error": "fake hub: the request body stopped short"})
             fault = next((f for f in self._faults if f[0] == method and f[1] in path and f[3] > 0), None)
             if fault is not None:
                 fault[3] -= 1
@@ -169,7 +200,8 @@ class FakeHub:
             match = pattern.match(path)
             if route_method == method and match:
                 try:
-                    self._auth(headers, write=name in _WRITES)
+                    if name not in _PUBLIC:
+                        self._auth(headers, write=name in _WRITES)
                     args = [unquote(g) if g else g for g in match.groups()]
                     return getattr(self, f"_{name}")(method, query, body, *args)
                 except _Reply as reply:
@@ -208,6 +240,7 @@ class FakeHub:
         if repo_id in self.repos:
             raise _Reply(409, {"error": "You already created this model repo", "url": f"{self.endpoint}/{repo_id}"})
         self._new_repo(repo_id)
+        self.repos[repo_id].private = bool(payload.get("private"))
         return _Reply(200, {"url": f"{self.endpoint}/{repo_id}", "name": repo_id})
 
     def _info(self, method, query, body, repo_id, rev) -> _Reply:
@@ -251,7 +284,7 @@ class FakeHub:
                 files[value["path"]] = blobs[value["oid"]]
             else:
                 raise _Reply(400, {"error": f"fake hub: unsupported commit line {key}"})
-        commit = self._add_commit(repo, header["summary"], files)
+        commit = self._add_commit(repo, header["summary"], files, header.get("description") or "")
         url = f"{self.endpoint}/{repo_id}/commit/{commit.id}"
         return _Reply(200, {"commitUrl": url, "commitOid": commit.id, "pullRequestUrl": None})
 
@@ -265,7 +298,7 @@ class FakeHub:
             commit = repo.commits[commit.parent]
         page = int(query.get("p", ["0"])[0])
         items = [
-            {"id": c.id, "title": c.title, "message": "", "date": c.date, "authors": [{"user": "fake"}]}
+            {"id": c.id, "title": c.title, "message": c.description, "date": c.date, "authors": [{"user": "fake"}]}
             for c in chain[page * self.page_size : (page + 1) * self.page_size]
         ]
         headers = {}
@@ -277,6 +310,12 @@ class FakeHub:
         commit = self._rev(self._repo(repo_id), rev)
         paths = parse_qs(body.decode()).get("paths", [])
         return _Reply(200, [self._entry(p, commit.files[p]) for p in paths if p in commit.files])
+
+    def _validate_yaml(self, method, query, body) -> _Reply:
+        return _Reply(200, {"errors": [], "warnings": []})
+
+    def _agent_harnesses(self, method, query, body) -> _Reply:
+        return _Reply(200, {"standardEnvVars": [], "harnesses": {}})
 
     def _entry(self, path: str, data: bytes) -> dict:
         entry = {"type": "file", "path": path, "size": len(data), "oid": git_sha1(data)}
@@ -295,7 +334,7 @@ class FakeHub:
         if filename.endswith(self.lfs_suffixes):
             sha = hashlib.sha256(data).hexdigest()
             headers.update({"ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(len(data))})
-        if filename in self.corrupt and data:
+        if (filename in self.corrupt or (commit.id, filename) in self.corrupt) and data:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         return _Reply(200, data, headers)
 
@@ -307,18 +346,25 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        reply = self.hub.handle(self.command, url.path, parse_qs(url.query), self.headers, body)
+        try:
+            body = self.rfile.read(length) if length else b""
+        except OSError:  # the client died mid-request
+            body = b""
+        complete = len(body) == length
+        reply = self.hub.handle(self.command, url.path, parse_qs(url.query), self.headers, body, complete)
         data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        content_type = "application/octet-stream" if isinstance(reply.body, bytes) else "application/json"
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in reply.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        try:
+            self.send_response(reply.status)
+            content_type = "application/octet-stream" if isinstance(reply.body, bytes) else "application/json"
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except OSError:  # nobody is listening any more (a killed client)
+            pass
 
     do_GET = do_POST = do_HEAD = _serve
 

@@ -126,8 +126,9 @@ def test_unchanged_files_with_a_stale_parent_still_conflict(fake, make_hf, write
 
 
 def test_unreachable_hub_falls_back_to_cached_download(fake, make_hf, write, tmp_path, caplog) -> None:
+    writer = make_hf(cache=tmp_path / "another-machine")
+    first = writer.commit({"model.pt": write("m", b"weights"), "metrics.jsonl": write("j", b"1\n")}, "c1", None)
     hub = make_hf()
-    first = hub.commit({"model.pt": write("m", b"weights"), "metrics.jsonl": write("j", b"1\n")}, "c1", None)
     assert hub.download("model.pt").read_bytes() == b"weights"
     fake.stop()
     restarted = make_hf()  # a new run on the same machine: same cache, no network
@@ -145,15 +146,41 @@ def test_unreachable_hub_falls_back_to_cached_download(fake, make_hf, write, tmp
         restarted.commit({"model.pt": write("m", b"w2")}, "c2", first.id)
 
 
+def test_own_commits_are_cached_for_an_offline_start(fake, make_hf, write, caplog) -> None:
+    hub = make_hf()
+    first = hub.commit({"model.pt": write("m", b"w1"), "replay/1.npz": write("r", b"r1")}, "c1", None)
+    second = hub.commit({"model.pt": write("m", b"w2"), "metrics.jsonl": write("j", b"2\n")}, "c2", first.id)
+    fake.stop()
+    restarted = make_hf()
+    assert restarted.cached_head() == second.id  # the newest commit made here, never downloaded
+    with caplog.at_level(logging.WARNING, logger="l4demons.hub.hf"):
+        assert restarted.download("model.pt").read_bytes() == b"w2"
+    assert sum("[HF] hub unreachable" in r.message for r in caplog.records) == 1
+    # Pinned downloads of cached files need no network; carried-over files are there too.
+    assert restarted.download("replay/1.npz", second.id).read_bytes() == b"r1"
+    assert restarted.download("metrics.jsonl", second.id).read_bytes() == b"2\n"
+    assert restarted.download("model.pt", first.id).read_bytes() == b"w1"
+
+
+def test_commit_title_and_description(fake, make_hf, write) -> None:
+    hub = make_hf()
+    message = "Training cycle 1, Elo ~n/a, Loss 4.0\n\nBest model - cycle 1, loss=4.0, Elo ~n/a"
+    info = hub.commit({"model.pt": write("m", b"w")}, message, None)
+    commit = fake.repos[REPO].commits[info.id]
+    assert commit.title == "Training cycle 1, Elo ~n/a, Loss 4.0"
+    assert commit.description == "Best model - cycle 1, loss=4.0, Elo ~n/a"
+    assert hub.history()[0].message == message and info.message == message
+
+
 def test_nothing_cached_and_unreachable(make_hf, fake) -> None:
     fake.stop()
     with pytest.raises(HubUnavailable, match="unreachable"):
         make_hf().download("model.pt")
 
 
-def test_corrupt_download_is_not_kept(fake, make_hf, write) -> None:
+def test_corrupt_download_is_not_kept(fake, make_hf, write, tmp_path) -> None:
+    make_hf(cache=tmp_path / "another-machine").commit({"model.pt": write("m", b"weights" * 1000)}, "c1", None)
     hub = make_hf()
-    hub.commit({"model.pt": write("m", b"weights" * 1000)}, "c1", None)
     fake.corrupt.add("model.pt")
     with pytest.raises(CorruptFile, match="sha256"):
         hub.download("model.pt")

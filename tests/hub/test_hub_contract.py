@@ -121,7 +121,8 @@ def test_unknown_revision(hub, write) -> None:
         hub.rollback("0" * 40)
 
 
-def _corrupt(hub, name: str, request: pytest.FixtureRequest) -> None:
+def _corrupt(hub, name: str, request: pytest.FixtureRequest, tmp_path: Path):
+    """Damage ``name`` at the head; the hub a reader sees it through (the committer's HF cache holds a good copy)."""
     if isinstance(hub, LocalHub):
         digest = {n: e for n, e in _local_files(hub).items()}[name]
         obj = hub.path / "objects" / digest
@@ -129,8 +130,9 @@ def _corrupt(hub, name: str, request: pytest.FixtureRequest) -> None:
         data = bytearray(obj.read_bytes())
         data[len(data) // 2] ^= 0x01
         obj.write_bytes(bytes(data))
-    else:
-        request.getfixturevalue("fake").corrupt.add(name)
+        return hub
+    request.getfixturevalue("fake").corrupt.add(name)
+    return request.getfixturevalue("make_hf")(cache=tmp_path / "another-machine")
 
 
 def _local_files(hub: LocalHub) -> dict[str, str]:
@@ -141,8 +143,8 @@ def _local_files(hub: LocalHub) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", ["model.pt", "metrics.jsonl"])
-def test_corrupt_file_is_refused(hub, write, name: str, request: pytest.FixtureRequest) -> None:
+def test_corrupt_file_is_refused(hub, write, name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     hub.commit({name: write(name, os.urandom(50_000))}, "c1", None)
-    _corrupt(hub, name, request)
+    reader = _corrupt(hub, name, request, tmp_path)
     with pytest.raises(CorruptFile, match="corrupt"):
-        hub.download(name)
+        reader.download(name)

@@ -9,9 +9,19 @@ cached blob is named after the ETag the Hub reported (sha256 for LFS files,
 the git blob sha1 for small ones), and the file is checked against it on
 every download, so a corrupt cache entry or a bad transfer is refused.
 
-Offline restarts: when the Hub cannot be reached, ``download(name)`` (no
-revision) falls back to the newest commit this machine downloaded from,
-found in the cache, and logs one ``[HF] hub unreachable`` warning.
+Offline restarts: the files of every commit this machine makes are put in
+the HF cache as that commit's snapshot (as if downloaded), and the cache's
+``refs/main`` follows the newest commit this machine made or downloaded
+from. When the Hub cannot be reached, ``download(name)`` (no revision) falls
+back to that commit and logs one ``[HF] hub unreachable`` warning; a pinned
+``download(name, commit)`` of a cached file never needs the network.
+
+Commit messages: the first line is the Hub's commit title, the rest its
+description; :meth:`HFHub.history` joins them again, so ``CommitInfo.message``
+is the whole message on every backend.
+
+Retries: ``L4D_HF_RETRIES`` and ``L4D_HF_RETRY_DELAY`` (seconds) set the
+defaults of ``retries`` and ``retry_delay`` (tests make the backoff short).
 
 A repository that does not exist yet reads as an empty hub (``head()`` is
 None), since the first commit creates it; asking it for a named revision
@@ -27,6 +37,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -41,6 +52,7 @@ from huggingface_hub import (
     HfApi,
     constants,
     get_hf_file_metadata,
+    get_token,
     hf_hub_download,
     hf_hub_url,
     try_to_load_from_cache,
@@ -98,9 +110,11 @@ class HFHub:
     :param token: a Hugging Face token; default ``HF_TOKEN`` or the saved login.
     :param endpoint: the Hub's URL; default ``HF_ENDPOINT`` or huggingface.co.
     :param cache_dir: the HF cache folder; default the usual one (``HF_HUB_CACHE``).
-    :param retries: attempts for calls that fail on the network or with HTTP 5xx/429.
-    :param retry_delay: seconds before the first retry; doubles each time (capped at 30).
-    :raises HubError: ``uri`` is not ``hf://owner/repo``.
+    :param retries: attempts for calls that fail on the network or with HTTP 5xx/429
+        (default ``L4D_HF_RETRIES`` or 4).
+    :param retry_delay: seconds before the first retry; doubles each time (capped at 30)
+        (default ``L4D_HF_RETRY_DELAY`` or 1).
+    :raises HubError: ``uri`` is not ``hf://owner/repo``, or a retry variable is not a number.
     """
 
     def __init__(
@@ -110,8 +124,8 @@ class HFHub:
         *,
         endpoint: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-        retries: int = 4,
-        retry_delay: float = 1.0,
+        retries: int | None = None,
+        retry_delay: float | None = None,
     ) -> None:
         repo_id = uri.removeprefix("hf://").strip("/")
         if not uri.startswith("hf://") or repo_id.count("/") != 1 or "" in repo_id.split("/"):
@@ -121,8 +135,8 @@ class HFHub:
         """``owner/repo`` on the Hub."""
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
         self.cache_dir = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
-        self.retries = max(1, retries)
-        self.retry_delay = retry_delay
+        self.retries = max(1, retries if retries is not None else int(_env_number("L4D_HF_RETRIES", 4)))
+        self.retry_delay = retry_delay if retry_delay is not None else _env_number("L4D_HF_RETRY_DELAY", 1.0)
         self._token = token
         self._api = HfApi(endpoint=self.endpoint, token=token, library_name="l4demons")
         self._known_head: str | None = None
@@ -209,6 +223,8 @@ class HFHub:
             return [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(src)) for name, src in sources.items()]
 
         info = self._create_commit(operations, message, parent)
+        if info.parent == parent and info.id != parent:  # a new commit (not the client's no-op)
+            self._cache_commit(info.id, parent, sources)
         names = set(base_files) | set(sources)
         return dataclasses.replace(info, files=tuple(sorted(names)))
 
@@ -283,12 +299,17 @@ class HFHub:
         """``create_commit`` with retries; HubConflict on 412; detects the client's no-op shortcut."""
         attempts = 0
         ops: list = []
+        # The Hub keeps a commit's first line as its title and the rest as its description.
+        title, _, description = message.partition("\n")
+        description = description.strip("\n") or None
 
         def send():
             nonlocal attempts, ops
             attempts += 1
             ops = make_operations()  # fresh objects: the client mutates them
-            return self._api.create_commit(self.repo_id, ops, commit_message=message, parent_commit=parent)
+            return self._api.create_commit(
+                self.repo_id, ops, commit_message=title, commit_description=description, parent_commit=parent
+            )
 
         try:
             result = self._call("upload a commit", send)
@@ -296,7 +317,7 @@ class HFHub:
             conflict = err
         else:
             if not _all_noop(ops):
-                logger.info("[HF] uploaded commit %s: %s", short_id(result.oid), message)
+                logger.info("[HF] uploaded commit %s: %s", short_id(result.oid), title)
                 return CommitInfo(id=result.oid, message=message, parent=parent, created_at=time.time())
             # Every file was unchanged, so the client sent nothing and returned main's head unchecked.
             if parent is None or result.oid == parent:
@@ -314,7 +335,7 @@ class HFHub:
             newest = self._commits("main", 1)
         except HubError:
             return None
-        if newest and newest[0].message == message and newest[0].parent == parent:
+        if newest and newest[0].message.strip() == message.strip() and newest[0].parent == parent:
             return newest[0]
         return None
 
@@ -338,7 +359,7 @@ class HFHub:
         return [
             CommitInfo(
                 id=item["id"],
-                message=item["title"],
+                message=item["title"] + (f"\n\n{item['message'].strip()}" if (item.get("message") or "").strip() else ""),
                 parent=items[i + 1]["id"] if i + 1 < len(items) else None,
                 created_at=_timestamp(item["date"]),
             )
@@ -471,6 +492,36 @@ class HFHub:
         except OSError as err:
             logger.warning("[HF] could not record the cached head in %s: %s", refs, err)
 
+    def _cache_commit(self, commit_id: str, parent: str | None, sources: dict[str, Path]) -> None:
+        """Make ``commit_id`` a cached snapshot, as if downloaded: its new files and the parent's cached ones.
+
+        Blobs are named by sha256, which :meth:`_check` verifies like an LFS
+        ETag. Best effort: a cache that cannot be written only costs the
+        offline start its newest commits.
+        """
+        storage = self._storage()
+        snapshot = storage / "snapshots" / commit_id
+        try:
+            if parent is not None and (storage / "snapshots" / parent).is_dir():
+                old = storage / "snapshots" / parent
+                for entry in old.rglob("*"):
+                    name = entry.relative_to(old).as_posix()
+                    if name not in sources and entry.is_file():
+                        _link_blob(Path(os.path.realpath(entry)), snapshot / name)
+            blobs = storage / "blobs"
+            blobs.mkdir(parents=True, exist_ok=True)
+            for name, src in sources.items():
+                blob = blobs / sha256_file(src)[0]
+                if not blob.is_file() or blob.stat().st_size != src.stat().st_size:
+                    tmp = blobs / f".{blob.name}.{os.getpid()}.{secrets.token_hex(4)}.incomplete"
+                    shutil.copyfile(src, tmp)
+                    os.replace(tmp, blob)
+                _link_blob(blob, snapshot / name)
+        except OSError as err:
+            logger.warning("[HF] could not cache commit %s for offline starts: %s", short_id(commit_id), err)
+            return
+        self._remember_head(commit_id)
+
     def _cached_absent(self, filename: str, revision: str) -> bool:
         cached = try_to_load_from_cache(self.repo_id, filename, cache_dir=self.cache_dir, revision=revision)
         return cached is not None and not isinstance(cached, str)
@@ -528,6 +579,11 @@ class HFHub:
         if not isinstance(err, HfHubHTTPError):
             return None
         status = err.response.status_code
+        if status == 401 and not (self._token or get_token()):
+            return HubAuthError(
+                f"Cannot {where}: no Hugging Face token (HTTP 401). Set HF_TOKEN (or run `hf auth login`) "
+                f"to a token with write access to {self.repo_id}."
+            )
         if status == 401:
             return HubAuthError(
                 f"Cannot {where}: the Hub rejected the token (HTTP 401). Set HF_TOKEN (or run `hf auth login`) "
@@ -565,6 +621,27 @@ def _all_noop(ops: list) -> bool:
         if remote is None or remote != local:
             return False
     return True
+
+
+def _link_blob(blob: Path, pointer: Path) -> None:
+    """``pointer`` -> ``blob`` as the HF cache links them (relative symlink; a copy where links fail)."""
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.with_name(f".{pointer.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        os.symlink(os.path.relpath(blob, pointer.parent), tmp)
+    except OSError:
+        shutil.copyfile(blob, tmp)
+    os.replace(tmp, pointer)
+
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise HubError(f"{name}={text!r} is not a number; unset it or give seconds/attempts.") from None
 
 
 def _retryable(err: BaseException) -> bool:
