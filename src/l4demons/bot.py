@@ -22,6 +22,7 @@ caller is free drives the shared loop; there is no background thread.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import gc
 import logging
@@ -39,6 +40,9 @@ from l4demons.search import Evaluator, Leaf, PuctConfig, PuctSearch
 from l4demons.search.tree import root_leaf
 
 logger = logging.getLogger(__name__)
+
+_COST_MEMORY_S = 30.0
+"""How long a step's measured cost informs the deadline check."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,8 +113,8 @@ class Bot:
         self._driving = False  # guarded by _cond: one thread runs steps at a time
         self._active: list[_Job] = []  # touched only by the driving thread
         self._spent: list[PuctSearch] = []  # guarded by _cond: trees to free at the next call
-        self._ms_per_leaf: float | None = None  # recent cost of a step per leaf (EMA), for deadlines
-        self._last_ms_per_leaf = 0.0
+        self._step_costs: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
+        """(when, ms per leaf) of recent full steps: what the next step will probably cost."""
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "auto", **kwargs: object) -> Bot:
@@ -139,7 +143,7 @@ class Bot:
         leaf = root_leaf(None, board)
         for n in range(1, 2 * self.puct.batch_size + 1):  # batch shapes of one or two searches at once
             self.evaluator.evaluate([leaf] * n)
-        self._ms_per_leaf = None  # the first calls are slow; time the next ones afresh
+        self._step_costs.clear()  # the first calls are slow; time the next ones afresh
         self.choose_move(board, nodes=2 * self.puct.batch_size)
         gc.collect()
         gc.freeze()
@@ -240,11 +244,9 @@ class Bot:
                 leaf.owner.deliver(leaf, lg, float(v))
         now = time.perf_counter()
         if len(leaves) >= 4:  # a root-only step is no guide to the next full one
-            per_leaf = (now - t0) * 1000 / len(leaves)
-            self._last_ms_per_leaf = per_leaf
-            self._ms_per_leaf = per_leaf if self._ms_per_leaf is None else 0.7 * self._ms_per_leaf + 0.3 * per_leaf
+            self._step_costs.append((now, (now - t0) * 1000 / len(leaves)))
         # The next step gathers up to a full batch from every search still running.
-        next_step_ms = max(self._ms_per_leaf or 0.0, self._last_ms_per_leaf) * self.puct.batch_size * len(self._active)
+        next_step_ms = self._ms_per_leaf(now) * self.puct.batch_size * len(self._active)
         still: list[_Job] = []
         for job in self._active:
             elapsed = (now - job.start) * 1000
@@ -269,6 +271,17 @@ class Bot:
             root.moves = [root.moves[i] for i in keep]
             root.indices = [root.indices[i] for i in keep]
         return leaves
+
+    def _ms_per_leaf(self, now: float) -> float:
+        """A cautious estimate of a step's cost per leaf: the upper quartile of the last few steps.
+
+        A quartile rather than the mean so that one stalled step (the
+        machine was busy) does not end the next searches at their root;
+        samples older than ``_COST_MEMORY_S`` are forgotten, so a slow spell
+        does not outlive itself. No recent sample: 0, try a step and see.
+        """
+        recent = sorted(c for t, c in self._step_costs if now - t < _COST_MEMORY_S)
+        return recent[(3 * (len(recent) - 1)) // 4] if recent else 0.0
 
     def _should_stop(self, job: _Job, elapsed_ms: float, next_step_ms: float) -> bool:
         search = job.search
