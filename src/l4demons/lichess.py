@@ -1,0 +1,177 @@
+"""The bot as a lichess-bot ``homemade`` engine.
+
+lichess-bot (https://github.com/lichess-bot-devs/lichess-bot) runs a class
+from its ``homemade.py``; that class subclasses lichess-bot's own
+``MinimalEngine`` and implements ``search(board, time_limit, ponder,
+draw_offered, root_moves) -> PlayResult``. lichess-bot is not a package on
+PyPI, so this module imports ``MinimalEngine`` only when
+:data:`L4DemonsEngine` is first used, from lichess-bot's folder (which must
+be on ``sys.path``, as it is when lichess-bot runs).
+
+Plugging it in (lichess-bot checkout, with l4demons installed in its venv):
+
+1. ``pip install -e /path/to/l4demons`` (or ``pip install l4demons``) in
+   lichess-bot's environment.
+2. Append to lichess-bot's ``homemade.py``::
+
+       from l4demons.lichess import L4DemonsEngine  # noqa: F401
+
+3. In ``config.yml``::
+
+       engine:
+         protocol: "homemade"
+         name: "L4DemonsEngine"
+         homemade_options:
+           hub: "hf://me/L4Demons"     # default: $L4D_HUB, else the local hub
+           file: "model_best.pt"       # or model.pt, or a local .pt file
+           device: "auto"              # auto | cpu | cuda
+           threads: 0                  # torch CPU threads, 0: torch's default
+           move_overhead: 50           # ms kept back per move
+           allow_random: false         # play an untrained net when no weights exist
+
+The weights are resolved as ``serve.py`` does (hub, then the offline cache)
+and loaded once per process, then shared by every game. ``root_moves``
+(tablebase or book suggestions) restricts the search; the clock in
+``time_limit`` (seconds) sets the budget, exactly as for HTTP and UCI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import TYPE_CHECKING, Any
+
+import chess
+import chess.engine
+
+if TYPE_CHECKING:
+    from l4demons.bot import Bot
+
+_BOTS: dict[tuple, Bot] = {}
+_BOTS_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class LichessOptions:
+    """``homemade_options`` of lichess-bot's config.yml."""
+
+    hub: str | None = None
+    file: str = "model_best.pt"
+    device: str = "auto"
+    threads: int = 0
+    move_overhead: int = 50
+    """Milliseconds kept back per move."""
+    allow_random: bool = False
+
+    @classmethod
+    def from_mapping(cls, options: dict[str, Any] | None) -> LichessOptions:
+        """The fields this class knows, from lichess-bot's option dict; other keys are lichess-bot's own.
+
+        :raises ValueError: a value of the wrong type.
+        """
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values = {}
+        for key, value in (options or {}).items():
+            if key not in known or value is None:
+                continue
+            if key in ("threads", "move_overhead"):
+                value = int(value)
+            elif key == "allow_random":
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+            else:
+                value = str(value)
+            values[key] = value
+        return cls(**values)
+
+
+class LichessPlayer:
+    """What ``search`` does, apart from lichess-bot (tested without it)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    @classmethod
+    def from_options(cls, options: LichessOptions) -> LichessPlayer:
+        """Load (once per process and option set) the weights the options name.
+
+        :raises l4demons.server.weights.NoWeightsError: none anywhere and allow_random is off.
+        """
+        key = (options.hub, options.file, options.device, options.threads, options.allow_random)
+        with _BOTS_LOCK:
+            bot = _BOTS.get(key)
+            if bot is None:
+                from l4demons.server.model_store import load_bot
+                from l4demons.server.settings import ServeSettings
+
+                settings = ServeSettings(hub=options.hub, file=options.file, device=options.device,
+                                         allow_random=options.allow_random, threads=options.threads or None)
+                bot, _ = load_bot(settings)
+                _BOTS[key] = bot
+        bot.time_policy = dataclasses.replace(bot.time_policy, safety_ms=float(options.move_overhead))
+        return cls(bot)
+
+    def search(self, board: chess.Board, time_limit: chess.engine.Limit, root_moves: object = None) -> chess.engine.PlayResult:
+        """The move for ``board`` within ``time_limit``; only among ``root_moves`` when it is a list."""
+        white = board.turn == chess.WHITE
+        clock = time_limit.white_clock if white else time_limit.black_clock
+        inc = time_limit.white_inc if white else time_limit.black_inc
+        restrict = list(root_moves) if isinstance(root_moves, list) and root_moves else None
+        move, _ = self.bot.choose_move(
+            board,
+            None if clock is None else float(clock) * 1000,
+            increment_ms=float(inc or 0) * 1000,
+            moves_to_go=time_limit.remaining_moves,
+            movetime_ms=None if time_limit.time is None else float(time_limit.time) * 1000,
+            nodes=time_limit.nodes,
+            depth=time_limit.depth,
+            root_moves=restrict,
+        )
+        return chess.engine.PlayResult(move, None)
+
+
+def _minimal_engine() -> type:
+    """lichess-bot's ``MinimalEngine`` (current layout ``lib/``, then the older flat one).
+
+    :raises ImportError: lichess-bot is not importable; the message says what to do.
+    """
+    try:
+        from lib.engine_wrapper import MinimalEngine  # type: ignore[import-not-found]
+    except ImportError:
+        try:
+            from engine_wrapper import MinimalEngine  # type: ignore[import-not-found]
+        except ImportError as e:
+            raise ImportError(
+                "l4demons.lichess.L4DemonsEngine needs lichess-bot's MinimalEngine: import it from lichess-bot's "
+                "homemade.py (run lichess-bot from its own folder) with l4demons installed in lichess-bot's "
+                "environment; see the l4demons.lichess docstring"
+            ) from e
+    return MinimalEngine
+
+
+def _build_engine_class() -> type:
+    base = _minimal_engine()
+
+    class L4DemonsEngine(base):  # type: ignore[misc, valid-type]
+        """L4Demons for lichess-bot: network + search, budget from the game clock."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raw = kwargs.get("options", args[1] if len(args) > 1 else None)
+            options = LichessOptions.from_mapping(dict(raw) if raw else None)  # before lichess-bot pops its keys
+            super().__init__(*args, **kwargs)
+            self.player = LichessPlayer.from_options(options)
+
+        def search(self, board: chess.Board, time_limit: chess.engine.Limit, ponder: bool, draw_offered: bool,
+                   root_moves: object) -> chess.engine.PlayResult:
+            return self.player.search(board, time_limit, root_moves)
+
+    L4DemonsEngine.__module__ = __name__
+    return L4DemonsEngine
+
+
+def __getattr__(name: str) -> type:
+    """``L4DemonsEngine`` is built on first use, so importing this module needs no lichess-bot."""
+    if name == "L4DemonsEngine":
+        cls = _build_engine_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

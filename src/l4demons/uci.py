@@ -1,0 +1,505 @@
+"""``l4demons uci``: the bot as a UCI engine on stdin/stdout.
+
+The protocol lives in :class:`UciEngine`, which takes one line at a time
+and writes through a ``send`` callable, so a scripted transport tests it
+without a process (as python-chess's own tests do); :func:`run_uci` is the
+stdin/stdout loop around it.
+
+Commands: ``uci``, ``isready``, ``setoption``, ``ucinewgame``, ``position
+startpos|fen ... [moves ...]``, ``go`` (``wtime btime winc binc movestogo
+movetime nodes depth infinite ponder searchmoves mate``), ``stop``,
+``ponderhit``, ``quit``; ``info`` lines (depth, seldepth, nodes, nps, time,
+score, pv) while searching. The search runs in its own thread, so ``stop``
+and ``isready`` are answered while it thinks; ``stop`` ends the search
+before its next network call and ``bestmove`` follows at once.
+
+Options: ``Hub``, ``File``, ``Device``, ``Threads``, ``Move Overhead`` (ms kept
+back per move for the GUI and transport) and ``AllowRandom``. Weights are
+loaded in the background from ``uci`` on (same resolution as ``serve.py``:
+hub, then the offline cache); ``isready`` and ``go`` wait for them. An
+engine with no weights to play says why (``info string`` and stderr) and
+exits with status 2, unless ``AllowRandom`` is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+import threading
+from typing import TYPE_CHECKING, Callable
+
+import chess
+
+from l4demons import __version__
+
+if TYPE_CHECKING:
+    import argparse
+
+    from l4demons.bot import Bot, SearchInfo
+
+logger = logging.getLogger(__name__)
+
+ENGINE_NAME = f"L4Demons {__version__}"
+
+
+class UciError(ValueError):
+    """A command the engine cannot follow (reported as ``info string``, the engine goes on)."""
+
+
+class EngineFatal(RuntimeError):
+    """The engine cannot play at all (no weights); ``run_uci`` exits with status 2."""
+
+
+# -- values and parsing (no I/O) ------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """The engine's UCI options."""
+
+    hub: str = ""
+    """Checkpoint hub (a directory or ``hf://owner/repo``); empty: ``$L4D_HUB``, else the local hub."""
+    file: str = "model_best.pt"
+    """``model_best.pt``, ``model.pt`` or a local ``.pt`` file."""
+    device: str = "auto"
+    threads: int = 0
+    """Torch CPU threads; 0 leaves torch's default."""
+    move_overhead: int = 50
+    """Milliseconds kept back per move for the GUI and transport."""
+    allow_random: bool = False
+    """Play an untrained network when no weights exist anywhere."""
+    token: str | None = None
+    """Hugging Face token (from the command line only, never shown)."""
+
+    def weights_key(self) -> tuple:
+        """What a change of requires reloading the network."""
+        return (self.hub, self.file, self.device, self.allow_random)
+
+
+@dataclasses.dataclass(frozen=True)
+class UciOption:
+    name: str
+    field: str
+    kind: str
+    """``string``, ``spin``, ``combo`` or ``check``."""
+    min: int | None = None
+    max: int | None = None
+    choices: tuple[str, ...] = ()
+
+    def declaration(self, value: object) -> str:
+        default = ("true" if value else "false") if self.kind == "check" else (value if value != "" else "<empty>")
+        text = f"option name {self.name} type {self.kind} default {default}"
+        if self.kind == "spin":
+            text += f" min {self.min} max {self.max}"
+        for choice in self.choices:
+            text += f" var {choice}"
+        return text
+
+    def parse(self, raw: str) -> object:
+        """:raises UciError: the value does not fit the option."""
+        if self.kind == "string":
+            return "" if raw in ("", "<empty>") else raw
+        if self.kind == "check":
+            if raw.lower() not in ("true", "false"):
+                raise UciError(f"option {self.name} takes true or false, not {raw!r}")
+            return raw.lower() == "true"
+        if self.kind == "combo":
+            if raw not in self.choices:
+                raise UciError(f"option {self.name} takes one of {', '.join(self.choices)}, not {raw!r}")
+            return raw
+        try:
+            value = int(raw)
+        except ValueError:
+            raise UciError(f"option {self.name} takes an integer, not {raw!r}") from None
+        if not self.min <= value <= self.max:
+            raise UciError(f"option {self.name} must be between {self.min} and {self.max}, not {value}")
+        return value
+
+
+OPTIONS = (
+    UciOption("Hub", "hub", "string"),
+    UciOption("File", "file", "string"),
+    UciOption("Device", "device", "combo", choices=("auto", "cpu", "cuda")),
+    UciOption("Threads", "threads", "spin", min=0, max=256),
+    UciOption("Move Overhead", "move_overhead", "spin", min=0, max=5000),
+    UciOption("AllowRandom", "allow_random", "check"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class GoParams:
+    """The limits of one ``go`` command (times in milliseconds)."""
+
+    wtime: int | None = None
+    btime: int | None = None
+    winc: int = 0
+    binc: int = 0
+    movestogo: int | None = None
+    movetime: int | None = None
+    nodes: int | None = None
+    depth: int | None = None
+    mate: int | None = None
+    infinite: bool = False
+    ponder: bool = False
+    searchmoves: tuple[str, ...] = ()
+
+
+_GO_INTS = {"wtime", "btime", "winc", "binc", "movestogo", "movetime", "nodes", "depth", "mate"}
+_GO_KEYWORDS = _GO_INTS | {"infinite", "ponder", "searchmoves"}
+
+
+def parse_go(tokens: list[str]) -> GoParams:
+    """``go`` arguments -> :class:`GoParams` (negative clocks count as 0, as GUIs do send them).
+
+    :raises UciError: a value that is not an integer.
+    """
+    values: dict[str, object] = {}
+    i = 0
+    while i < len(tokens):
+        word = tokens[i]
+        if word in _GO_INTS:
+            if i + 1 >= len(tokens):
+                raise UciError(f"go {word} needs a value")
+            try:
+                values[word] = max(0, int(tokens[i + 1]))
+            except ValueError:
+                raise UciError(f"go {word} takes an integer, not {tokens[i + 1]!r}") from None
+            i += 2
+        elif word in ("infinite", "ponder"):
+            values[word] = True
+            i += 1
+        elif word == "searchmoves":
+            moves = []
+            i += 1
+            while i < len(tokens) and tokens[i] not in _GO_KEYWORDS:
+                moves.append(tokens[i])
+                i += 1
+            values["searchmoves"] = tuple(moves)
+        else:
+            raise UciError(f"unknown go parameter {word!r}")
+    return GoParams(**values)
+
+
+def parse_position(tokens: list[str]) -> tuple[chess.Board, str | None]:
+    """``position`` arguments -> (board, a problem to report or None).
+
+    An illegal move in the ``moves`` list stops the replay there (the board
+    holds the legal prefix) and is reported.
+
+    :raises UciError: neither ``startpos`` nor a valid ``fen``.
+    """
+    if not tokens:
+        raise UciError("position needs startpos or fen")
+    moves_at = tokens.index("moves") if "moves" in tokens else len(tokens)
+    if tokens[0] == "startpos":
+        board = chess.Board()
+    elif tokens[0] == "fen":
+        fen = " ".join(tokens[1:moves_at])
+        try:
+            board = chess.Board(fen)
+        except ValueError as e:
+            raise UciError(f"bad fen {fen!r}: {e}") from None
+    else:
+        raise UciError(f"position needs startpos or fen, not {tokens[0]!r}")
+    for text in tokens[moves_at + 1:]:
+        try:
+            board.push_uci(text)
+        except ValueError:
+            return board, f"illegal move {text!r} in {board.fen()}; position kept before it"
+    return board, None
+
+
+def score_cp(value: float) -> int:
+    """Centipawns for a search value in [-1, 1] (Lc0's mapping: about 100 cp at value 0.5)."""
+    q = max(-0.999, min(0.999, value))
+    return int(round(90 * math.tan(1.5637541897 * q)))
+
+
+def info_line(info: SearchInfo) -> str:
+    ms = max(1, int(info.elapsed_ms))
+    line = (f"info depth {max(1, info.depth)} seldepth {max(1, info.depth)} nodes {info.nodes} "
+            f"nps {int(info.nodes * 1000 / ms)} time {int(info.elapsed_ms)} score cp {score_cp(info.value)}")
+    if info.pv:
+        line += " pv " + " ".join(m.uci() for m in info.pv)
+    return line
+
+
+# -- the engine (protocol state, no stdin/stdout) -------------------------------
+
+
+BotLoader = Callable[[EngineOptions], "tuple[Bot, str]"]
+"""Builds the bot for these options and a one-line description; raises with a user-facing message."""
+
+
+class UciEngine:
+    """UCI protocol state: feed it lines with :meth:`handle`; it answers through ``send``.
+
+    ``send`` may be called from the search thread too; calls are serialized here.
+    """
+
+    def __init__(self, send: Callable[[str], None], options: EngineOptions = EngineOptions(),
+                 loader: BotLoader | None = None) -> None:
+        self._send_raw = send
+        self._send_lock = threading.Lock()
+        self.options = options
+        self._loader = loader or load_bot
+        self.board = chess.Board()
+        self._bot: Bot | None = None
+        self._bot_key: tuple | None = None
+        self._load_thread: threading.Thread | None = None
+        self._load_result: tuple[tuple, object] | None = None  # (key, bot-and-desc or exception)
+        self._search: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._released = threading.Event()  # infinite/ponder searches wait for stop before bestmove
+
+    def send(self, line: str) -> None:
+        with self._send_lock:
+            self._send_raw(line)
+
+    def handle(self, line: str) -> bool:
+        """Act on one input line; False after ``quit``.
+
+        :raises EngineFatal: the engine cannot play (no weights and AllowRandom off).
+        """
+        tokens = line.split()
+        if not tokens:
+            return True
+        command, args = tokens[0], tokens[1:]
+        handler = getattr(self, f"_cmd_{command}", None)
+        if handler is None:
+            self.send(f"info string unknown command {command!r}")
+            return True
+        try:
+            return handler(args) is not False
+        except UciError as e:
+            self.send(f"info string error: {e}")
+            return True
+
+    def wait(self) -> None:
+        """Block until the current search (if any) has sent its bestmove."""
+        if self._search is not None:
+            self._search.join()
+
+    def close(self) -> None:
+        """Stop any search (its bestmove is still sent) and wait for it."""
+        self._stop_search()
+
+    # -- commands ---------------------------------------------------------
+
+    def _cmd_uci(self, args: list[str]) -> None:
+        self.send(f"id name {ENGINE_NAME}")
+        self.send("id author the L4Demons authors")
+        for opt in OPTIONS:
+            self.send(opt.declaration(getattr(self.options, opt.field)))
+        self.send("uciok")
+        if self._bot is None:
+            self._start_loading()  # torch and the weights load while the GUI sets options
+
+    def _cmd_debug(self, args: list[str]) -> None:
+        pass
+
+    def _cmd_isready(self, args: list[str]) -> None:
+        if not self._searching():
+            self._ensure_bot()
+        self.send("readyok")
+
+    def _cmd_setoption(self, args: list[str]) -> None:
+        if not args or args[0] != "name":
+            raise UciError("setoption name <name> [value <value>]")
+        value_at = args.index("value") if "value" in args else len(args)
+        name = " ".join(args[1:value_at]).lower()
+        raw = " ".join(args[value_at + 1:])
+        opt = next((o for o in OPTIONS if o.name.lower() == name), None)
+        if opt is None:
+            raise UciError(f"unknown option {name!r}")
+        self.options = dataclasses.replace(self.options, **{opt.field: opt.parse(raw)})
+        if opt.field == "threads" and self.options.threads:
+            import torch
+
+            torch.set_num_threads(self.options.threads)
+        if opt.field == "move_overhead" and self._bot is not None:
+            self._apply_overhead(self._bot)
+
+    def _cmd_ucinewgame(self, args: list[str]) -> None:
+        self._stop_search()
+        self.board = chess.Board()
+
+    def _cmd_position(self, args: list[str]) -> None:
+        board, problem = parse_position(args)
+        self.board = board
+        if problem:
+            self.send(f"info string error: {problem}")
+
+    def _cmd_go(self, args: list[str]) -> None:
+        if self._searching():
+            raise UciError("already searching; send stop first")
+        params = parse_go(args)
+        bot = self._ensure_bot()
+        self._stop.clear()
+        self._released.clear()
+        board = self.board.copy()
+        self._search = threading.Thread(target=self._think, args=(bot, board, params), name="l4d-uci-search", daemon=True)
+        self._search.start()
+
+    def _cmd_stop(self, args: list[str]) -> None:
+        self._stop_search()
+
+    def _cmd_ponderhit(self, args: list[str]) -> None:
+        # Pondering is not offered (no Ponder option); a GUI that ponders anyway gets the move now.
+        self._stop_search()
+
+    def _cmd_quit(self, args: list[str]) -> bool:
+        self._stop_search()
+        return False
+
+    # -- searching --------------------------------------------------------
+
+    def _searching(self) -> bool:
+        return self._search is not None and self._search.is_alive()
+
+    def _stop_search(self) -> None:
+        self._stop.set()
+        self._released.set()
+        self.wait()
+
+    def _think(self, bot: Bot, board: chess.Board, p: GoParams) -> None:
+        """The search thread: search, then ``bestmove``."""
+        if board.is_game_over():
+            if p.infinite or p.ponder:
+                self._released.wait()
+            self.send("info string the game is over in this position")
+            self.send("bestmove (none)")
+            return
+        white = board.turn == chess.WHITE
+        clock = p.wtime if white else p.btime
+        root = [board.parse_uci(m) for m in p.searchmoves if _is_legal_uci(board, m)] or None
+        unlimited = p.infinite or p.ponder
+        try:
+            move, _ = bot.choose_move(
+                board,
+                None if unlimited else clock,
+                increment_ms=(p.winc if white else p.binc),
+                moves_to_go=p.movestogo,
+                movetime_ms=None if unlimited else p.movetime,
+                nodes=None if unlimited else p.nodes,
+                depth=None if unlimited else (p.depth or (2 * p.mate if p.mate else None)),
+                stop=self._stop,
+                on_info=lambda info: self.send(info_line(info)),
+                root_moves=root,
+            )
+        except Exception as e:  # noqa: BLE001 - a GUI waiting for bestmove must get one
+            logger.exception("search failed")
+            self.send(f"info string error: search failed ({type(e).__name__}: {e}); playing a legal move")
+            move = next(iter(board.legal_moves))
+        if unlimited:
+            self._released.wait()  # UCI: no bestmove during infinite/ponder until stop
+        self.send(f"bestmove {move.uci()}")
+
+    # -- the network --------------------------------------------------------
+
+    def _start_loading(self) -> None:
+        """Load the network for the current options in a thread (no-op while one is loading)."""
+        if self._load_thread is not None:
+            return
+        key, options = self.options.weights_key(), self.options
+
+        def load() -> None:
+            try:
+                self._load_result = (key, self._loader(options))
+            except Exception as e:  # noqa: BLE001 - reported when the bot is needed
+                self._load_result = (key, e)
+
+        self._load_thread = threading.Thread(target=load, name="l4d-uci-load", daemon=True)
+        self._load_thread.start()
+
+    def _ensure_bot(self) -> Bot:
+        """The bot for the current options, loading (or reloading) it when needed.
+
+        :raises EngineFatal: it cannot be loaded.
+        """
+        key = self.options.weights_key()
+        if self._bot is not None and self._bot_key == key:
+            return self._bot
+        while True:  # a load begun under older options is finished, then redone
+            self._start_loading()
+            self._load_thread.join()
+            self._load_thread = None
+            loaded_key, result = self._load_result
+            if loaded_key == key:
+                break
+        if isinstance(result, Exception):
+            message = str(result) if isinstance(result, ValueError) or _is_hub_error(result) else (
+                f"{type(result).__name__}: {result}")
+            self.send(f"info string error: {message}")
+            raise EngineFatal(message)
+        bot, description = result
+        self._apply_overhead(bot)
+        self._bot, self._bot_key = bot, key
+        self.send(f"info string {description}")
+        return bot
+
+    def _apply_overhead(self, bot: Bot) -> None:
+        bot.time_policy = dataclasses.replace(bot.time_policy, safety_ms=float(self.options.move_overhead))
+
+
+def _is_legal_uci(board: chess.Board, text: str) -> bool:
+    try:
+        return chess.Move.from_uci(text) in board.legal_moves
+    except ValueError:
+        return False
+
+
+def _is_hub_error(e: Exception) -> bool:
+    from l4demons.hub.base import HubError
+    from l4demons.server.weights import NoWeightsError
+
+    return isinstance(e, (HubError, NoWeightsError))
+
+
+def load_bot(options: EngineOptions) -> tuple[Bot, str]:
+    """Resolve, load and warm up the weights the options name (as serve.py does).
+
+    :raises l4demons.server.weights.NoWeightsError: none anywhere, and AllowRandom is off.
+    """
+    from l4demons.server.model_store import load_bot as serve_load_bot
+    from l4demons.server.settings import ServeSettings
+
+    settings = ServeSettings(hub=options.hub or None, token=options.token, file=options.file or "model_best.pt",
+                             device=options.device, allow_random=options.allow_random,
+                             threads=options.threads or None)
+    bot, status = serve_load_bot(settings)
+    if status.origin == "random":
+        return bot, f"UNTRAINED {status.net} network (AllowRandom) on {status.device}"
+    return bot, (f"weights {status.file}@{(status.commit or '?')[:8]} ({status.origin}), {status.net} on {status.device}"
+                 + (f"; {status.note}" if status.note else ""))
+
+
+# -- the process ------------------------------------------------------------------
+
+
+def run_uci(args: argparse.Namespace) -> int:
+    """Speak UCI on stdin/stdout until ``quit`` or end of input; 2 when the engine cannot play."""
+    # Log to stderr: stdout belongs to the protocol.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr, force=True)
+    options = EngineOptions(hub=getattr(args, "hub", None) or "", file=getattr(args, "file", None) or "model_best.pt",
+                            device=getattr(args, "device", None) or "auto", token=getattr(args, "token", None))
+
+    def send(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    engine = UciEngine(send, options)
+    try:
+        for line in sys.stdin:
+            if not engine.handle(line):
+                break
+        else:
+            engine.close()
+    except EngineFatal as e:
+        print(f"l4demons uci: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return 0

@@ -1,0 +1,284 @@
+"""The UCI engine: the protocol through a scripted transport, then a real game against Stockfish."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import chess
+import chess.engine
+import pytest
+
+from l4demons.bot import Bot, TimePolicy
+from l4demons.hub.local import LocalHub
+from conftest import TINY
+from l4demons.uci import EngineFatal, EngineOptions, GoParams, UciEngine, UciError, parse_go, parse_position, score_cp
+
+
+class Script:
+    """A scripted GUI: lines in through ``engine.handle``, the engine's lines out through a queue."""
+
+    def __init__(self, bot: Bot | None = None, error: Exception | None = None) -> None:
+        self.out: queue.Queue[str] = queue.Queue()
+        self.loads = 0
+
+        def loader(options: EngineOptions):  # noqa: ANN202
+            self.loads += 1
+            if error is not None:
+                raise error
+            return bot, "test bot"
+
+        self.engine = UciEngine(self.out.put, EngineOptions(), loader)
+
+    def send(self, line: str) -> bool:
+        return self.engine.handle(line)
+
+    def expect(self, prefix: str, timeout: float = 10.0) -> tuple[str, list[str]]:
+        """The first line starting with ``prefix`` and the lines seen before it."""
+        before = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.out.get(timeout=max(0.01, deadline - time.monotonic()))
+            if line.startswith(prefix):
+                return line, before
+            before.append(line)
+
+    def drain(self) -> list[str]:
+        lines = []
+        while not self.out.empty():
+            lines.append(self.out.get())
+        return lines
+
+
+@pytest.fixture(scope="module")
+def uci_bot() -> Bot:
+    """Its own bot: the engine changes the bot's time policy (Move Overhead)."""
+    bot = Bot.random(TINY, seed=4)
+    bot.warmup()
+    return bot
+
+
+@pytest.fixture
+def gui(uci_bot: Bot) -> Script:
+    uci_bot.time_policy = TimePolicy()
+    script = Script(uci_bot)
+    script.send("uci")
+    script.expect("uciok")
+    return script
+
+
+def test_parse_go_reads_every_limit() -> None:
+    p = parse_go("wtime 1000 btime 2000 winc 10 binc 20 movestogo 5 movetime 300 nodes 40 depth 3".split())
+    assert p == GoParams(wtime=1000, btime=2000, winc=10, binc=20, movestogo=5, movetime=300, nodes=40, depth=3)
+    assert parse_go(["infinite"]).infinite and parse_go(["ponder", "wtime", "5"]).ponder
+    assert parse_go("searchmoves e2e4 d2d4 wtime -30".split()) == GoParams(wtime=0, searchmoves=("e2e4", "d2d4"))
+    with pytest.raises(UciError):
+        parse_go(["wtime", "soon"])
+    with pytest.raises(UciError):
+        parse_go(["sideways"])
+
+
+def test_parse_position() -> None:
+    board, problem = parse_position("startpos moves e2e4 e7e5 g1f3".split())
+    assert problem is None and board.fen() == "rnbqkbnr/pppp1ppp/8/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R b KQkq - 1 2"
+    board, problem = parse_position("fen 8/P7/8/8/8/8/8/k6K w - - 0 1 moves a7a8q".split())
+    assert problem is None and board.piece_at(chess.A8) == chess.Piece(chess.QUEEN, chess.WHITE)
+    board, problem = parse_position("startpos moves e2e4 e2e4".split())
+    assert "illegal move 'e2e4'" in problem and board.move_stack == [chess.Move.from_uci("e2e4")]
+    with pytest.raises(UciError):
+        parse_position("fen not/a/fen w - - 0 1".split())
+    with pytest.raises(UciError):
+        parse_position(["sideways"])
+
+
+def test_score_cp_is_monotone_and_bounded() -> None:
+    assert score_cp(0.0) == 0 and score_cp(0.5) > 50 and score_cp(-0.5) == -score_cp(0.5)
+    assert abs(score_cp(1.0)) < 20_000
+
+
+def test_uci_handshake_lists_the_options() -> None:
+    script = Script(None)
+    script.engine._start_loading = lambda: None  # handshake only
+    script.send("uci")
+    line, before = script.expect("uciok")
+    assert before[0].startswith("id name L4Demons")
+    names = [ln.split(" type ")[0].removeprefix("option name ") for ln in before if ln.startswith("option name")]
+    assert names == ["Hub", "File", "Device", "Threads", "Move Overhead", "AllowRandom"]
+    assert "option name Device type combo default auto var auto var cpu var cuda" in before
+
+
+def test_isready_loads_the_bot_once(gui: Script) -> None:
+    gui.send("isready")
+    line, before = gui.expect("readyok")
+    assert "info string test bot" in before
+    gui.send("isready")
+    gui.expect("readyok")
+    assert gui.loads == 1
+
+
+def test_changing_the_weights_options_reloads(gui: Script) -> None:
+    gui.send("isready")
+    gui.expect("readyok")
+    gui.send("setoption name File value model.pt")
+    gui.send("setoption name Move Overhead value 120")
+    gui.send("isready")
+    gui.expect("readyok")
+    assert gui.loads == 2 and gui.engine.options.file == "model.pt"
+    assert gui.engine._bot.time_policy.safety_ms == 120
+
+
+def test_bad_options_and_commands_are_reported_not_fatal(gui: Script) -> None:
+    for line in ("setoption name Device value gpu", "setoption name Threads value many", "setoption name Hash value 16",
+                 "frobnicate", "go wtime soon", "position sideways"):
+        assert gui.send(line)
+        reply, _ = gui.expect("info string")
+        assert "error" in reply or "unknown" in reply
+    gui.send("isready")
+    gui.expect("readyok")
+
+
+def test_go_movetime_sends_info_and_a_legal_bestmove(gui: Script) -> None:
+    gui.send("position startpos moves e2e4")
+    t0 = time.perf_counter()
+    gui.send("go movetime 300")
+    line, before = gui.expect("bestmove")
+    took = time.perf_counter() - t0
+    move = chess.Move.from_uci(line.split()[1])
+    board = chess.Board()
+    board.push_san("e4")
+    assert move in board.legal_moves
+    assert took < 0.3 + 0.2
+    infos = [ln for ln in before if ln.startswith("info depth")]
+    assert infos and all(k in infos[-1].split() for k in ("depth", "seldepth", "nodes", "nps", "time", "score", "pv"))
+
+
+def test_go_with_a_clock_stays_within_its_budget(gui: Script) -> None:
+    gui.send("position startpos")
+    t0 = time.perf_counter()
+    gui.send("go wtime 3000 btime 3000 winc 0 binc 0")
+    gui.expect("bestmove")
+    assert time.perf_counter() - t0 < 3000 / 30 / 1000 + 0.1
+
+
+def test_stop_is_honoured_at_once_and_isready_answers_while_searching(gui: Script) -> None:
+    gui.send("position startpos")
+    gui.send("go infinite")
+    time.sleep(0.3)
+    t0 = time.perf_counter()
+    gui.send("isready")
+    gui.expect("readyok", timeout=1)
+    assert time.perf_counter() - t0 < 0.1
+    assert not any(ln.startswith("bestmove") for ln in gui.drain())  # infinite: no bestmove before stop
+    t0 = time.perf_counter()
+    gui.send("stop")
+    gui.expect("bestmove", timeout=2)
+    assert time.perf_counter() - t0 < 0.2
+
+
+def test_infinite_with_a_single_legal_move_still_waits_for_stop(gui: Script) -> None:
+    gui.send("position fen k7/8/1K6/8/8/8/8/7R b - - 0 1")
+    gui.send("go infinite")
+    time.sleep(0.2)
+    assert not any(ln.startswith("bestmove") for ln in gui.drain())
+    gui.send("stop")
+    line, _ = gui.expect("bestmove")
+    assert line == "bestmove a8b8"
+
+
+def test_go_nodes_depth_and_searchmoves(gui: Script) -> None:
+    gui.send("position startpos")
+    gui.send("go nodes 50 searchmoves a2a3 h2h4")
+    line, _ = gui.expect("bestmove")
+    assert line.split()[1] in ("a2a3", "h2h4")
+    gui.send("go depth 2")
+    line, before = gui.expect("bestmove")
+    assert chess.Move.from_uci(line.split()[1]) in chess.Board().legal_moves
+
+
+def test_go_when_the_game_is_over(gui: Script) -> None:
+    gui.send("position startpos moves f2f3 e7e5 g2g4 d8h4")
+    gui.send("go movetime 100")
+    line, _ = gui.expect("bestmove")
+    assert line == "bestmove (none)"
+
+
+def test_go_while_searching_is_refused(gui: Script) -> None:
+    gui.send("go infinite")
+    gui.send("go movetime 10")
+    reply, _ = gui.expect("info string error")
+    assert "already searching" in reply
+    gui.send("stop")
+    gui.expect("bestmove")
+
+
+def test_quit_stops_the_search(gui: Script) -> None:
+    gui.send("go infinite")
+    assert gui.send("quit") is False
+    gui.expect("bestmove", timeout=2)
+
+
+def test_no_weights_is_fatal_with_the_reason() -> None:
+    script = Script(error=ValueError("no weights to play with: nothing here"))
+    script.send("uci")
+    script.expect("uciok")
+    with pytest.raises(EngineFatal, match="no weights"):
+        script.send("isready")
+    reply, _ = script.expect("info string error")
+    assert "no weights" in reply
+
+
+# -- the real process ----------------------------------------------------------
+
+
+def engine_command(hub: Path) -> list[str]:
+    return [sys.executable, "-m", "l4demons", "uci", "--hub", str(hub), "--device", "cpu"]
+
+
+def test_process_without_weights_exits_2_with_the_reason(tmp_path: Path) -> None:
+    proc = subprocess.run(engine_command(tmp_path / "empty"), input="uci\nisready\n", capture_output=True, text=True,
+                          timeout=120, env={**__import__("os").environ, "L4D_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 2
+    assert "uciok" in proc.stdout and "info string error: no weights" in proc.stdout
+    assert "no weights" in proc.stderr
+
+
+def stockfish_path() -> str | None:
+    from l4demons.elo.engines import find_stockfish
+
+    try:
+        return find_stockfish()
+    except Exception:  # noqa: BLE001 - any failure to find it means skip
+        return None
+
+
+@pytest.mark.skipif(stockfish_path() is None, reason="Stockfish is not installed (apt-get install stockfish)")
+def test_a_complete_game_against_stockfish_under_python_chess(tiny_hub: LocalHub, tmp_path: Path) -> None:
+    """Short time control, each side's real clock; any protocol error or flag fails the test."""
+    env = {**__import__("os").environ, "L4D_CACHE": str(tmp_path / "cache")}
+    bot = chess.engine.SimpleEngine.popen_uci(engine_command(tiny_hub.path), timeout=60, env=env)
+    sf = chess.engine.SimpleEngine.popen_uci(stockfish_path(), timeout=30)
+    try:
+        bot.configure({"Threads": 1})
+        sf.configure({"Threads": 1, "Hash": 16, "Skill Level": 0})
+        assert bot.id["name"].startswith("L4Demons")
+        board = chess.Board()
+        clock = {chess.WHITE: 5.0, chess.BLACK: 5.0}
+        inc = 0.05
+        players = {chess.WHITE: bot, chess.BLACK: sf}
+        while not board.is_game_over(claim_draw=True):
+            limit = chess.engine.Limit(white_clock=clock[chess.WHITE], black_clock=clock[chess.BLACK],
+                                       white_inc=inc, black_inc=inc)
+            t0 = time.perf_counter()
+            result = players[board.turn].play(board, limit, info=chess.engine.INFO_ALL)
+            clock[board.turn] -= time.perf_counter() - t0
+            assert clock[board.turn] > 0, f"{'bot' if board.turn == chess.WHITE else 'stockfish'} lost on time"
+            clock[board.turn] += inc
+            assert result.move in board.legal_moves
+            board.push(result.move)
+        assert board.outcome(claim_draw=True) is not None
+    finally:
+        bot.quit()
+        sf.quit()
