@@ -85,6 +85,7 @@ function drawProbs(moveProbs, played, fenBefore) {
   const list = $("probs")
   list.replaceChildren()
   const top = Object.entries(moveProbs).sort((a, b) => b[1] - a[1]).slice(0, 5)
+  const best = top.length ? top[0][1] || 1 : 1
   const san = sanNamer(fenBefore)
   for (const [uci, p] of top) {
     const li = document.createElement("li")
@@ -95,7 +96,7 @@ function drawProbs(moveProbs, played, fenBefore) {
     name.textContent = san(uci)
     const bar = document.createElement("span")
     bar.className = "bar"
-    bar.style.width = `${Math.round(p * 100)}%`
+    bar.style.width = `${Math.round((p / best) * 100)}%`  // relative to the favourite
     const pct = document.createElement("span")
     pct.textContent = `${(p * 100).toFixed(1)}%`
     li.append(name, bar, pct)
@@ -190,6 +191,8 @@ async function botMove() {
     $("status").dataset.state = "error"
     return
   }
+  tick()  // charge the thinking time to the bot before the turn passes
+  if (!state.running) return
   try {
     state.game.move({from: data.move.slice(0, 2), to: data.move.slice(2, 4), promotion: data.move[4]})
   } catch {
@@ -208,6 +211,11 @@ function legalFrom(square) {
 }
 
 function humanMove(move) {
+  tick()  // charge the thinking time to the person before the turn passes
+  if (!state.running) {  // flagged meanwhile: the move does not count
+    syncBoard(false)
+    return
+  }
   state.game.move(move)
   syncBoard(true)
   afterMove()
@@ -292,6 +300,12 @@ async function pollHealth() {
     $("model").textContent = "model: server unreachable"
   }
   setTimeout(pollHealth, next)
+}
+
+// ?clock=<ms> offers a custom clock (quick games, tests).
+const custom = Number(new URLSearchParams(location.search).get("clock"))
+if (custom > 0) {
+  $("tc").append(new Option(`${formatClock(custom)} (custom)`, String(custom), true, true))
 }
 
 $("new-game").addEventListener("click", newGame)
