@@ -1,0 +1,101 @@
+"""The bot core as the front doors use it: budgets, stop, restrictions, several callers at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import chess
+import pytest
+
+from l4demons.bot import Bot, SearchInfo, TimePolicy
+
+
+def test_time_policy_budget() -> None:
+    p = TimePolicy()
+    assert p.budget_ms(30_000) == pytest.approx(30_000 / 30 - 25)
+    assert p.budget_ms(30_000, increment_ms=2000) == pytest.approx(1000 + 1500 - 25)
+    assert p.budget_ms(1000, moves_to_go=1) == pytest.approx(250 - 25)  # never more than a quarter
+    assert p.budget_ms(150) == 10.0  # the floor
+    assert p.budget_ms(80) == 0.0 and p.budget_ms(0) == 0.0  # nothing to spare: one network call
+
+
+@pytest.mark.parametrize("time_left", [0, 150, 1500, 6000])
+def test_clock_budget_is_kept(tiny_bot: Bot, time_left: int) -> None:
+    budget = tiny_bot.time_policy.budget_ms(time_left)
+    for _ in range(3):
+        t0 = time.perf_counter()
+        move, probs = tiny_bot.choose_move(chess.Board(), time_left)
+        took = (time.perf_counter() - t0) * 1000
+        assert move in chess.Board().legal_moves
+        assert took <= budget + 15, f"{took:.1f} ms for a {budget:.0f} ms budget"
+
+
+def test_single_legal_move_needs_no_network(tiny_bot: Bot) -> None:
+    board = chess.Board("k7/8/1K6/8/8/8/8/7R b - - 0 1")
+    calls = tiny_bot.evaluator.calls
+    move, probs = tiny_bot.choose_move(board, 60_000)
+    assert move == chess.Move.from_uci("a8b8") and probs == {"a8b8": 1.0}
+    assert tiny_bot.evaluator.calls == calls
+
+
+def test_stop_ends_the_search_at_once(tiny_bot: Bot) -> None:
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    t0 = time.perf_counter()
+    move, _ = tiny_bot.choose_move(chess.Board(), stop=stop)
+    assert 0.2 <= time.perf_counter() - t0 < 0.3
+    assert move in chess.Board().legal_moves
+
+
+def test_root_moves_and_depth(tiny_bot: Bot) -> None:
+    allowed = [chess.Move.from_uci("b1c3"), chess.Move.from_uci("g2g3"), chess.Move.from_uci("e2e5")]  # e2e5 illegal
+    move, probs = tiny_bot.choose_move(chess.Board(), nodes=60, root_moves=allowed)
+    assert move in allowed[:2] and set(probs) == {"b1c3", "g2g3"}
+    move, probs = tiny_bot.choose_move(chess.Board(), nodes=30, root_moves=[chess.Move.from_uci("e2e5")])
+    assert len(probs) == 20  # none legal: the restriction is dropped
+    infos: list[SearchInfo] = []
+    tiny_bot.choose_move(chess.Board(), depth=3, on_info=infos.append)
+    assert infos[-1].depth >= 3
+
+
+def test_game_over_is_a_value_error(tiny_bot: Bot) -> None:
+    board = chess.Board("7k/5Q2/6K1/8/8/8/8/8 b - - 0 1")
+    with pytest.raises(ValueError, match="over"):
+        tiny_bot.choose_move(board, 1000)
+
+
+def test_callers_at_once_share_network_calls_and_keep_their_budgets(tiny_bot: Bot) -> None:
+    boards = [chess.Board(), chess.Board("r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"),
+              chess.Board("8/8/4k3/8/2P5/8/3K4/8 w - - 0 1"), chess.Board("4k3/P7/8/8/8/8/8/4K3 w - - 0 1")]
+    budget = tiny_bot.time_policy.budget_ms(6000)
+    results: dict[int, tuple] = {}
+
+    def play(i: int) -> None:
+        t0 = time.perf_counter()
+        move, probs = tiny_bot.choose_move(boards[i], 6000)
+        results[i] = (move, probs, (time.perf_counter() - t0) * 1000)
+
+    calls, evaluations = tiny_bot.evaluator.calls, tiny_bot.evaluator.evaluations
+    threads = [threading.Thread(target=play, args=(i,)) for i in range(len(boards))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, (move, probs, took) in results.items():
+        assert move in boards[i].legal_moves and set(probs) == {m.uci() for m in boards[i].legal_moves}
+        assert took <= budget + 25
+    batch = (tiny_bot.evaluator.evaluations - evaluations) / (tiny_bot.evaluator.calls - calls)
+    assert batch > tiny_bot.puct.batch_size  # leaves of several searches in one call
+
+
+def test_an_error_reaches_every_caller_and_the_bot_recovers(tiny_bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(leaves):  # noqa: ANN001, ANN202
+        raise RuntimeError("device fell over")
+
+    monkeypatch.setattr(tiny_bot.evaluator, "evaluate", broken)
+    with pytest.raises(RuntimeError, match="fell over"):
+        tiny_bot.choose_move(chess.Board(), nodes=10)
+    monkeypatch.undo()
+    move, _ = tiny_bot.choose_move(chess.Board(), nodes=10)
+    assert move in chess.Board().legal_moves
