@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from l4demons.bot import TimePolicy
-from l4demons.server import ModelState, ModelStatus, ModelStore, ServeSettings, create_app
+from l4demons.server import ModelStore, ServeSettings, create_app
 
 from conftest import LiveServer
 

@@ -125,11 +125,10 @@ class ModelStore:
 
 
 def _is_user_error(e: Exception) -> bool:
+    """Errors whose message is for the user as it is (no traceback): WeightsError is a ValueError."""
     from l4demons.hub.base import HubError
 
-    if isinstance(e, (NoWeightsError, HubError, ValueError)):  # WeightsError is a ValueError
-        return True
-    return False
+    return isinstance(e, (NoWeightsError, HubError, ValueError))
 
 
 def load_bot(settings: ServeSettings) -> tuple[Bot, ModelStatus]:
@@ -148,8 +147,8 @@ def load_bot(settings: ServeSettings) -> tuple[Bot, ModelStatus]:
         torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
     try:
-        source: WeightsSource | None = resolve_weights(settings.hub, settings.file, token=settings.token,
-                                                        cache_dir=settings.cache_dir)
+        source: WeightsSource = resolve_weights(settings.hub, settings.file, token=settings.token,
+                                                 cache_dir=settings.cache_dir)
     except NoWeightsError as e:
         if not settings.allow_random:
             raise
@@ -157,7 +156,6 @@ def load_bot(settings: ServeSettings) -> tuple[Bot, ModelStatus]:
         bot = Bot.random(NetConfig.from_name(settings.random_net), device=device)
         status = ModelStatus(ModelState.READY, origin="random", device=bot.device, net=bot.config.name,
                              note=f"untrained network (--allow-random): {e}")
-        source = None
     else:
         if source.note:
             logger.warning("[SERVE] %s", source.note)
