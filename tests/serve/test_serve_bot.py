@@ -10,6 +10,8 @@ import pytest
 
 from l4demons.bot import Bot, SearchInfo, TimePolicy
 
+from serve_support import tiny_bot  # noqa: F401 - fixture
+
 
 def test_time_policy_budget() -> None:
     p = TimePolicy()

@@ -17,6 +17,8 @@ import pytest
 
 from l4demons.hub.local import LocalHub
 
+from serve_support import tiny_hub  # noqa: F401 - fixture
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

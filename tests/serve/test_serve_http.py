@@ -13,7 +13,7 @@ import pytest
 from l4demons.bot import TimePolicy
 from l4demons.server import ModelStore, ServeSettings, create_app
 
-from conftest import LiveServer
+from serve_support import LiveServer, client, live, tiny_bot  # noqa: F401 - fixtures
 
 MOVE_FIELDS = {"move", "error", "time_taken", "move_probs", "logs"}
 

@@ -14,7 +14,7 @@ from l4demons import lichess
 from l4demons.bot import Bot, TimePolicy
 from l4demons.lichess import LichessOptions, LichessPlayer
 
-from conftest import TINY
+from serve_support import TINY, tiny_hub  # noqa: F401 - fixture
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from starlette.testclient import TestClient
 from l4demons.bot import Bot
 from l4demons.server import ModelStore, ServeSettings, create_app
 
+from serve_support import tiny_bot  # noqa: F401 - fixture
+
 KINDS = ("game", "game", "promotion", "fifty", "repetition")
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from l4demons.bot import Bot, TimePolicy
 from l4demons.hub.local import LocalHub
-from conftest import TINY
+from serve_support import TINY, tiny_hub  # noqa: F401 - fixture
 from l4demons.uci import EngineFatal, EngineOptions, GoParams, UciEngine, UciError, parse_go, parse_position, score_cp
 
 

@@ -18,7 +18,7 @@ import pytest
 from l4demons.bot import Bot
 from l4demons.server import ModelStore, ServeSettings, create_app
 
-from conftest import ARTIFACTS, TINY, LiveServer
+from serve_support import ARTIFACTS, TINY, LiveServer
 
 CHROMIUM = os.environ.get("L4D_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="pip install playwright")

@@ -11,7 +11,7 @@ from l4demons.hub.local import LocalHub
 from l4demons.network import build_network, save_weights
 from l4demons.server.weights import NoWeightsError, resolve_weights
 
-from conftest import TINY
+from serve_support import TINY
 
 
 def hub_with(tmp_path: Path, *names: str) -> LocalHub:

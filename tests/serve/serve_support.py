@@ -1,4 +1,10 @@
-"""Fixtures of the serving tests: a tiny network, a hub holding it, and a real server on a free port."""
+"""Shared by the serving tests: a tiny network, a hub holding it, and a real server on a free port.
+
+Not a conftest.py on purpose: several test folders import helpers with
+``from conftest import ...``, and a second conftest module would shadow
+theirs (or theirs ours) depending on the order pytest loads them. Test
+modules import the fixtures they use from here.
+"""
 
 from __future__ import annotations
 
