@@ -37,13 +37,17 @@ import chess.pgn
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-SAFETY_MS, FLOOR_MS, MOVES_TO_GO, MAX_FRACTION = 50.0, 10.0, 30, 0.25  # l4demons.bot.TimePolicy defaults
+try:
+    import l4demons  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(ROOT / "src"))
+
+from l4demons.bot import TimePolicy  # noqa: E402
 
 
 def budget_ms(time_left: float) -> float:
-    """The server's search budget for ``time_left`` (kept in step with l4demons.bot.TimePolicy)."""
-    b = min(time_left / MOVES_TO_GO, time_left * MAX_FRACTION, time_left - SAFETY_MS)
-    return max(FLOOR_MS if time_left > 2 * SAFETY_MS else 0.0, b - SAFETY_MS / 2)
+    """The server's search budget for ``time_left`` (the default policy, as serve.py uses)."""
+    return TimePolicy().budget_ms(time_left)
 
 
 def positions(n: int, seed: int = 1) -> list[str]:
