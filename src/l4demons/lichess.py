@@ -38,11 +38,11 @@ and loaded once per process, then shared by every game. ``root_moves``
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
 import chess
-import chess.engine
 
 if TYPE_CHECKING:
     from l4demons.bot import Bot
@@ -110,8 +110,9 @@ class LichessPlayer:
         bot.time_policy = dataclasses.replace(bot.time_policy, safety_ms=float(options.move_overhead))
         return cls(bot)
 
-    def search(self, board: chess.Board, time_limit: chess.engine.Limit, root_moves: object = None) -> chess.engine.PlayResult:
-        """The move for ``board`` within ``time_limit``; only among ``root_moves`` when it is a list."""
+    def search(self, board: chess.Board, time_limit: Any, root_moves: object = None) -> chess.Move:
+        """The move for ``board`` within ``time_limit`` (a ``chess.engine.Limit``, seconds); only among
+        ``root_moves`` when it is a list."""
         white = board.turn == chess.WHITE
         clock = time_limit.white_clock if white else time_limit.black_clock
         inc = time_limit.white_inc if white else time_limit.black_inc
@@ -126,7 +127,7 @@ class LichessPlayer:
             depth=time_limit.depth,
             root_moves=restrict,
         )
-        return chess.engine.PlayResult(move, None)
+        return move
 
 
 def _minimal_engine() -> type:
@@ -150,6 +151,10 @@ def _minimal_engine() -> type:
 
 def _build_engine_class() -> type:
     base = _minimal_engine()
+    # lichess-bot wants chess.engine.PlayResult back; lichess-bot has loaded chess.engine to drive its
+    # UCI engines. l4demons itself imports chess.engine nowhere outside l4demons.elo (see
+    # tests/elo/test_elo_isolation.py): the bot never drives an external engine.
+    play_result = sys.modules["chess.engine"].PlayResult
 
     class L4DemonsEngine(base):  # type: ignore[misc, valid-type]
         """L4Demons for lichess-bot: network + search, budget from the game clock."""
@@ -160,9 +165,10 @@ def _build_engine_class() -> type:
             super().__init__(*args, **kwargs)
             self.player = LichessPlayer.from_options(options)
 
-        def search(self, board: chess.Board, time_limit: chess.engine.Limit, ponder: bool, draw_offered: bool,
-                   root_moves: object) -> chess.engine.PlayResult:
-            return self.player.search(board, time_limit, root_moves)
+        def search(self, board: chess.Board, time_limit: Any, ponder: bool, draw_offered: bool,
+                   root_moves: object) -> Any:
+            """``PlayResult(move, None)``: no pondering, no draw offers."""
+            return play_result(self.player.search(board, time_limit, root_moves), None)
 
     L4DemonsEngine.__module__ = __name__
     return L4DemonsEngine
