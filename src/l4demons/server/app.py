@@ -85,6 +85,9 @@ def create_app(settings: ServeSettings | None = None, store: ModelStore | None =
     @app.post("/move")
     async def move(request: Request) -> JSONResponse:
         t0 = time.perf_counter()
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_body_bytes:  # refuse before reading it
+            return _error(413, f"body of {declared} bytes is over the {settings.max_body_bytes}-byte limit", t0)
         body = await request.body()
         if len(body) > settings.max_body_bytes:
             return _error(413, f"body of {len(body)} bytes is over the {settings.max_body_bytes}-byte limit", t0)
