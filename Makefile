@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 HUB     ?= runs/hub
 # The CPU build of PyTorch; on a GPU machine `pip install -e .` takes a CUDA build instead.
 TORCH   ?= torch==2.13.0
-APT_PKGS := stockfish gnuchess-book
+APT_PKGS := stockfish gnuchess-book chromium fonts-dejavu-core
 
 .PHONY: setup system-deps train test bench clean
 
