@@ -240,7 +240,7 @@ class FakeHub:
         if repo_id in self.repos:
             raise _Reply(409, {"error": "You already created this model repo", "url": f"{self.endpoint}/{repo_id}"})
         self._new_repo(repo_id)
-        self.repos[repo_id].private = bool(payload.get("private"))
+        self.repos[repo_id].private = payload.get("visibility") == "private" or bool(payload.get("private"))
         return _Reply(200, {"url": f"{self.endpoint}/{repo_id}", "name": repo_id})
 
     def _info(self, method, query, body, repo_id, rev) -> _Reply:

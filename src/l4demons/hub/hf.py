@@ -367,7 +367,12 @@ class HFHub:
         ]
 
     def _commit_info(self, revision: str) -> CommitInfo:
-        found = self._commits(revision, 1)
+        try:
+            found = self._commits(revision, 1)
+        except _RepoMissing:
+            raise
+        except HubNotFound as err:
+            raise HubNotFound(f"No commit {revision!r} in {self.uri}. See `l4demons history`.") from err
         if not found:
             raise HubNotFound(f"No commit {revision!r} in {self.uri}. See `l4demons history`.")
         return found[0]
@@ -376,7 +381,7 @@ class HFHub:
         """A full commit id from an id, a unique hex prefix, or a branch name."""
         if _SHA1.fullmatch(revision) or not _HEX.fullmatch(revision):
             return revision
-        matches = [c.id for c in self.history() if c.id.startswith(revision)]
+        matches = [c.id for c in self._commits("main", None) if c.id.startswith(revision)]  # a missing repo says so
         if len(matches) != 1:
             what = "is ambiguous" if matches else "matches no commit"
             raise HubNotFound(f"Revision {revision!r} {what} in {self.uri}. See `l4demons history`.")
