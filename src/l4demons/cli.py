@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
-    for noisy in ("httpx", "httpcore", "huggingface_hub", "filelock"):
+    for noisy in ("httpx", "httpx2", "httpcore", "huggingface_hub", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

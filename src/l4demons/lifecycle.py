@@ -14,8 +14,24 @@ this trainer pulls the new head and merges: weights become
 ``theirs + 1/2 * (ours - base)`` where ``base`` is the commit both started
 from (the mean of both nets when each made one cycle), this cycle is
 renumbered after theirs, the replay windows are united, and the commit is
-retried. After ``MAX_MERGES`` failed tries the cycle is dropped with a log
-line saying so; nothing is ever lost silently.
+retried. A merge keeps our delta whole for a further retry (the base moves
+with it), so a second conflict adds 1/2 of our delta again, never theirs.
+After ``MAX_MERGES`` failed tries the cycle is dropped with a log line
+saying so; nothing is ever lost silently. A trainer that meets another's
+initial commit on what it thought an empty hub continues from that one.
+
+Damaged files: at the start every file needed (model, training state,
+metrics) is downloaded verified and loaded; a commit whose files fail is
+named in a log line and the newest good commit before it is used, the next
+commit still going on top of the head (history is never rewritten).
+
+Unreachable hub: a run starts from the newest commit in the local cache
+(one ``[HF] hub unreachable`` line). A commit that cannot go up (network,
+or a token without write access) waits in the :class:`Outbox`; later
+cycles queue behind it, a new run continues from the newest waiting cycle,
+and the queue goes up in order, each commit on the one before, with the
+next upload that reaches the hub. If the hub moved on meanwhile, the
+waiting cycles are merged onto its head as one commit (merge policy above).
 """
 
 from __future__ import annotations
@@ -37,6 +53,7 @@ from l4demons.checkpoint import (
     BEST_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    REPLAY_DIR,
     STATE_FILE,
     StateError,
     TrainingState,
@@ -46,8 +63,8 @@ from l4demons.checkpoint import (
 )
 from l4demons.distributed import any_rank, broadcast, close_world, gather_lists, init_world, rank_device, sync_module, World
 from l4demons.devices import default_workers, resolve_device, worker_devices
-from l4demons.hub import CorruptFile, Hub, HubConflict, HubError, HubUnavailable, open_hub
-from l4demons.outbox import Outbox
+from l4demons.hub import CorruptFile, Hub, HubAuthError, HubConflict, HubError, HubNotFound, HubUnavailable, open_hub
+from l4demons.outbox import Outbox, Pending
 from l4demons.modelcard import CARD_FILE, render_model_card
 from l4demons.learner import Learner, LearnerConfig, Losses
 from l4demons.network import NetConfig, WeightsError, build_network, read_weights, save_weights, weights_dict
@@ -230,21 +247,37 @@ class Trainer:
 
     # -- start: init or resume ------------------------------------------------
     def _start(self) -> None:
+        pending = self.outbox.entries()
         try:
             head = self.hub.head()
         except HubUnavailable as e:
+            if pending:
+                log.warning("[HF] hub unreachable (%s); continuing from cycle %d, which an earlier run left on disk",
+                            e, pending[-1].cycle)
+                if self._resume_pending(pending):
+                    return
             cached = getattr(self.hub, "cached_head", lambda: None)()
             if cached is None:
                 raise TrainError(f"hub {self.hub.uri} is unreachable ({e}) and nothing of it is cached here; "
                                  "try again when it is reachable") from e
-            log.warning("[HF] hub unreachable (%s); starting from the cached commit %s", e, cached[:8])
+            if pending:
+                log.warning("[ML] starting from the cached commit %s instead", cached[:8])
+            else:
+                log.warning("[HF] hub unreachable (%s); starting from the cached commit %s", e, cached[:8])
             self._resume(cached, offline=True)
             return
+        if pending and self._resume_pending(pending):
+            try:
+                self._flush_outbox()
+                return
+            except HubNotFound as e:  # the commit they were made on is gone (repo deleted and re-created?)
+                log.warning("[SAVE] dropped cycle(s) %s left on disk by an earlier run: %s",
+                            _cycles_text([p.cycle for p in self.outbox.entries()]), e)
+                self.outbox.clear()
         if head is None or MODEL_FILE not in self.hub.list_files(head):
             self._initialise(head)
         else:
             self._resume(head)
-        self._upload_pending()
 
     def _initialise(self, head: str | None) -> None:
         self.net_cfg = NetConfig.from_name(self.cfg.net or "small")
@@ -253,7 +286,14 @@ class Trainer:
         self.learner = Learner(self.net, self.cfg.learner, self.device)
         self.state = TrainingState(config=_config_record(self.cfg))
         files = self._save_files(best=False)
-        info = self.hub.commit(files, INITIAL_MESSAGE, parent=head)
+        try:
+            info = self.hub.commit(files, INITIAL_MESSAGE, parent=head)
+        except HubConflict as e:  # another trainer started on the same empty hub a moment earlier
+            theirs = e.head or self.hub.head()
+            log.warning("[SAVE] another trainer initialised %s first (commit %s); continuing from its weights",
+                        self.hub.uri, (theirs or "")[:8])
+            self._resume(theirs)
+            return
         self.head = info.id
         self.base_state = weights_dict(self.net, self.net_cfg)["state_dict"]
         log.info("[SAVE] empty hub %s: created random initial weights (%s) and committed them as %s",
@@ -261,11 +301,51 @@ class Trainer:
         log.info("[ML] future runs will fine-tune from these weights")
 
     def _resume(self, head: str, offline: bool = False) -> None:
-        if offline:  # pinned revisions need the Hub; the plain download falls back to the cache
-            commit, model_path = head, self.hub.download(MODEL_FILE)
+        """Continue from ``head``, or from the newest earlier commit whose files all load."""
+        if offline:  # no history without the Hub: the cached commit, pinned (cached files need no network)
+            commit = head
+            paths = [self.hub.download(name, head) for name in (MODEL_FILE, STATE_FILE, METRICS_FILE)]
         else:
-            commit, model_path = self._newest_usable_model(head)
-        cfg, state_dict = read_weights(model_path)
+            commit, *paths = self._newest_usable(head)
+        self._load_checkpoint(*paths)
+        self._load_replay(self.state.replay_chunks, commit)
+        self.head = head
+        log.info("[ML] resuming from commit %s: cycle %d, Elo ~%s, network %s, %d positions in the replay window",
+                 commit[:8], self.state.cycle, _elo_text(self.state.elo), self.net_cfg.name,
+                 self.replay.train_positions)
+
+    def _resume_pending(self, pending: list[Pending]) -> bool:
+        """Continue from the newest cycle an earlier run left on disk, on the commit the hub was at then.
+
+        False (and the entries dropped, with a log line) when they do not load.
+        """
+        last = pending[-1]
+        try:
+            self._load_checkpoint(last.files.get(MODEL_FILE), last.files.get(STATE_FILE), last.files.get(METRICS_FILE))
+        except (WeightsError, StateError) as e:  # a TrainError (say, --net of another size) keeps them
+            log.warning("[SAVE] dropped cycle(s) %s left on disk by an earlier run in %s: unusable (%s)",
+                        _cycles_text([p.cycle for p in pending]), self.outbox.path, e)
+            self.outbox.clear()
+            return False
+        local = {n: p for entry in pending for n, p in entry.files.items() if n.startswith(REPLAY_DIR + "/")}
+        self._load_replay(self.state.replay_chunks, last.parent, local)
+        self.head = last.parent
+        try:  # the weights they started from, for a merge should the hub have moved on
+            base = self.hub.download(MODEL_FILE, last.parent) if last.parent else None
+            if base is not None:
+                self.base_state = read_weights(base)[1]
+        except (HubError, WeightsError) as e:
+            log.warning("[ML] weights of commit %s are unavailable (%s); a merge would keep the other trainer's",
+                        (last.parent or "")[:8], e)
+        log.info("[ML] continuing from cycle %d, left on disk by an earlier run: %d commit(s) waiting to go up on "
+                 "top of %s", last.cycle, len(pending), (last.parent or "an empty hub")[:8])
+        return True
+
+    def _load_checkpoint(self, model: Path | None, state: Path | None, metrics: Path | None) -> None:
+        """Network, learner, counters, RNG and metrics from a commit's files."""
+        if model is None:
+            raise TrainError(f"no model.pt to resume from in {self.hub.uri}; roll back or use another --hub")
+        cfg, state_dict = read_weights(model)
         if self.cfg.net is not None and NetConfig.from_name(self.cfg.net) != cfg:
             raise TrainError(
                 f"hub {self.hub.uri} holds {cfg.name} weights but --net {self.cfg.net} was asked for; "
@@ -276,41 +356,43 @@ class Trainer:
         self.net.load_state_dict(state_dict)
         self.base_state = {k: v.clone() for k, v in state_dict.items()}
         self.learner = Learner(self.net, self.cfg.learner, self.device)
-        rev = None if offline else commit
-        state_path = self.hub.download(STATE_FILE, rev)
-        if state_path is not None:
-            self.state = TrainingState.load(state_path)
-            if self.state.learner:
-                self.learner.load_state_dict(self.state.learner)
-            if self.state.numpy_rng:
-                self.rng.bit_generator.state = self.state.numpy_rng
-            if self.state.torch_rng is not None:
-                torch.set_rng_state(self.state.torch_rng)
-        self.metrics = read_metrics(self.hub.download(METRICS_FILE, rev))
-        self._load_replay(self.state.replay_chunks, rev)
-        self.head = head
-        log.info("[ML] resuming from commit %s: cycle %d, Elo ~%s, network %s, %d positions in the replay window",
-                 commit[:8], self.state.cycle, _elo_text(self.state.elo), cfg.name, self.replay.train_positions)
+        self.state = TrainingState.load(state) if state is not None else TrainingState()
+        if self.state.learner:
+            self.learner.load_state_dict(self.state.learner)
+        if self.state.numpy_rng:
+            self.rng.bit_generator.state = self.state.numpy_rng
+        if self.state.torch_rng is not None:
+            torch.set_rng_state(self.state.torch_rng)
+        self.metrics = read_metrics(metrics)
 
-    def _newest_usable_model(self, head: str) -> tuple[str, Path]:
-        """Head's model.pt, or the newest earlier one when it is corrupt."""
+    def _newest_usable(self, head: str) -> tuple[str, Path, Path | None, Path | None]:
+        """``(commit, model, state, metrics)`` of head, or of the newest earlier commit when head's are damaged."""
         for info in self.hub.history():
             try:
-                path = self.hub.download(MODEL_FILE, info.id)
-                if path is None:
+                model = self.hub.download(MODEL_FILE, info.id)
+                if model is None:
                     continue
-                read_weights(path)
-                return info.id, path
-            except (CorruptFile, WeightsError) as e:
-                log.warning("[ML] model.pt of commit %s is unusable (%s); trying the commit before it", info.id[:8], e)
+                read_weights(model)
+                state = self.hub.download(STATE_FILE, info.id)
+                if state is not None:
+                    TrainingState.load(state)
+                metrics = self.hub.download(METRICS_FILE, info.id)
+                read_metrics(metrics)
+            except (CorruptFile, WeightsError, StateError) as e:
+                log.warning("[ML] commit %s is unusable (%s); trying the commit before it", info.id[:8], e)
+                continue
+            if info.id != head:
+                log.warning("[ML] using commit %s, the newest good one; the next commit goes on top of %s",
+                            info.id[:8], head[:8])
+            return info.id, model, state, metrics
         raise TrainError(f"no usable model.pt in any commit of {self.hub.uri}; roll back or use another --hub")
 
-    def _load_replay(self, names: list[str], commit: str | None) -> None:
+    def _load_replay(self, names: list[str], commit: str | None, local: dict[str, Path] | None = None) -> None:
         for name in names:
             if name in self.replay.names:
                 continue
             try:
-                path = self.hub.download(replay_file(name), commit)
+                path = (local or {}).get(replay_file(name)) or self.hub.download(replay_file(name), commit)
                 if path is None:
                     log.warning("[ML] replay chunk %s is missing from the hub; continuing without it", name)
                     continue
@@ -426,58 +508,127 @@ class Trainer:
         return files
 
     def _commit(self, message: str, chunk: ReplayChunk | None, best: bool) -> None:
-        for attempt in range(MAX_MERGES + 1):
-            files = self._save_files(best, chunk)
-            for name, path in self.outbox.carried_files().items():
-                files.setdefault(name, path)  # earlier cycles' chunks and best model that never went up
+        """Upload this cycle: in turn behind cycles still waiting on disk, else at once."""
+        if self.outbox:
+            self.outbox.stash(self._save_files(best, chunk), message, self.head, self.state.cycle)
+            self._flush_outbox()
+        else:
+            self._upload(message, best, chunk, cycles=[self.state.cycle])
+
+    def _upload(self, message: str, best: bool, chunk: ReplayChunk | None, cycles: list[int],
+                extra: dict[str, Path] | None = None, merges: int = 0) -> bool:
+        """Commit the checkpoint in memory on ``self.head``; on a moved head merge and retry.
+
+        ``extra`` are files to upload besides the checkpoint (replay chunks of
+        merged cycles). An unreachable hub leaves the commit in the outbox.
+        """
+        while True:
+            files = {**(extra or {}), **self._save_files(best, chunk)}
             try:
                 info = self.hub.commit(files, message, parent=self.head)
             except HubConflict as e:
-                if attempt == MAX_MERGES:
-                    break
-                message, best = self._merge_head(e.head, message, chunk)
+                if merges == MAX_MERGES:
+                    log.error("[SAVE] dropped cycle %s of %s: the hub kept moving after %d merges (its weights live "
+                              "on in this run's next cycle)", _cycles_text(cycles), machine_name(), MAX_MERGES)
+                    return False
+                merges += 1
+                message, best = self._merge_head(e.head, message, cycles)
+                cycles = [self.state.cycle]
                 continue
             except HubUnavailable as e:
                 self.outbox.stash(files, message, self.head, self.state.cycle)
                 log.warning("[SAVE] hub unreachable (%s): cycle %d stays on disk in %s and goes up with the next "
                             "successful upload (this run or the next)", e, self.state.cycle, self.outbox.path)
-                return
-            self.outbox.clear()
+                return False
+            except HubAuthError as e:
+                self.outbox.stash(files, message, self.head, self.state.cycle)
+                raise TrainError(f"{e} Cycle {self.state.cycle} stays on disk in {self.outbox.path} and goes up "
+                                 "with the next run whose token can write.") from e
             self.head = info.id
             self.base_state = weights_dict(self.net, self.net_cfg)["state_dict"]
             log.info("[SAVE] %s -> commit %s%s", message.splitlines()[0], info.id[:8], " (+ model_best.pt)" if best else "")
-            return
-        log.error("[SAVE] dropped cycle %d of %s: the hub kept moving after %d merges", self.state.cycle, machine_name(), MAX_MERGES)
+            return True
 
-    def _upload_pending(self) -> None:
-        """At start: commit a checkpoint an earlier run could not upload, if it still fits the head."""
-        meta = self.outbox.meta()
-        if meta is None:
-            return
-        if meta.get("parent") != self.head:
-            log.warning("[SAVE] dropped cycle %s left on disk by an earlier run: the hub moved on from %s to %s",
-                        meta.get("cycle"), str(meta.get("parent"))[:8], (self.head or "")[:8])
-            self.outbox.clear()
-            return
-        info = self.hub.commit(self.outbox.files(), meta["message"], parent=self.head)
-        self.outbox.clear()
-        log.info("[SAVE] uploaded cycle %s left on disk by an earlier run -> commit %s", meta.get("cycle"), info.id[:8])
-        self._resume(info.id)
+    def _flush_outbox(self) -> None:
+        """Upload the commits waiting on disk, oldest first; the checkpoint in memory is the newest of them.
 
-    def _merge_head(self, head: str | None, message: str, chunk: ReplayChunk | None) -> tuple[str, bool]:
-        """Merge this trainer's cycle onto the head another trainer committed."""
-        head = head or self.hub.head()
-        theirs_path = self.hub.download(MODEL_FILE, head)
-        _, theirs = read_weights(theirs_path)
-        ours = weights_dict(self.net, self.net_cfg)["state_dict"]
-        merged = {}
-        for k, t in theirs.items():
-            if t.is_floating_point() and k in self.base_state:
-                merged[k] = t + 0.5 * (ours[k] - self.base_state[k])
+        On a hub that moved on, the waiting cycles are merged as one onto its
+        head (the merge policy), carrying all their replay chunks.
+        """
+        pending = self.outbox.entries()
+        for i, entry in enumerate(pending):
+            title = entry.message.splitlines()[0]
+            try:
+                commit_id = self.hub.commit(entry.files, entry.message, parent=self.head).id
+            except HubConflict as e:
+                commit_id = self._landed(entry)
+                if commit_id is None:
+                    self._merge_pending(pending[i:], e.head)
+                    return
+                log.info("[SAVE] %s had gone up before its run ended (or lost the answer): commit %s",
+                         title, commit_id[:8])
+            except HubUnavailable as e:
+                log.warning("[SAVE] hub unreachable (%s): cycle(s) %s stay on disk in %s and go up with the next "
+                            "successful upload (this run or the next)",
+                            e, _cycles_text([p.cycle for p in pending[i:]]), self.outbox.path)
+                return
+            except HubAuthError as e:
+                raise TrainError(f"{e} Cycle(s) {_cycles_text([p.cycle for p in pending[i:]])} stay on disk in "
+                                 f"{self.outbox.path} and go up with the next run whose token can write.") from e
             else:
-                merged[k] = t
+                log.info("[SAVE] %s -> commit %s (left on disk until now)%s", title, commit_id[:8],
+                         " (+ model_best.pt)" if BEST_FILE in entry.files else "")
+            self.outbox.remove(entry)
+            self.head = commit_id
+        self.base_state = weights_dict(self.net, self.net_cfg)["state_dict"]
+
+    def _landed(self, entry: Pending) -> str | None:
+        """The hub's commit of ``entry`` when it went up but was never crossed off (a kill, a lost answer)."""
+        try:
+            recent = self.hub.history(limit=len(self.outbox.entries()) + 8)
+        except HubError:
+            return None
+        for c in recent:
+            if c.parent == self.head and c.message.strip() == entry.message.strip():
+                return c.id
+        return None
+
+    def _merge_pending(self, waiting: list[Pending], head: str | None) -> None:
+        """The waiting cycles met a moved head: merge the newest (which holds them all) onto it, as one commit."""
+        carried = self.workdir / "carried"
+        extra = {}
+        for entry in waiting:
+            for name, path in entry.files.items():
+                if name.startswith(REPLAY_DIR + "/"):
+                    extra[name] = carried / name
+                    extra[name].parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, extra[name])
+        cycles = [p.cycle for p in waiting]
+        message, best = self._merge_head(head, waiting[-1].message, cycles)
+        for entry in waiting:  # superseded by the merged commit (stashed again should the upload fail)
+            self.outbox.remove(entry)
+        self._upload(message, best, None, [self.state.cycle], extra, merges=1)
+
+    def _merge_head(self, head: str | None, message: str, cycles: list[int]) -> tuple[str, bool]:
+        """Merge this trainer's cycle(s) onto the head another trainer committed; the new message and best flag."""
+        head = head or self.hub.head()
+        their_cfg, theirs = read_weights(self.hub.download(MODEL_FILE, head))
+        if their_cfg != self.net_cfg:
+            raise TrainError(f"hub {self.hub.uri} now holds {their_cfg.name} weights, this run trains "
+                             f"{self.net_cfg.name}; cannot merge cycle {self.state.cycle}")
+        ours = weights_dict(self.net, self.net_cfg)["state_dict"]
+        base = self.base_state if self.base_state is not None else ours
+        merged, new_base = {}, {}
+        for k, t in theirs.items():
+            if t.is_floating_point() and k in base and k in ours:
+                delta = ours[k] - base[k]
+                merged[k] = t + 0.5 * delta
+                new_base[k] = merged[k] - delta  # so a further merge again adds 1/2 of our delta, not of theirs
+            else:
+                merged[k] = new_base[k] = t
         raw = getattr(self.net, "module", self.net)
         raw.load_state_dict(merged)
+        self.base_state = new_base
         their_state_path = self.hub.download(STATE_FILE, head)
         their_state = TrainingState.load(their_state_path) if their_state_path else TrainingState()
         their_metrics = read_metrics(self.hub.download(METRICS_FILE, head))
@@ -496,11 +647,16 @@ class Trainer:
         self.state.best_val_loss = min(known) if known else None
         self.head = head
         title = message.splitlines()[0].replace(f"Training cycle {own_cycle},", f"Training cycle {new_cycle},")
-        log.warning("[SAVE] another trainer committed %s (cycle %d) first; merged this machine's cycle %d onto it as "
-                    "cycle %d (weights: theirs + 1/2 of our delta)", head[:8], their_state.cycle, own_cycle, new_cycle)
+        log.warning("[SAVE] another trainer committed %s (cycle %d) first; merged this machine's cycle %s onto it as "
+                    "cycle %d (weights: theirs + 1/2 of our delta)", head[:8], their_state.cycle,
+                    _cycles_text(cycles), new_cycle)
         if best:
             title += f"\n\nBest model - cycle {new_cycle}, loss={row['val_loss']:.4f}, Elo ~{_elo_text(row.get('elo'))}"
         return title, best
+
+
+def _cycles_text(cycles: list[int]) -> str:
+    return ", ".join(str(c) for c in cycles)
 
 
 def _fmt_losses(losses: Losses | None) -> str:

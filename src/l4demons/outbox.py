@@ -1,58 +1,92 @@
 """Checkpoints the hub could not take yet.
 
 When an upload still fails after the backend's retries (network down, the
-Hub in trouble), the commit's files wait here, one outbox per hub, and go
-up with the next successful commit of this run or at the start of the next
-run. Written by copy-to-temp-then-rename, so a crash never leaves half an
-outbox.
+Hub in trouble, a token that cannot write), the commit's files wait here,
+one outbox per hub, as a queue: each cycle that could not go up is one
+entry, oldest first. The entries go up in order, each on the commit of the
+one before, with the next commit of this run or at the start of the next
+run; a run that starts while entries wait continues from the newest one, so
+no cycle is trained twice or lost.
+
+Every entry is written into a temporary folder and renamed into place, and
+its ``pending.json`` is written last, so a crash never leaves half an entry.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
-from l4demons.checkpoint import BEST_FILE, REPLAY_DIR
-
 META = "pending.json"
+_TMP = ".tmp-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """One commit waiting on disk."""
+
+    path: Path
+    """Its folder in the outbox."""
+    message: str
+    """The commit message, as it will be uploaded."""
+    parent: str | None
+    """The hub commit the run had reached when this one could not go up."""
+    cycle: int
+    """The training cycle it holds."""
+    files: dict[str, Path]
+    """Hub file name -> local copy."""
 
 
 class Outbox:
     def __init__(self, hub_uri: str) -> None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         self.path = Path(base) / "l4demons" / "outbox" / hashlib.sha256(hub_uri.encode()).hexdigest()[:16]
+        """The outbox folder of this hub on this machine."""
 
-    def stash(self, files: dict[str, Path], message: str, parent: str | None, cycle: int) -> None:
-        """Keep a commit's files until the hub takes them (replaces an older stash)."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
+    def stash(self, files: dict[str, Path], message: str, parent: str | None, cycle: int) -> Pending:
+        """Queue a commit's files (copied) behind the entries already waiting."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        entries = self.entries()
+        number = int(entries[-1].path.name) + 1 if entries else 1
+        tmp = self.path / f"{_TMP}{number:06d}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         for name, src in files.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / name)
-        (tmp / META).write_text(json.dumps({"message": message, "parent": parent, "cycle": cycle, "files": sorted(files)}))
-        shutil.rmtree(self.path, ignore_errors=True)
-        os.replace(tmp, self.path)
+        meta = {"message": message, "parent": parent, "cycle": cycle, "files": sorted(files)}
+        (tmp / META).write_text(json.dumps(meta), encoding="utf-8")
+        final = self.path / f"{number:06d}"
+        os.replace(tmp, final)
+        return self._read(final)  # type: ignore[return-value]
 
-    def meta(self) -> dict | None:
-        """``{message, parent, cycle, files}`` of the waiting commit, or None."""
+    def entries(self) -> list[Pending]:
+        """The waiting commits, oldest first (complete entries only)."""
         try:
-            return json.loads((self.path / META).read_text())
-        except (OSError, ValueError):
-            return None
+            names = sorted(n for n in os.listdir(self.path) if n.isdigit())
+        except FileNotFoundError:
+            return []
+        found = (self._read(self.path / n) for n in names)
+        return [p for p in found if p is not None]
 
-    def files(self) -> dict[str, Path]:
-        """All files of the waiting commit."""
-        meta = self.meta()
-        if meta is None:
-            return {}
-        return {n: self.path / n for n in meta["files"] if (self.path / n).is_file()}
+    def __bool__(self) -> bool:
+        return bool(self.entries())
 
-    def carried_files(self) -> dict[str, Path]:
-        """What a newer commit must carry up: replay chunks and a best model never uploaded."""
-        return {n: p for n, p in self.files().items() if n.startswith(REPLAY_DIR + "/") or n == BEST_FILE}
+    def remove(self, entry: Pending) -> None:
+        """Forget an entry the hub has taken."""
+        shutil.rmtree(entry.path, ignore_errors=True)
 
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+    @staticmethod
+    def _read(folder: Path) -> Pending | None:
+        try:
+            meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        files = {n: folder / n for n in meta["files"] if (folder / n).is_file()}
+        return Pending(folder, meta["message"], meta.get("parent"), int(meta.get("cycle", 0)), files)
