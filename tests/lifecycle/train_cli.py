@@ -1,35 +1,70 @@
-"""Helpers: run the real ``l4demons`` entry point in a subprocess with a tiny budget."""
+"""Helpers: run the real ``l4demons`` entry point in a subprocess with a tiny budget.
+
+Every child gets its own data, cache and HF folders under ``tmp_path`` (a
+"machine"): the outbox and the HF cache of one test never meet another's.
+:func:`hf_env` points a child at the fake Hub of ``tests/hub/fake_hf.py``.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics, replay_file
+from l4demons.network import load_network
+from l4demons.replay import ReplayChunk
 
 # A configuration that trains in seconds: a tiny net, short games, no Elo games.
 FAST = ["--net", "tiny", "--elo-seconds", "0", "--simulations", "4", "--fast-simulations", "2",
         "--max-plies", "30", "--workers", "1", "--concurrent-games", "8", "--batch-size", "32"]
 FAST_RESUME = [a for a in FAST if a not in ("--net", "tiny")]
 
+REPO = "test/bot"
+URI = f"hf://{REPO}"
+"""The repository the tests train in on the fake Hub."""
 
-def cli_env(tmp_path: Path) -> dict[str, str]:
+CYCLE_MESSAGE = re.compile(r"^Training cycle (\d+), Elo ~(\S+), Loss (\d+\.\d+|n/a)")
+RESUMING = re.compile(r"resuming from commit ([0-9a-f]{8}): cycle (\d+)")
+
+# The HF client reads these once at import: no Xet, no telemetry, never offline by accident.
+HF_CLIENT_ENV = {"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0",
+                 "HF_HUB_DISABLE_PROGRESS_BARS": "1", "L4D_HF_RETRIES": "3", "L4D_HF_RETRY_DELAY": "0.05"}
+
+
+def cli_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PYTHONUNBUFFERED="1", XDG_DATA_HOME=str(tmp_path / "xdg"), OMP_NUM_THREADS="1")
-    env.pop("L4D_HUB", None)
+    for name in ("L4D_HUB", "HF_TOKEN", "HF_ENDPOINT", "HF_HUB_CACHE"):
+        env.pop(name, None)
+    env.update(PYTHONUNBUFFERED="1", XDG_DATA_HOME=str(tmp_path / "xdg"), OMP_NUM_THREADS="1",
+               XDG_CACHE_HOME=str(tmp_path / "xdg-cache"), HF_HOME=str(tmp_path / "hf-home"))
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
     return env
 
 
-def run_cli(args: list[str], tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def hf_env(fake, tmp_path: Path, machine: str = "a", token: str | None = "hf_write") -> dict[str, str]:
+    """Extra environment of a child on ``machine`` talking to ``fake`` (its own HF cache and outbox)."""
+    home = tmp_path / f"machine-{machine}"
+    env = dict(HF_CLIENT_ENV, HF_ENDPOINT=fake.endpoint, HF_HOME=str(home / "hf-home"),
+               XDG_CACHE_HOME=str(home / "cache"))
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def run_cli(args: list[str], tmp_path: Path, timeout: float = 300, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "l4demons", *args], capture_output=True, text=True,
-                          env=cli_env(tmp_path), timeout=timeout)
+                          env=cli_env(tmp_path, env), timeout=timeout)
 
 
-def start_cli(args: list[str], tmp_path: Path) -> subprocess.Popen:
+def start_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "l4demons", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=cli_env(tmp_path))
+                            stderr=subprocess.STDOUT, text=True, env=cli_env(tmp_path, env))
 
 
 def wait_for_line(proc: subprocess.Popen, needle: str, seen: list[str]) -> str:
@@ -39,3 +74,35 @@ def wait_for_line(proc: subprocess.Popen, needle: str, seen: list[str]) -> str:
         if needle in line:
             return line
     raise AssertionError(f"child exited before printing {needle!r}:\n{''.join(seen)}")
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    """The stdout of a run that must have exited 0 (its output in the failure message otherwise)."""
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a run that must have failed cleanly with status 2."""
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def load_files(fake, commit_id: str, tmp_path: Path, repo: str = REPO) -> TrainingState:
+    """Every file of a fake Hub commit loads: weights, training state, metrics, the replay chunks it names."""
+    files = fake.repos[repo].commits[commit_id].files
+    out = tmp_path / f"files-{commit_id[:8]}"
+    for name, data in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    load_network(out / MODEL_FILE)
+    if BEST_FILE in files:
+        load_network(out / BEST_FILE)
+    state = TrainingState.load(out / STATE_FILE)
+    for name in state.replay_chunks:
+        ReplayChunk.load(out / replay_file(name))
+    rows = read_metrics(out / METRICS_FILE)
+    assert [r["cycle"] for r in rows] == list(range(1, state.cycle + 1))
+    return state

@@ -1,0 +1,83 @@
+"""The Hub goes away and comes back: start from the cache, keep cycles on disk, upload them later."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from l4demons.checkpoint import replay_file
+
+from train_cli import CYCLE_MESSAGE, FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, run_cli
+
+pytestmark = pytest.mark.slow
+
+CYCLE = ["--cycles", "1", "--games", "2", "--steps", "2", *FAST_RESUME]
+
+
+def outbox_cycles(tmp_path, machine: str = "a") -> list[int]:
+    """Cycles waiting in the machine's outbox, oldest first."""
+    metas = sorted((tmp_path / f"machine-{machine}" / "cache" / "l4demons" / "outbox").glob("*/[0-9]*/pending.json"))
+    return [json.loads(m.read_text())["cycle"] for m in metas]
+
+
+def cycles_of(fake) -> list[int]:
+    return [int(m.group(1)) for c in fake.history(REPO) if (m := CYCLE_MESSAGE.match(c.title))]
+
+
+def test_offline_start_keeps_cycles_on_disk_and_uploads_them_in_order(fake, tmp_path):
+    env = hf_env(fake, tmp_path)
+    ok(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=env))
+    head = fake.repos[REPO].main
+
+    fake.stop()
+    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=env))
+    unreachable = [line for line in out.splitlines() if "[HF] hub unreachable" in line]
+    assert len(unreachable) == 1 and f"cached commit {head[:8]}" in unreachable[0], out
+    m = RESUMING.search(out)
+    assert m and m.group(1) == head[:8] and m.group(2) == "1"
+    assert sum("[SAVE] hub unreachable" in line for line in out.splitlines()) == 1, out
+    assert "cycle 2 stays on disk" in out and outbox_cycles(tmp_path) == [2]
+
+    # Still offline: the next run goes on from the waiting cycle 2, not from the cached commit.
+    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=env))
+    assert sum("[HF] hub unreachable" in line for line in out.splitlines()) == 1, out
+    assert "continuing from cycle 2" in out and "[TRAIN] cycle 3: self-play" in out
+    assert outbox_cycles(tmp_path) == [2, 3]
+
+    fake.start()  # back, same port, same repos
+    # As if a run had uploaded cycle 2 and been killed before crossing it off: it must not go up twice.
+    entry = next((tmp_path / "machine-a" / "cache" / "l4demons" / "outbox").glob("*/000001"))
+    meta = json.loads((entry / "pending.json").read_text())
+    title, _, description = meta["message"].partition("\n")
+    fake.push(REPO, title, {n: (entry / n).read_bytes() for n in meta["files"]}, description.strip())
+    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    assert "Training cycle 2, Elo ~n/a, Loss" in out and "had gone up before its run ended" in out, out
+    assert out.count("(left on disk until now)") == 1 and "merged" not in out, out
+    assert cycles_of(fake) == [1, 2, 3] and outbox_cycles(tmp_path) == []
+    commits = fake.history(REPO)
+    assert commits[-3].id == head and commits[-2].parent == head
+    state = load_files(fake, commits[-1].id, tmp_path)
+    assert state.cycle == 3 and len(state.replay_chunks) == 3
+    assert all(replay_file(n) in commits[-1].files for n in state.replay_chunks)
+
+
+def test_cycles_left_on_disk_are_merged_when_another_machine_committed_meanwhile(fake, tmp_path):
+    a, b = hf_env(fake, tmp_path, machine="a"), hf_env(fake, tmp_path, machine="b")
+    ok(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=a))
+    fake.stop()
+    ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=a))
+    assert outbox_cycles(tmp_path, "a") == [2]
+    fake.start()
+    ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=b))  # machine b commits its own cycle 2
+    assert cycles_of(fake) == [1, 2]
+
+    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=a))
+    assert "merged this machine's cycle 2 onto it as cycle 3" in out, out
+    assert cycles_of(fake) == [1, 2, 3] and outbox_cycles(tmp_path, "a") == []
+    head = fake.repos[REPO].commits[fake.repos[REPO].main]
+    state = load_files(fake, head.id, tmp_path)
+    assert state.cycle == 3
+    chunks = {n for n in head.files if n.startswith("replay/")}
+    assert len(chunks) == 3  # cycle 1's, machine b's cycle 2 and machine a's merged one
+    assert {replay_file(n) for n in state.replay_chunks} == chunks
