@@ -43,6 +43,10 @@ class TrainingState:
     hours: float = 0.0
     """Wall-clock hours spent training, over all runs."""
     best_val_loss: float | None = None
+    resign_checks: float = 0.0
+    """Played-out games in which a side would have resigned (decayed each cycle)."""
+    false_resigns: float = 0.0
+    """...of which that side did not lose."""
     elo: float | None = None
     replay_chunks: list[str] = dataclasses.field(default_factory=list)
     """Chunk names of the replay window, oldest first (files replay/<name>.npz)."""

@@ -30,17 +30,27 @@ class LearnerConfig:
     """Positions per step (per rank under DDP)."""
     lr: float = 1e-3
     """Peak learning rate (AdamW)."""
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-3
+    """Decoupled weight decay (AdamW)."""
     warmup_steps: int = 100
     """Linear warm-up from lr/10 over this many steps."""
     value_weight: float = 1.0
     """Weight of the value loss beside the policy loss."""
+    value_target_mix: float = 0.3
+    """Share of the search's own value in the value target (the rest is the game result).
+
+    A game gives all its positions one label; with few games the value head
+    learns which game a position came from. The search value (Lc0's
+    q-ratio) differs per position and keeps the head honest.
+    """
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if self.lr <= 0:
             raise ValueError("lr must be positive")
+        if not 0.0 <= self.value_target_mix <= 1.0:
+            raise ValueError("value_target_mix must be in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +63,24 @@ class Losses:
         return self.policy + self.value
 
 
-def batch_losses(net: torch.nn.Module, batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def value_target(batch: Batch, mix: float) -> np.ndarray:
+    """WDL target ``[B, 3]``: the game result, with ``mix`` of the search value as (max(q,0), 1-|q|, max(-q,0))."""
+    if mix == 0.0:
+        return batch.wdl
+    q = np.clip(batch.search_value, -1.0, 1.0)
+    from_q = np.stack([np.maximum(q, 0.0), 1.0 - np.abs(q), np.maximum(-q, 0.0)], axis=1)
+    return ((1.0 - mix) * batch.wdl + mix * from_q).astype(np.float32)
+
+
+def batch_losses(
+    net: torch.nn.Module, batch: Batch, device: torch.device, value_mix: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(policy loss, value loss) of one batch, as tensors with gradients."""
     planes = torch.from_numpy(batch.planes).to(device)
     target = torch.from_numpy(batch.policy).to(device)
     legal = torch.from_numpy(batch.legal).to(device)
     weight = torch.from_numpy(batch.policy_weight).to(device)
-    wdl = torch.from_numpy(batch.wdl).to(device)
+    wdl = torch.from_numpy(value_target(batch, value_mix)).to(device)
     policy_logits, value_logits = net(planes)
     logp = F.log_softmax(policy_logits.float().masked_fill(~legal, -1e9), dim=1)
     per_pos = -(target * logp).sum(dim=1)
@@ -97,7 +118,7 @@ class Learner:
             if should_stop():
                 break
             batch = replay.sample(self.cfg.batch_size, rng)
-            p, v = batch_losses(self.net, batch, self.device)
+            p, v = batch_losses(self.net, batch, self.device, self.cfg.value_target_mix)
             loss = p + self.cfg.value_weight * v
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -122,7 +143,7 @@ class Learner:
         pol = val = 0.0
         n = 0
         for b in batches:
-            p, v = batch_losses(self.net, b, self.device)
+            p, v = batch_losses(self.net, b, self.device, self.cfg.value_target_mix)
             k = len(b.wdl)
             pol += p.item() * k
             val += v.item() * k

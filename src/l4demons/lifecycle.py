@@ -77,6 +77,9 @@ log = logging.getLogger("l4demons.train")
 
 INITIAL_MESSAGE = "Initial model weights (randomly initialized)"
 MAX_MERGES = 5
+RESIGN_MIN_CHECKS = 10  # played-out games that would have resigned, before resigning is trusted
+RESIGN_MAX_FALSE = 0.05  # ...and at most this share of them not lost
+RESIGN_DECAY = 0.8  # older evidence fades: the value head changes every cycle
 
 
 class TrainError(Exception):
@@ -411,7 +414,8 @@ class Trainer:
         seed = int(self.rng.integers(2**31)) + 7919 * world.rank
         with tqdm(total=share, desc="[TRAIN] self-play", unit="game", ascii=True, disable=None if main else True,
                   leave=False) as bar:
-            games = pool.play(state_dict, share, seed, on_game=lambda _: bar.update(1), should_stop=self.stop)
+            games = pool.play(state_dict, share, seed, on_game=lambda _: bar.update(1), should_stop=self.stop,
+                              cfg=self._selfplay_config())
         games = gather_lists(games, world)
         if any_rank(self.stop.requested, world) and not self.stop.requested:
             self.stop.request("another rank stopped")
@@ -438,6 +442,21 @@ class Trainer:
             self._finish_cycle(cycle, games, chunk, losses, val, elo, time.time() - t0)
         self._share_after_commit()
 
+    def _selfplay_config(self) -> SelfPlayConfig:
+        """Resignation only once played-out games show it is rarely wrong (KataGo and Lc0 check the same)."""
+        st, cfg = self.state, self.cfg.selfplay
+        trusted = st.resign_checks >= RESIGN_MIN_CHECKS and st.false_resigns <= RESIGN_MAX_FALSE * st.resign_checks
+        return cfg if trusted else dataclasses.replace(cfg, resign_playthrough=1.0)
+
+    def _count_resign_checks(self, games: list) -> None:
+        st = self.state
+        st.resign_checks = RESIGN_DECAY * st.resign_checks + sum(g.would_resign for g in games)
+        st.false_resigns = RESIGN_DECAY * st.false_resigns + sum(g.false_resign for g in games)
+        if st.resign_checks:
+            log.info("[TRAIN] resignation check: %.0f%% false over %.0f recent played-out games (resigning %s)",
+                     100 * st.false_resigns / st.resign_checks, st.resign_checks,
+                     "on" if self._selfplay_config().resign_playthrough < 1.0 else "off")
+
     def _measure_elo(self, cycle: int):
         if self.cfg.elo_seconds <= 0:
             return None
@@ -456,6 +475,7 @@ class Trainer:
         st = self.state
         st.cycle = cycle
         st.games += len(games)
+        self._count_resign_checks(games)
         st.positions += len(chunk) if chunk else 0
         st.hours += seconds / 3600
         if chunk is not None:

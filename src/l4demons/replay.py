@@ -24,7 +24,8 @@ import numpy as np
 from l4demons.encoding import POLICY_SIZE, POSITION_DTYPE, planes_from_positions
 from l4demons.selfplay import GameRecord
 
-_ARRAYS = ("positions", "policy_offsets", "policy_indices", "policy_probs", "full_search", "results", "game_offsets", "validation")
+_ARRAYS = ("positions", "policy_offsets", "policy_indices", "policy_probs", "full_search", "results", "values", "game_offsets",
+           "validation")
 
 
 @dataclasses.dataclass
@@ -38,6 +39,8 @@ class ReplayChunk:
     policy_probs: np.ndarray
     full_search: np.ndarray
     results: np.ndarray
+    values: np.ndarray
+    """[n] float16 search value of each position, side to move's view."""
     game_offsets: np.ndarray
     """[games + 1]: game g is positions game_offsets[g]:game_offsets[g+1]."""
     validation: np.ndarray
@@ -59,6 +62,7 @@ class ReplayChunk:
             policy_probs=np.concatenate([g.policy_probs for g in games]).astype(np.float16),
             full_search=np.concatenate([g.full_search for g in games]),
             results=np.concatenate([g.results for g in games]).astype(np.int8),
+            values=np.concatenate([g.values for g in games]).astype(np.float16),
             game_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             validation=np.array([(salt + k) % validation_every == 0 for k in range(len(games))], dtype=bool)
             if validation_every > 0
@@ -95,7 +99,10 @@ class ReplayChunk:
         """:raises ValueError: the file is not a replay chunk."""
         try:
             with np.load(path, allow_pickle=False) as z:
-                chunk = cls(name=str(z["name"]), **{k: z[k] for k in _ARRAYS})
+                arrays = {k: z[k] for k in _ARRAYS if k != "values"}
+                # Chunks written before search values were kept train on game results alone.
+                values = z["values"] if "values" in z.files else np.zeros(len(arrays["positions"]), np.float16)
+                chunk = cls(name=str(z["name"]), values=values, **arrays)
         except (OSError, KeyError, ValueError, zlib.error) as e:
             raise ValueError(f"{path} is not a readable replay chunk: {e}") from e
         if chunk.positions.dtype != POSITION_DTYPE:
@@ -115,6 +122,8 @@ class Batch:
     """[B] float32: 1 where the policy came from a full search."""
     wdl: np.ndarray
     """[B, 3] float32 one-hot game result for the side to move (win, draw, loss)."""
+    search_value: np.ndarray
+    """[B] float32 the self-play search's value of the position (side to move)."""
 
 
 class ReplayWindow:
@@ -184,12 +193,14 @@ class ReplayWindow:
         legal = np.zeros((n, POLICY_SIZE), dtype=bool)
         weight = np.zeros(n, dtype=np.float32)
         wdl = np.zeros((n, 3), dtype=np.float32)
+        search_value = np.zeros(n, dtype=np.float32)
         for ci in np.unique(chunk_ids):
             c = self.chunks[ci]
             rows = np.nonzero(chunk_ids == ci)[0]
             pis = pos_ids[rows]
             records[rows] = c.positions[pis]
             weight[rows] = c.full_search[pis]
+            search_value[rows] = c.values[pis]
             wdl[rows, 1 - c.results[pis].astype(np.int64)] = 1.0  # result 1 -> win (0), 0 -> draw (1), -1 -> loss (2)
             # The sparse policies of these positions as one flat index into the chunk's policy arrays.
             lo = c.policy_offsets[pis]
@@ -200,4 +211,4 @@ class ReplayWindow:
             idx = c.policy_indices[flat]
             policy[at_rows, idx] = c.policy_probs[flat]
             legal[at_rows, idx] = True
-        return Batch(planes_from_positions(records), policy, legal, weight, wdl)
+        return Batch(planes_from_positions(records), policy, legal, weight, wdl, search_value)

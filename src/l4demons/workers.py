@@ -35,6 +35,7 @@ class _Task:
     state_dict: dict
     games: int
     seed: int
+    cfg: SelfPlayConfig
 
 
 def _build(net_cfg: NetConfig, state_dict: dict, device: str) -> Evaluator:
@@ -54,7 +55,7 @@ def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: s
             evaluator = _build(net_cfg, task.state_dict, device)
             play_games(
                 evaluator,
-                sp_cfg,
+                task.cfg,
                 task.games,
                 np.random.default_rng(task.seed),
                 on_game=lambda rec: results.put(("game", wid, rec)),
@@ -97,11 +98,13 @@ class SelfPlayPool:
         seed: int,
         on_game: Callable[[GameRecord], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        cfg: SelfPlayConfig | None = None,
     ) -> list[GameRecord]:
-        """Play ``games`` games with these weights; stops early when ``should_stop()``."""
+        """Play ``games`` games with these weights (and ``cfg``, default the pool's); stops early when ``should_stop()``."""
+        cfg = cfg or self.sp_cfg
         if self.workers == 1:
             evaluator = _build(self.net_cfg, state_dict, self.devices[0])
-            out = play_games(evaluator, self.sp_cfg, games, np.random.default_rng(seed), on_game, should_stop)
+            out = play_games(evaluator, cfg, games, np.random.default_rng(seed), on_game, should_stop)
             self.evaluations += evaluator.evaluations
             return out
         self._stop.clear()
@@ -109,7 +112,7 @@ class SelfPlayPool:
         busy = 0
         for wid, share in enumerate(shares):
             if share:
-                self._tasks[wid].put(_Task(state_dict, share, seed * 1000 + wid))
+                self._tasks[wid].put(_Task(state_dict, share, seed * 1000 + wid, cfg))
                 busy += 1
         records: list[GameRecord] = []
         while busy:
