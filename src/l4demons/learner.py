@@ -14,6 +14,7 @@ RNG stream; gradients are averaged, so the effective batch is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Callable
 
@@ -99,6 +100,9 @@ class Learner:
         self.step = 0
         self.optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         warm = max(1, cfg.warmup_steps)
+        # bf16 on GPUs that have it: no loss scaling needed, and the losses are computed in float32.
+        bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self._autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: 0.1 + 0.9 * min(1.0, s / warm)
         )
@@ -118,7 +122,8 @@ class Learner:
             if should_stop():
                 break
             batch = replay.sample(self.cfg.batch_size, rng)
-            p, v = batch_losses(self.net, batch, self.device, self.cfg.value_target_mix)
+            with self._autocast():
+                p, v = batch_losses(self.net, batch, self.device, self.cfg.value_target_mix)
             loss = p + self.cfg.value_weight * v
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
