@@ -187,11 +187,4 @@ class GumbelSearch:
         action = int(max(best, key=lambda a: scores[a]))
         policy = _softmax(root.logits + sigma)
         value = mixed_value(root, root.q())
-        return SearchResult(
-            move=root.moves[action],
-            moves=root.moves,
-            indices=np.asarray(root.indices, dtype=np.int32),
-            policy=policy.astype(np.float32),
-            value=float(value),
-            nodes=self.nodes,
-        )
+        return SearchResult.from_root(root, action, policy, value, self.nodes)

@@ -126,11 +126,4 @@ class PuctSearch:
             action = int(np.lexsort((root.prior, q, root.visits))[-1])
             policy = root.visits / root.visits.sum()
             value = float(q[action])
-        return SearchResult(
-            move=root.moves[action],
-            moves=root.moves,
-            indices=np.asarray(root.indices, dtype=np.int32),
-            policy=policy.astype(np.float32),
-            value=float(value),
-            nodes=self.nodes,
-        )
+        return SearchResult.from_root(root, action, policy, value, self.nodes)

@@ -89,6 +89,17 @@ class SearchResult:
     nodes: int
     """Network evaluations this search spent."""
 
+    @classmethod
+    def from_root(cls, root: Node, action: int, policy: np.ndarray, value: float, nodes: int) -> SearchResult:
+        return cls(
+            move=root.moves[action],
+            moves=root.moves,
+            indices=np.asarray(root.indices, dtype=np.int32),
+            policy=policy.astype(np.float32),
+            value=float(value),
+            nodes=nodes,
+        )
+
 
 def terminal_value(board: chess.Board, has_moves: bool, in_search: bool = True) -> float | None:
     """Value for the side to move if the game is over here, else None.
