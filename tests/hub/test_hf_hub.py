@@ -162,6 +162,19 @@ def test_own_commits_are_cached_for_an_offline_start(fake, make_hf, write, caplo
     assert restarted.download("model.pt", first.id).read_bytes() == b"w1"
 
 
+def test_the_cache_keeps_only_the_newest_own_commits(fake, make_hf, write, tmp_path) -> None:
+    hub = make_hf()
+    parent = None
+    for i in range(5):
+        parent = hub.commit({"model.pt": write("m", b"w%d" % i), "metrics.jsonl": write("j", b"%d\n" % i)}, f"c{i}",
+                            parent and parent.id)
+    storage = tmp_path / "hf-cache" / "models--me--l4d"
+    assert len(list((storage / "snapshots").iterdir())) == 2
+    assert len(list((storage / "blobs").iterdir())) == 4  # model and metrics of the newest two
+    fake.stop()
+    assert make_hf().download("model.pt").read_bytes() == b"w4"
+
+
 def test_commit_title_and_description(fake, make_hf, write) -> None:
     hub = make_hf()
     message = "Training cycle 1, Elo ~n/a, Loss 4.0\n\nBest model - cycle 1, loss=4.0, Elo ~n/a"

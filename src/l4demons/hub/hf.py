@@ -10,7 +10,8 @@ the git blob sha1 for small ones), and the file is checked against it on
 every download, so a corrupt cache entry or a bad transfer is refused.
 
 Offline restarts: the files of every commit this machine makes are put in
-the HF cache as that commit's snapshot (as if downloaded), and the cache's
+the HF cache as that commit's snapshot (as if downloaded; only the newest
+two of a run are kept), and the cache's
 ``refs/main`` follows the newest commit this machine made or downloaded
 from. When the Hub cannot be reached, ``download(name)`` (no revision) falls
 back to that commit and logs one ``[HF] hub unreachable`` warning; a pinned
@@ -95,6 +96,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _CHUNK = 1 << 20
 _MAX_DELAY = 30.0
+_KEEP_OWN_SNAPSHOTS = 2
+"""Snapshots of its own commits a hub keeps cached: the newest (offline starts) and its parent (merge base)."""
 _AUTO_FILES = {".gitattributes"}
 """Files the Hub puts in a new repo's automatic "initial commit"."""
 
@@ -140,6 +143,7 @@ class HFHub:
         self._token = token
         self._api = HfApi(endpoint=self.endpoint, token=token, library_name="l4demons")
         self._known_head: str | None = None
+        self._own_snapshots: list[str] = []
 
     def __repr__(self) -> str:
         return f"HFHub({self.uri!r})"
@@ -526,6 +530,31 @@ class HFHub:
             logger.warning("[HF] could not cache commit %s for offline starts: %s", short_id(commit_id), err)
             return
         self._remember_head(commit_id)
+        self._own_snapshots.append(commit_id)
+        self._prune_own_snapshots()
+
+    def _prune_own_snapshots(self) -> None:
+        """Drop the cached snapshots of this object's older commits (all but the newest and its parent).
+
+        A trainer commits every cycle: without this the cache would keep a
+        copy of every cycle's weights and optimizer state. Only snapshots this
+        object made are removed, and only blobs nothing else links to.
+        """
+        old, self._own_snapshots = self._own_snapshots[:-_KEEP_OWN_SNAPSHOTS], self._own_snapshots[-_KEEP_OWN_SNAPSHOTS:]
+        snapshots = self._storage() / "snapshots"
+        candidates: set[str] = set()
+        for commit_id in old:
+            folder = snapshots / commit_id
+            candidates.update(os.path.realpath(p) for p in folder.rglob("*") if p.is_symlink())
+            shutil.rmtree(folder, ignore_errors=True)
+        if not candidates:
+            return
+        used = {os.path.realpath(p) for p in snapshots.rglob("*") if p.is_symlink()}
+        for blob in candidates - used:
+            try:
+                os.unlink(blob)
+            except OSError:
+                pass
 
     def _cached_absent(self, filename: str, revision: str) -> bool:
         cached = try_to_load_from_cache(self.repo_id, filename, cache_dir=self.cache_dir, revision=revision)
