@@ -124,11 +124,14 @@ class LocalTarget:
         self.path = work / "hub"
         self.uri = str(self.path)
         self.env: dict[str, str] = {}
+        self._seen: set[Path] = set()
 
     def torn(self) -> int:
-        """Temporary files a cut-short writer left (the next commit sweeps them)."""
-        return sum(1 for d in (self.path, self.path / "objects", self.path / "commits") if d.is_dir()
-                   for n in os.listdir(d) if n.startswith(".tmp-"))
+        """New temporary files a cut-short writer left since the last call (the next commit sweeps them)."""
+        names = {d / n for d in (self.path, self.path / "objects", self.path / "commits") if d.is_dir()
+                 for n in os.listdir(d) if n.startswith(".tmp-")}
+        new, self._seen = names - self._seen, names
+        return len(new)
 
     def open(self, work: Path):
         from l4demons.hub.local import LocalHub
