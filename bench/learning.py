@@ -42,7 +42,8 @@ def main() -> None:
     ap.add_argument("--games", type=int, default=40, help="self-play games per cycle")
     ap.add_argument("--steps", type=int, default=100, help="backprop steps per cycle")
     ap.add_argument("--net", default="small")
-    ap.add_argument("--match-games", type=int, default=30, help="games per evaluation match")
+    ap.add_argument("--match-games", type=int, default=30, help="games against the random mover")
+    ap.add_argument("--initial-games", type=int, default=16, help="games against the initial net")
     ap.add_argument("--max-plies", type=int, default=300, help="evaluation games longer than this are draws")
     ap.add_argument("--nodes", type=int, default=64, help="search nodes per move in evaluation games")
     ap.add_argument("--hub", default=None, help="hub directory (default: a fresh temporary one)")
@@ -63,9 +64,11 @@ def main() -> None:
     initial_path.write_bytes(hub.download(MODEL_FILE, initial.id).read_bytes())
     final = PlayerSpec.net(final_path, nodes=args.nodes)
     openings = load_openings(count=max(1, args.match_games // 2), seed=1)
+    logging.info("[ELO] evaluating: %d games against the random mover, %d against the initial net",
+                 args.match_games, args.initial_games)
     vs_random = play_match(final, PlayerSpec.random(), openings, args.match_games, max_plies=args.max_plies, seed=1,
                            event="learning bench")
-    vs_initial = play_match(final, PlayerSpec.net(initial_path, nodes=args.nodes), openings, args.match_games,
+    vs_initial = play_match(final, PlayerSpec.net(initial_path, nodes=args.nodes), openings, args.initial_games,
                             max_plies=args.max_plies, seed=2, event="learning bench")
 
     hours = train_s / 3600

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-plies", type=_positive_int, default=300, help="self-play game length cap")
     t.add_argument("--adjudicate-material", type=_nonneg_int, default=3,
                    help="at the length cap, a lead of N pawns wins (0: capped games are draws)")
+    t.add_argument("--material-win", type=_nonneg_int, default=5,
+                   help="a lead of N pawns held for 10 plies wins a self-play game (0: off)")
     t.add_argument("--concurrent-games", type=_positive_int, default=32, help="games in flight per worker")
     t.add_argument("--batch-size", type=_positive_int, default=256, help="positions per backprop step")
     t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (AdamW)")
@@ -127,6 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             elo_seconds=args.elo_seconds, elo_games=args.elo_games, elo_nodes=args.elo_nodes,
             selfplay=SelfPlayConfig(simulations=args.simulations, fast_simulations=args.fast_simulations,
                                     max_plies=args.max_plies, adjudicate_material=args.adjudicate_material,
+                                    material_win=args.material_win,
                                     concurrent_games=args.concurrent_games),
             learner=LearnerConfig(batch_size=args.batch_size, lr=args.lr),
         )

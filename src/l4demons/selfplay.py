@@ -13,8 +13,11 @@ hundreds of leaves instead of one.
 - Draw adjudication when the search value stays near zero late in a game
   (off by default: an untrained net calls every position a draw).
 - A maximum game length; at that length the game is a draw, or, with
-  material adjudication on, a win for the side at least N pawns ahead. That
-  is a training-label heuristic for bootstrapping, never used in play.
+  material adjudication on, a win for the side at least N pawns ahead; and
+  a lead of ``material_win`` pawns kept for ``material_win_plies`` plies
+  ends the game as a win. These are training-label heuristics for
+  bootstrapping (an untrained net's games rarely end in mate), never used
+  in play; ``--adjudicate-material 0 --material-win 0`` turns them off.
 
 A finished game is a :class:`GameRecord` of compact arrays: about 100 bytes
 per position plus the sparse policy.
@@ -51,6 +54,9 @@ class SelfPlayConfig:
     """Game length cap (plies)."""
     adjudicate_material: int = 3
     """At the length cap, a lead of this many pawns wins; 0 scores every capped game a draw."""
+    material_win: int = 5
+    """A lead of this many pawns held for ``material_win_plies`` plies wins the game; 0 disables it."""
+    material_win_plies: int = 10
     resign_threshold: float = -0.9
     """Resign when the search value stays below this; -1 disables resignation."""
     resign_moves: int = 3
@@ -145,6 +151,7 @@ class _Game:
         self.low_streak = {chess.WHITE: 0, chess.BLACK: 0}
         self.would_resign: chess.Color | None = None
         self.draw_streak = 0
+        self.lead_streak = 0  # plies the same side has held a decisive material lead
         self.outcome: tuple[str, int] | None = None
         self.search: GumbelSearch | None = None
         self.full_now = False  # whether the current search is a full one
@@ -173,10 +180,22 @@ class _Game:
         self.draw_streak = self.draw_streak + 1 if abs(value) < cfg.draw_threshold else 0
         if cfg.draw_threshold > 0 and self.board.ply() >= cfg.draw_min_ply and self.draw_streak >= cfg.draw_plies:
             self.outcome = ("adjudicated_draw", 0)
+        elif self._material_decided():
+            self.outcome = ("material", 1 if material_balance(self.board) > 0 else -1)
         elif self.board.ply() >= cfg.max_plies:
             lead = material_balance(self.board)
             n = cfg.adjudicate_material
             self.outcome = ("max_plies", (lead >= n) - (lead <= -n) if n > 0 else 0)
+
+    def _material_decided(self) -> bool:
+        """A lead of ``material_win`` pawns kept for ``material_win_plies`` plies (a bootstrapping label)."""
+        n = self.cfg.material_win
+        if n <= 0:
+            return False
+        lead = material_balance(self.board)
+        side = (lead >= n) - (lead <= -n)
+        self.lead_streak = self.lead_streak + side if side and self.lead_streak * side >= 0 else side
+        return abs(self.lead_streak) >= self.cfg.material_win_plies
 
     def finish(self) -> GameRecord:
         termination, white_result = self.outcome

@@ -68,3 +68,19 @@ def test_rules_end_games():
     assert game_over(chess.Board("7k/8/6QK/8/8/8/8/8 b - - 0 1")) == ("stalemate", 0)
     assert game_over(chess.Board("7k/8/8/8/8/8/8/6K1 w - - 0 1")) == ("insufficient", 0)
     assert material_balance(chess.Board()) == 0
+
+
+def test_a_held_material_lead_wins():
+    cfg = SelfPlayConfig(material_win=5, material_win_plies=3, resign_threshold=-1.0)
+    game = _Game(cfg, np.random.default_rng(0))
+    game.board = chess.Board("4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1")
+    for uci in ["e1e2", "e8e7"]:
+        game.play(chess.Move.from_uci(uci), 0.0)
+        assert game.outcome is None
+    game.play(chess.Move.from_uci("e2e3"), 0.0)
+    assert game.outcome == ("material", 1)
+    off = _Game(SelfPlayConfig(material_win=0), np.random.default_rng(0))
+    off.board = chess.Board("4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1")
+    for uci in ["e1e2", "e8e7", "e2e3", "e7e6"]:
+        off.play(chess.Move.from_uci(uci), 0.0)
+    assert off.outcome is None
