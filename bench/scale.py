@@ -9,10 +9,11 @@ Prints a Markdown table of
    runs, as it is between a run's cycles;
 2. the learner (``Learner.train_steps`` on a replay window holding the games
    of part 1) beside a raw loop of the same network and batch size doing
-   forward + backward + optimizer step on one pre-built batch: positions per
-   second of each and their ratio (the target is >= 0.9). The two alternate
-   in rounds, so a change of machine load hits both alike. The learner's
-   extra time is the data path: sampling, gathering and unpacking a batch.
+   forward + backward + optimizer step on pre-built batches: positions per
+   second of each (from median step times) and their ratio (the target is
+   >= 0.9). The two alternate step by step, so a change of machine load hits
+   both alike. The learner's extra time is the data path: sampling,
+   gathering and unpacking a batch, and moving it to the device.
 
     python bench/scale.py                         # small net, 64 games of at most 60 plies, 24 steps
     python bench/scale.py --net tiny --games 16 --steps 8
@@ -41,7 +42,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from l4demons.devices import cpu_count, resolve_device, worker_devices  # noqa: E402
-from l4demons.learner import Learner, LearnerConfig  # noqa: E402
+from l4demons.learner import Learner, LearnerConfig, value_target  # noqa: E402
 from l4demons.network import NetConfig, build_network, weights_dict  # noqa: E402
 from l4demons.replay import ReplayChunk, ReplayWindow  # noqa: E402
 from l4demons.selfplay import GameRecord, SelfPlayConfig  # noqa: E402
@@ -73,7 +74,7 @@ def _sync(device: torch.device) -> None:
 def raw_steps(raw: Learner, batches: list[tuple], steps: int) -> float:
     """Seconds for ``steps`` forward+backward+optimizer steps on batches already on the device.
 
-    The same loss, optimizer and schedule as the learner's (``raw``'s own), only no data path.
+    The same loss, autocast, optimizer and schedule as the learner's (``raw``'s own), only no data path.
     """
     net, opt, device = raw.net, raw.optimizer, raw.device
     net.train()
@@ -81,10 +82,11 @@ def raw_steps(raw: Learner, batches: list[tuple], steps: int) -> float:
     t0 = time.perf_counter()
     for step in range(steps):
         planes, target, legal, weight, wdl = batches[step % len(batches)]
-        policy_logits, value_logits = net(planes)
-        logp = F.log_softmax(policy_logits.float().masked_fill(~legal, -1e9), dim=1)
-        policy_loss = (-(target * logp).sum(dim=1) * weight).sum() / weight.sum().clamp(min=1.0)
-        loss = policy_loss + F.cross_entropy(value_logits.float(), wdl)
+        with raw._autocast():
+            policy_logits, value_logits = net(planes)
+            logp = F.log_softmax(policy_logits.float().masked_fill(~legal, -1e9), dim=1)
+            policy_loss = (-(target * logp).sum(dim=1) * weight).sum() / weight.sum().clamp(min=1.0)
+            loss = policy_loss + raw.cfg.value_weight * F.cross_entropy(value_logits.float(), wdl)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -101,9 +103,14 @@ def learner_steps(learner: Learner, replay: ReplayWindow, steps: int, rng: np.ra
     return time.perf_counter() - t0
 
 
-def bench_learner(net_cfg: NetConfig, replay: ReplayWindow, steps: int, batch: int, device: str,
-                  rounds: int = 4) -> dict:
-    """Positions per second of the learner and of the raw loop, alternating in ``rounds``."""
+def bench_learner(net_cfg: NetConfig, replay: ReplayWindow, steps: int, batch: int, device: str) -> dict:
+    """Positions per second of the learner and of the raw loop, from their median step times.
+
+    The two alternate in blocks (which goes first alternates too), and the
+    medians shrug off the bursts of other work on a shared machine. A block is
+    one step on the CPU; on a GPU it is 10, so that the raw loop keeps the
+    GPU's queue full and the learner's per-step host work and syncs show.
+    """
     dev = torch.device(device)
     cfg = LearnerConfig(batch_size=batch)
     learner = Learner(build_network(net_cfg, SEED).to(dev), cfg, dev)
@@ -112,23 +119,29 @@ def bench_learner(net_cfg: NetConfig, replay: ReplayWindow, steps: int, batch: i
     batches = []  # several, so that the raw loop does not just overfit one batch
     for _ in range(8):
         b = replay.sample(batch, rng)
-        batches.append(tuple(torch.from_numpy(a).to(dev) for a in (b.planes, b.policy, b.legal, b.policy_weight, b.wdl)))
+        arrays = (b.planes, b.policy, b.legal, b.policy_weight, value_target(b, cfg.value_target_mix))
+        batches.append(tuple(torch.from_numpy(a).to(dev) for a in arrays))
 
     learner_steps(learner, replay, 2, rng)  # warm-up both (allocator, kernels, optimizer state)
     raw_steps(raw, batches, 2)
-    per_round = max(1, steps // rounds)
-    t_learner = t_raw = 0.0
-    for _ in range(rounds):
-        t_learner += learner_steps(learner, replay, per_round, rng)
-        t_raw += raw_steps(raw, batches, per_round)
-    n = rounds * per_round * batch
+    block = 1 if dev.type == "cpu" else 10
+    t_learner, t_raw = [], []
+    for k in range(max(1, steps // block)):
+        if k % 2:
+            t_raw.append(raw_steps(raw, batches, block))
+            t_learner.append(learner_steps(learner, replay, block, rng))
+        else:
+            t_learner.append(learner_steps(learner, replay, block, rng))
+            t_raw.append(raw_steps(raw, batches, block))
+    med_learner, med_raw = float(np.median(t_learner)) / block, float(np.median(t_raw)) / block
 
     t0 = time.perf_counter()  # the data path alone: what the learner adds to the raw loop
-    for _ in range(per_round):
+    for _ in range(10):
         replay.sample(batch, rng)
-    data_ms = (time.perf_counter() - t0) / per_round * 1000
-    return {"learner_pos_s": n / t_learner, "raw_pos_s": n / t_raw, "ratio": t_raw / t_learner,
-            "step_ms": t_raw / (rounds * per_round) * 1000, "data_ms": data_ms, "steps": rounds * per_round}
+    data_ms = (time.perf_counter() - t0) / 10 * 1000
+    return {"learner_pos_s": batch / med_learner, "raw_pos_s": batch / med_raw, "ratio": med_raw / med_learner,
+            "step_ms": med_raw * 1000, "learner_ms": med_learner * 1000, "data_ms": data_ms, "steps": len(t_raw) * block,
+            "mean_ratio": float(np.sum(t_raw) / np.sum(t_learner))}
 
 
 def profile_learner(net_cfg: NetConfig, replay: ReplayWindow, steps: int, batch: int, device: str) -> str:
@@ -153,7 +166,7 @@ def main() -> int:
     parser.add_argument("--games", type=int, default=64, help="self-play games per measurement (default 64)")
     parser.add_argument("--max-plies", type=int, default=60, help="self-play game length cap (default 60)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure (default 1 2)")
-    parser.add_argument("--steps", type=int, default=24, help="backprop steps of each of learner and raw loop")
+    parser.add_argument("--steps", type=int, default=24, help="timed backprop steps of each of learner and raw loop")
     parser.add_argument("--batch-size", type=int, default=256, help="positions per step (default 256)")
     parser.add_argument("--profile", action="store_true", help="cProfile the learner's steps too")
     args = parser.parse_args()
@@ -194,9 +207,9 @@ def main() -> int:
     print(f"| learner (batch {args.batch_size}, {lrn['steps']} steps) | positions/s | ms/step |")
     print("|---|---:|---:|")
     print(f"| raw forward+backward+AdamW, batch pre-built | {lrn['raw_pos_s']:,.0f} | {lrn['step_ms']:.1f} |")
-    print(f"| `Learner.train_steps` on the replay window | {lrn['learner_pos_s']:,.0f} | "
-          f"{args.batch_size / lrn['learner_pos_s'] * 1000:.1f} |")
-    print(f"| learner / raw | **{lrn['ratio']:.2f}** (target >= 0.9) | sampling a batch: {lrn['data_ms']:.1f} |")
+    print(f"| `Learner.train_steps` on the replay window | {lrn['learner_pos_s']:,.0f} | {lrn['learner_ms']:.1f} |")
+    print(f"| learner / raw | **{lrn['ratio']:.2f}** (target >= 0.9; of total times {lrn['mean_ratio']:.2f}) | "
+          f"sampling a batch: {lrn['data_ms']:.1f} |")
 
     if args.profile:
         print()
