@@ -37,8 +37,6 @@ import hashlib
 import logging
 import os
 import re
-import secrets
-import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -85,6 +83,7 @@ from l4demons.hub.base import (
     short_id,
     validate_filename,
 )
+from l4demons.hub.hf_cache import RepoCache
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +95,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _CHUNK = 1 << 20
 _MAX_DELAY = 30.0
-_KEEP_OWN_SNAPSHOTS = 2
-"""Snapshots of its own commits a hub keeps cached: the newest (offline starts) and its parent (merge base)."""
 _AUTO_FILES = {".gitattributes"}
 """Files the Hub puts in a new repo's automatic "initial commit"."""
 
@@ -143,7 +140,7 @@ class HFHub:
         self._token = token
         self._api = HfApi(endpoint=self.endpoint, token=token, library_name="l4demons")
         self._known_head: str | None = None
-        self._own_snapshots: list[str] = []
+        self._cache = RepoCache(self.cache_dir / repo_folder_name(repo_id=repo_id, repo_type="model"))
 
     def __repr__(self) -> str:
         return f"HFHub({self.uri!r})"
@@ -193,7 +190,7 @@ class HFHub:
             try:
                 revision = self.head()
             except HubUnavailable as err:
-                revision = self._cached_head()
+                revision = self._cache.head()
                 if revision is None:
                     raise HubUnavailable(f"{err} No copy of {filename} from {self.uri} is cached either.") from err
                 offline = True
@@ -204,7 +201,7 @@ class HFHub:
                 return None
         path = self._fetch(filename, revision, offline)
         if path is not None and not offline and revision == self._known_head:
-            self._remember_head(revision)
+            self._cache.remember_head(revision)
         return path
 
     # -- writing ------------------------------------------------------------
@@ -228,7 +225,7 @@ class HFHub:
 
         info = self._create_commit(operations, message, parent)
         if info.parent == parent and info.id != parent:  # a new commit (not the client's no-op)
-            self._cache_commit(info.id, parent, sources)
+            self._cache.add_commit(info.id, parent, sources)
         names = set(base_files) | set(sources)
         return dataclasses.replace(info, files=tuple(sorted(names)))
 
@@ -476,85 +473,9 @@ class HFHub:
             except OSError as err:
                 logger.warning("[HF] could not remove bad cache entry %s: %s", p, err)
 
-    def _storage(self) -> Path:
-        return self.cache_dir / repo_folder_name(repo_id=self.repo_id, repo_type="model")
-
     def cached_head(self) -> str | None:
-        """The newest commit this machine downloaded from: where an offline start begins."""
-        return self._cached_head()
-
-    def _cached_head(self) -> str | None:
-        try:
-            text = (self._storage() / "refs" / "main").read_text(encoding="ascii").strip()
-        except OSError:
-            return None
-        return text if _SHA1.fullmatch(text) else None
-
-    def _remember_head(self, commit_id: str) -> None:
-        """Record ``commit_id`` as the cache's ``refs/main``: the offline fallback for the next run."""
-        refs = self._storage() / "refs"
-        try:
-            refs.mkdir(parents=True, exist_ok=True)
-            tmp = refs / f".main.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-            tmp.write_text(commit_id, encoding="ascii")
-            os.replace(tmp, refs / "main")
-        except OSError as err:
-            logger.warning("[HF] could not record the cached head in %s: %s", refs, err)
-
-    def _cache_commit(self, commit_id: str, parent: str | None, sources: dict[str, Path]) -> None:
-        """Make ``commit_id`` a cached snapshot, as if downloaded: its new files and the parent's cached ones.
-
-        Blobs are named by sha256, which :meth:`_check` verifies like an LFS
-        ETag. Best effort: a cache that cannot be written only costs the
-        offline start its newest commits.
-        """
-        storage = self._storage()
-        snapshot = storage / "snapshots" / commit_id
-        try:
-            if parent is not None and (storage / "snapshots" / parent).is_dir():
-                old = storage / "snapshots" / parent
-                for entry in old.rglob("*"):
-                    name = entry.relative_to(old).as_posix()
-                    if name not in sources and entry.is_file():
-                        _link_blob(Path(os.path.realpath(entry)), snapshot / name)
-            blobs = storage / "blobs"
-            blobs.mkdir(parents=True, exist_ok=True)
-            for name, src in sources.items():
-                blob = blobs / sha256_file(src)[0]
-                if not blob.is_file() or blob.stat().st_size != src.stat().st_size:
-                    tmp = blobs / f".{blob.name}.{os.getpid()}.{secrets.token_hex(4)}.incomplete"
-                    shutil.copyfile(src, tmp)
-                    os.replace(tmp, blob)
-                _link_blob(blob, snapshot / name)
-        except OSError as err:
-            logger.warning("[HF] could not cache commit %s for offline starts: %s", short_id(commit_id), err)
-            return
-        self._remember_head(commit_id)
-        self._own_snapshots.append(commit_id)
-        self._prune_own_snapshots()
-
-    def _prune_own_snapshots(self) -> None:
-        """Drop the cached snapshots of this object's older commits (all but the newest and its parent).
-
-        A trainer commits every cycle: without this the cache would keep a
-        copy of every cycle's weights and optimizer state. Only snapshots this
-        object made are removed, and only blobs nothing else links to.
-        """
-        old, self._own_snapshots = self._own_snapshots[:-_KEEP_OWN_SNAPSHOTS], self._own_snapshots[-_KEEP_OWN_SNAPSHOTS:]
-        snapshots = self._storage() / "snapshots"
-        candidates: set[str] = set()
-        for commit_id in old:
-            folder = snapshots / commit_id
-            candidates.update(os.path.realpath(p) for p in folder.rglob("*") if p.is_symlink())
-            shutil.rmtree(folder, ignore_errors=True)
-        if not candidates:
-            return
-        used = {os.path.realpath(p) for p in snapshots.rglob("*") if p.is_symlink()}
-        for blob in candidates - used:
-            try:
-                os.unlink(blob)
-            except OSError:
-                pass
+        """The newest commit this machine made or downloaded from: where an offline start begins."""
+        return self._cache.head()
 
     def _cached_absent(self, filename: str, revision: str) -> bool:
         cached = try_to_load_from_cache(self.repo_id, filename, cache_dir=self.cache_dir, revision=revision)
@@ -655,17 +576,6 @@ def _all_noop(ops: list) -> bool:
         if remote is None or remote != local:
             return False
     return True
-
-
-def _link_blob(blob: Path, pointer: Path) -> None:
-    """``pointer`` -> ``blob`` as the HF cache links them (relative symlink; a copy where links fail)."""
-    pointer.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pointer.with_name(f".{pointer.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        os.symlink(os.path.relpath(blob, pointer.parent), tmp)
-    except OSError:
-        shutil.copyfile(blob, tmp)
-    os.replace(tmp, pointer)
 
 
 def _env_number(name: str, default: float) -> float:
