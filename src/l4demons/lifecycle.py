@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import platform
 import shutil
 import tempfile
@@ -411,7 +412,9 @@ class Trainer:
         log.info("[TRAIN] cycle %d: self-play, %d games", cycle, self.cfg.games)
         state_dict = weights_dict(self.net, self.net_cfg)["state_dict"]
         share = self.cfg.games // world.size + (world.rank < self.cfg.games % world.size)
-        seed = int(self.rng.integers(2**31)) + 7919 * world.rank
+        # Fresh entropy per machine and rank: two trainers resuming from one commit must not play the same
+        # games. The learner's sampling stays on the restored RNG, so a resumed run trains as it would have.
+        seed = int(self.rng.integers(2**31)) ^ secrets.randbits(31) ^ (7919 * world.rank)
         with tqdm(total=share, desc="[TRAIN] self-play", unit="game", ascii=True, disable=None if main else True,
                   leave=False) as bar:
             games = pool.play(state_dict, share, seed, on_game=lambda _: bar.update(1), should_stop=self.stop,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing as mp
+import os
 import queue
 import signal
 from typing import Callable
@@ -44,11 +45,21 @@ def _build(net_cfg: NetConfig, state_dict: dict, device: str) -> Evaluator:
     return Evaluator(net, device)
 
 
-def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: str, tasks, results, stop) -> None:
+def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: str, tasks, results, stop,
+                 parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+
+    def orphaned() -> bool:  # the trainer was killed (kill -9 skips its clean-up): stop too
+        return os.getppid() != parent
+
     while True:
-        task = tasks.get()
+        try:
+            task = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if orphaned():
+                return
+            continue
         if task is None:
             return
         try:
@@ -59,7 +70,7 @@ def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: s
                 task.games,
                 np.random.default_rng(task.seed),
                 on_game=lambda rec: results.put(("game", wid, rec)),
-                should_stop=stop.is_set,
+                should_stop=lambda: stop.is_set() or orphaned(),
             )
             results.put(("done", wid, evaluator.evaluations))
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises
@@ -84,7 +95,8 @@ class SelfPlayPool:
             for wid in range(self.workers):
                 p = ctx.Process(
                     target=_worker_main,
-                    args=(wid, net_cfg, sp_cfg, self.devices[wid % len(self.devices)], self._tasks[wid], self._results, self._stop),
+                    args=(wid, net_cfg, sp_cfg, self.devices[wid % len(self.devices)], self._tasks[wid], self._results,
+                          self._stop, os.getpid()),
                     daemon=True,
                     name=f"l4d-selfplay-{wid}",
                 )
