@@ -66,6 +66,7 @@ from l4demons.distributed import any_rank, broadcast, close_world, gather_lists,
 from l4demons.devices import default_workers, resolve_device, worker_devices
 from l4demons.hub import CorruptFile, Hub, HubAuthError, HubConflict, HubError, HubNotFound, HubUnavailable, open_hub
 from l4demons.outbox import Outbox, Pending
+from l4demons.merge import merge_weights
 from l4demons.modelcard import CARD_FILE, render_model_card
 from l4demons.learner import Learner, LearnerConfig, Losses
 from l4demons.network import NetConfig, WeightsError, build_network, read_weights, save_weights, weights_dict
@@ -641,14 +642,7 @@ class Trainer:
                              f"{self.net_cfg.name}; cannot merge cycle {self.state.cycle}")
         ours = weights_dict(self.net, self.net_cfg)["state_dict"]
         base = self.base_state if self.base_state is not None else ours
-        merged, new_base = {}, {}
-        for k, t in theirs.items():
-            if t.is_floating_point() and k in base and k in ours:
-                delta = ours[k] - base[k]
-                merged[k] = t + 0.5 * delta
-                new_base[k] = merged[k] - delta  # so a further merge again adds 1/2 of our delta, not of theirs
-            else:
-                merged[k] = new_base[k] = t
+        merged, new_base = merge_weights(theirs, ours, base)
         raw = getattr(self.net, "module", self.net)
         raw.load_state_dict(merged)
         self.base_state = new_base
