@@ -11,8 +11,8 @@ best ever recorded on the hub).
 Several trainers on one hub (merge policy): every commit names the head it
 started from. When the hub answers that another trainer committed first,
 this trainer pulls the new head and merges: weights become
-``theirs + 1/2 * (ours - base)`` where ``base`` is the commit both started
-from (the mean of both nets when each made one cycle), this cycle is
+``theirs + 1/2 * (ours - base)`` (see :mod:`l4demons.merge`: the hub's commit
+stays whole, our cycle's change counts half), this cycle is
 renumbered after theirs, the replay windows are united, and the commit is
 retried. A merge keeps our delta whole for a further retry (the base moves
 with it), so a second conflict adds 1/2 of our delta again, never theirs.

@@ -2,11 +2,10 @@
 
 Both trainers started from the same ``base`` weights. The other one's
 result is on the hub (``theirs``); ours is in memory. The merged weights
-are ``theirs + 1/2 * (ours - base)``: when each made one cycle from the
-same base, that is the mean of the two nets (averaging the two weight
-deltas); when the hub moved several cycles ahead, their progress is kept
-whole and ours counts half. Integer buffers (BatchNorm's batch counter)
-are taken from theirs.
+are ``theirs + 1/2 * (ours - base)``: what is on the hub stays whole
+(however many cycles it moved ahead) and our cycle's change is applied on
+top of it at half strength, since it was computed against older weights.
+Integer buffers (BatchNorm's batch counter) are taken from theirs.
 """
 
 from __future__ import annotations

@@ -3,12 +3,13 @@ import torch
 from l4demons.merge import merge_weights
 
 
-def test_one_cycle_each_from_one_base_gives_the_mean():
+def test_their_commit_stays_whole_and_our_change_counts_half():
     base = {"w": torch.zeros(3), "n": torch.tensor(5)}
     ours = {"w": torch.tensor([2.0, 0.0, 4.0]), "n": torch.tensor(7)}
     theirs = {"w": torch.tensor([0.0, 2.0, 2.0]), "n": torch.tensor(9)}
     merged, _ = merge_weights(theirs, ours, base)
-    assert torch.allclose(merged["w"], (ours["w"] + theirs["w"]) / 2)
+    assert torch.allclose(merged["w"], theirs["w"] + 0.5 * (ours["w"] - base["w"]))
+    assert torch.allclose(merged["w"], torch.tensor([1.0, 2.0, 4.0]))
     assert merged["n"].item() == 9  # integer buffers come from theirs
 
 
