@@ -9,9 +9,7 @@ uploads and exits 0.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import os
 import re
 import sys
 import time
