@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_scale_prints_its_table():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "scale.py"), "--net", "tiny", "--games", "4", "--max-plies", "10",
-         "--workers", "1", "--steps", "4", "--batch-size", "32"],
+         "--workers", "1", "--repeats", "1", "--steps", "4", "--batch-size", "32"],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
