@@ -207,7 +207,8 @@ def main() -> int:
     print("| self-play | evaluations/s | games/s | speed-up |")
     print("|---|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['workers']} worker process{'es' if r['workers'] > 1 else ''} | {r['evals_s']:,.0f} | "
+        who = f"{r['workers']} worker processes" if r["workers"] > 1 else "1 worker (in-process, as the pool plays it)"
+        print(f"| {who} | {r['evals_s']:,.0f} | "
               f"{r['games_s']:.2f} | {r['evals_s'] / base:.2f}x |")
     print()
     print(f"| learner (batch {args.batch_size}, {lrn['steps']} steps) | positions/s | ms/step |")

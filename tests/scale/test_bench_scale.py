@@ -17,5 +17,5 @@ def test_bench_scale_prints_its_table():
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert re.search(r"^\| 1 worker process \| [\d,]+ \| [\d.]+ \| 1\.00x \|$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^\| 1 worker \(in-process, as the pool plays it\) \| [\d,]+ \| [\d.]+ \| 1\.00x \|$", proc.stdout, re.M), proc.stdout
     assert re.search(r"^\| learner / raw \| \*\*\d+\.\d\d\*\* ", proc.stdout, re.M), proc.stdout
