@@ -228,7 +228,7 @@ def _gauntlet(
     )
     result = EloEstimate(candidate.name, fit.elo, fit.lo, fit.hi, len(records), time.monotonic() - started,
                          rows, None if pgn_path is None else os.fspath(pgn_path))
-    log.info("%s: Elo %.0f [%.0f, %.0f] from %d games in %.0fs", result.candidate, result.elo, result.lo,
+    log.debug("%s: Elo %.0f [%.0f, %.0f] from %d games in %.0fs", result.candidate, result.elo, result.lo,
              result.hi, result.games, result.seconds)
     return result
 
