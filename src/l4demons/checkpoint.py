@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from l4demons.atomic import atomic_write
 from l4demons.network import atomic_torch_save
 
 STATE_FORMAT = "l4demons-state-v1"
@@ -89,12 +89,4 @@ def read_metrics(path: str | os.PathLike | None) -> list[dict]:
 
 
 def write_metrics(rows: list[dict], path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))

@@ -14,15 +14,15 @@ file whose encoding version differs from this code's.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
-import tempfile
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from l4demons.atomic import atomic_write
 from l4demons.encoding import ENCODING_VERSION, NUM_PLANES, POLICY_SIZE
 
 WEIGHTS_FORMAT = "l4demons-weights-v1"
@@ -160,18 +160,9 @@ def weights_dict(net: nn.Module, cfg: NetConfig) -> dict:
 
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the same directory, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 def save_weights(net: nn.Module, cfg: NetConfig, path: str | os.PathLike) -> None:

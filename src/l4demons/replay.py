@@ -15,12 +15,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import tempfile
 import zlib
-from pathlib import Path
 
 import numpy as np
 
+from l4demons.atomic import atomic_write
 from l4demons.encoding import POLICY_SIZE, POSITION_DTYPE, planes_from_positions
 from l4demons.selfplay import GameRecord
 
@@ -85,14 +84,7 @@ class ReplayChunk:
         """Write the chunk as a compressed npz, atomically."""
         buf = io.BytesIO()
         np.savez_compressed(buf, name=np.array(self.name), **{k: getattr(self, k) for k in _ARRAYS})
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayChunk:

@@ -40,6 +40,7 @@ from typing import Any
 
 import chess
 
+from l4demons.atomic import atomic_write
 from l4demons.elo.engines import find_stockfish
 from l4demons.elo.errors import AnchorFileError
 from l4demons.elo.match import DEFAULT_MAX_PLIES, play_match
@@ -146,9 +147,7 @@ def save_anchors(anchor_set: AnchorSet, path: str | os.PathLike[str]) -> None:
         for a in anchor_set.sorted()
     ]
     text = json.dumps({"format": 1, "anchors": rows, "calibration": dict(anchor_set.provenance)}, indent=1)
-    tmp = Path(f"{os.fspath(path)}.tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text + "\n")
 
 
 def _stockfish_version() -> str:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 import chess
 import chess.pgn
 
+from l4demons.atomic import atomic_write
 from l4demons.elo.openings import Opening
 from l4demons.elo.players import Player, PlayerSpec, build_player
 
@@ -332,7 +333,4 @@ def time_for_another(records: Sequence[GameRecord], deadline: float | None) -> b
 
 def write_pgn(path: str | os.PathLike[str], pgns: Sequence[str]) -> None:
     """Write games to ``path`` atomically (``.tmp`` then rename)."""
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write("\n\n".join(pgns) + ("\n" if pgns else ""))
-    os.replace(tmp, path)
+    atomic_write(path, "\n\n".join(pgns) + ("\n" if pgns else ""))

@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from l4demons.atomic import atomic_write
 from l4demons.hub.base import HubError, open_hub, resolve_hub_uri, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class _HubCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         meta = {"hub": self.uri, "file": name, "commit": commit, "sha256": digest, "size": size, "saved_at": time.time()}
-        _atomic_write_text(meta_path, json.dumps(meta, indent=1))
+        atomic_write(meta_path, json.dumps(meta, indent=1))
 
     def get(self, wanted: list[str]) -> tuple[str, Path, str | None] | None:
         for name in wanted:
@@ -173,14 +174,3 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
