@@ -40,6 +40,10 @@ class TrainingState:
     """Learner.state_dict(): optimizer, scheduler, step."""
     games: int = 0
     positions: int = 0
+    train_positions: int = 0
+    """Self-play positions of games not held out for validation, over all runs."""
+    samples: int = 0
+    """Positions the learner has drawn, over all runs and ranks (sample reuse = samples / train_positions)."""
     hours: float = 0.0
     """Wall-clock hours spent training, over all runs."""
     best_val_loss: float | None = None
@@ -48,6 +52,10 @@ class TrainingState:
     false_resigns: float = 0.0
     """...of which that side did not lose."""
     elo: float | None = None
+    elo_pool: dict = dataclasses.field(default_factory=dict)
+    """Earlier cycles' Elo games, decayed: ``{anchor name: [wins, draws, losses]}``."""
+    best_cycle: int | None = None
+    """The cycle whose net is ``model_best.pt`` (None: the initial weights, or not known)."""
     replay_chunks: list[str] = dataclasses.field(default_factory=list)
     """Chunk names of the replay window, oldest first (files replay/<name>.npz)."""
     torch_rng: torch.Tensor | None = None

@@ -55,29 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="self-play and learn, committing every cycle to the hub")
-    _add_hub(t)
-    t.add_argument("--cycles", type=_nonneg_int, default=None, help="stop after N cycles (default: until --hours or Ctrl-C)")
-    t.add_argument("--hours", type=_positive_float, default=None, help="start no new cycle after H hours")
-    t.add_argument("--games", type=_positive_int, default=40, help="self-play games per cycle (default 40)")
-    t.add_argument("--steps", type=_nonneg_int, default=100, help="backprop steps per cycle (default 100)")
-    t.add_argument("--net", default=None, help="network size for a new hub: small (default), medium, large, tiny or bNcM")
-    t.add_argument("--workers", type=_nonneg_int, default=0, help="self-play processes (default: one per core/GPU)")
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
-    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights and first run")
-    t.add_argument("--simulations", type=_positive_int, default=32, help="simulations of a full self-play search")
-    t.add_argument("--fast-simulations", type=_positive_int, default=8, help="simulations of a fast search (playout caps)")
-    t.add_argument("--max-plies", type=_positive_int, default=300, help="self-play game length cap")
-    t.add_argument("--adjudicate-material", type=_nonneg_int, default=3,
-                   help="at the length cap, a lead of N pawns wins (0: capped games are draws)")
-    t.add_argument("--material-win", type=_nonneg_int, default=5,
-                   help="a lead of N pawns held for 10 plies wins a self-play game (0: off)")
-    t.add_argument("--concurrent-games", type=_positive_int, default=32, help="games in flight per worker")
-    t.add_argument("--batch-size", type=_positive_int, default=256, help="positions per backprop step")
-    t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (AdamW)")
-    t.add_argument("--replay-capacity", type=_positive_int, default=200_000, help="training positions in the replay window")
-    t.add_argument("--elo-seconds", type=float, default=120.0, help="time budget of the per-cycle Elo estimate (0: off)")
-    t.add_argument("--elo-games", type=_positive_int, default=40, help="most games of the per-cycle Elo estimate")
-    t.add_argument("--elo-nodes", type=_positive_int, default=64, help="bot search nodes per move in Elo games")
+    _add_train_flags(t)
 
     h = sub.add_parser("history", help="list the hub's commits: cycle, Elo, loss, time, machine")
     _add_hub(h)
@@ -112,25 +90,31 @@ def _setup_logging(quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    """``l4demons train``'s flags, generated from :class:`l4demons.lifecycle.TrainConfig` (one place for defaults)."""
+    from l4demons.flags import add_flags
+    from l4demons.lifecycle.config import TrainConfig
+
+    _add_hub(p)
+    add_flags(p, TrainConfig, skip=("hub",), nested=_TRAIN_NESTED)
+    for action in p._actions:  # fixed choices read better in --help than a free string
+        if action.dest == "device":
+            action.choices = ["auto", "cpu", "cuda"]
+
+
+_TRAIN_NESTED = {"window": "window_", "selfplay": "", "learner": ""}
+"""Config dataclasses inside TrainConfig, and the prefix of their flags."""
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from l4demons.learner import LearnerConfig
+    from l4demons.flags import from_flags
     from l4demons.lifecycle import TrainConfig, Trainer
-    from l4demons.selfplay import SelfPlayConfig
     from l4demons.signals import StopFlag
 
     if args.cycles is not None and args.hours is not None:
         raise CliError("give --cycles or --hours, not both")
     try:
-        cfg = TrainConfig(
-            hub=args.hub, cycles=args.cycles, hours=args.hours, games=args.games, steps=args.steps, net=args.net,
-            workers=args.workers, device=args.device, seed=args.seed, replay_capacity=args.replay_capacity,
-            elo_seconds=args.elo_seconds, elo_games=args.elo_games, elo_nodes=args.elo_nodes,
-            selfplay=SelfPlayConfig(simulations=args.simulations, fast_simulations=args.fast_simulations,
-                                    max_plies=args.max_plies, adjudicate_material=args.adjudicate_material,
-                                    material_win=args.material_win,
-                                    concurrent_games=args.concurrent_games),
-            learner=LearnerConfig(batch_size=args.batch_size, lr=args.lr),
-        )
+        cfg = from_flags(TrainConfig, args, nested=_TRAIN_NESTED, hub=args.hub)
     except ValueError as e:
         raise CliError(str(e)) from e
     stop = StopFlag()

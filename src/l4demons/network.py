@@ -46,6 +46,10 @@ class NetConfig:
     """Channel reduction inside the SE layer."""
     value_hidden: int = 128
     """Width of the value head's hidden layer."""
+    value_head: str = "fc"
+    """``fc``: Lc0's head (1x1 conv to 32 planes, flattened, fully connected). ``pool``: KataGo's (1x1 conv,
+    then the board-wide mean and max of each plane, fully connected): far fewer weights, and material, a sum
+    over squares, is one mean away."""
     encoding_version: int = ENCODING_VERSION
     """The board encoding the network was trained on."""
 
@@ -54,6 +58,8 @@ class NetConfig:
             raise ValueError(f"blocks must be between 1 and 64, got {self.blocks}")
         if not 8 <= self.channels <= 1024:
             raise ValueError(f"channels must be between 8 and 1024, got {self.channels}")
+        if self.value_head not in ("fc", "pool"):
+            raise ValueError(f"value_head must be fc or pool, got {self.value_head!r}")
         if self.se and self.channels // self.se_ratio < 1:
             raise ValueError(f"se_ratio {self.se_ratio} too large for {self.channels} channels")
 
@@ -131,13 +137,17 @@ class ChessNet(nn.Module):
         self.policy_conv = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
         self.policy_out = nn.Conv2d(c, 73, 1)
         self.value_conv = nn.Sequential(nn.Conv2d(c, 32, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
-        self.value_fc = nn.Sequential(nn.Linear(32 * 64, cfg.value_hidden), nn.ReLU(), nn.Linear(cfg.value_hidden, 3))
+        value_in = 32 * 64 if cfg.value_head == "fc" else 2 * 32
+        self.value_fc = nn.Sequential(nn.Linear(value_in, cfg.value_hidden), nn.ReLU(), nn.Linear(cfg.value_hidden, 3))
 
     def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.tower(self.stem(planes))
         # [B, 73, 8, 8] -> [B, 8, 8, 73] -> [B, 4672]: index = square * 73 + move type.
         policy = self.policy_out(self.policy_conv(x)).permute(0, 2, 3, 1).reshape(-1, POLICY_SIZE)
-        value = self.value_fc(self.value_conv(x).flatten(1))
+        v = self.value_conv(x)
+        if self.cfg.value_head == "pool":  # [B, 32, 8, 8] -> [B, 64]: mean and max over the board
+            v = torch.cat([v.mean(dim=(2, 3)), v.amax(dim=(2, 3))], dim=1)
+        value = self.value_fc(v.flatten(1))
         return policy, value
 
 

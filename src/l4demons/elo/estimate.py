@@ -9,6 +9,11 @@ wins. Games against an anchor come in pairs from one opening, one with
 each colour. The quick estimate stops at a time or game budget; the full
 one at a game count and writes every game to a PGN file.
 
+The per-cycle estimate pools: consecutive nets differ little, so the games
+of earlier cycles, their counts decayed by the caller each cycle, enter the
+fit beside this cycle's games (``pool``). Few new games then give a tight
+interval, and the decay lets the estimate follow a net that improves.
+
 The interval adds the anchors' own calibration error (weighted by how much
 each anchor's games inform the fit) to the fit's statistical error.
 """
@@ -21,6 +26,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Mapping, Sequence
 
 from l4demons.elo.anchors import Anchor, AnchorSet, load_anchors, performance
 from l4demons.elo.errors import BadTimeControl
@@ -75,6 +81,12 @@ class EloEstimate:
     seconds: float
     per_opponent: tuple[OpponentResult, ...]
     pgn_path: str | None = None
+    pooled_games: float = 0.0
+    """Games of earlier cycles (decayed counts) in the fit besides this call's own."""
+
+    def tally(self) -> dict[str, list[float]]:
+        """This call's own games per anchor, ``{name: [wins, draws, losses]}`` (to pool into later estimates)."""
+        return {row.name: [row.wins, row.draws, row.losses] for row in self.per_opponent}
 
     @property
     def error(self) -> float:
@@ -92,15 +104,18 @@ class EloEstimate:
             return round(x, 1) if math.isfinite(x) else None
 
         return {"elo": num(self.elo), "elo_lo": num(self.lo), "elo_hi": num(self.hi),
-                "elo_games": self.games, "elo_seconds": round(self.seconds, 1)}
+                "elo_games": self.games, "elo_pooled_games": round(self.pooled_games, 1),
+                "elo_seconds": round(self.seconds, 1)}
 
 
 def quick_estimate(
     candidate: PlayerSpec,
     *,
     prior_elo: float | None = None,
+    pool: Mapping[str, Sequence[float]] | None = None,
     time_budget_s: float = 180.0,
     max_games: int = 100,
+    max_plies: int = DEFAULT_MAX_PLIES,
     workers: int | None = None,
     anchors: AnchorSet | None = None,
     book: str | os.PathLike[str] | None = None,
@@ -109,12 +124,19 @@ def quick_estimate(
 ) -> EloEstimate:
     """Per-cycle estimate: the two anchors nearest the estimate, until the budget is spent.
 
+    ``pool`` holds earlier games as ``{anchor name: [wins, draws, losses]}``
+    (fractional counts: the caller decays them); they enter the fit and
+    the choice of anchors, and the result's :meth:`EloEstimate.tally` is
+    this call's games alone. Anchors the pool names that this anchor set
+    lacks are ignored.
+
     No game starts once the time left is shorter than the longest game so
     far, so the call ends within ``time_budget_s`` unless a game runs
     longer than every game before it (or the first games alone exceed it).
     """
     return _gauntlet(candidate, anchors or load_anchors(), prior_elo, max_games, time_budget_s,
-                     workers, book, pgn_path, seed, spread=2, event="l4demons elo (per cycle)")
+                     workers, book, pgn_path, seed, spread=2, event="l4demons elo (per cycle)", pool=pool,
+                     max_plies=max_plies)
 
 
 def full_measurement(
@@ -177,17 +199,23 @@ def _gauntlet(
     seed: int,
     spread: int,
     event: str,
+    pool: Mapping[str, Sequence[float]] | None = None,
+    max_plies: int = DEFAULT_MAX_PLIES,
 ) -> EloEstimate:
     started = time.monotonic()
-    deadline = None if time_budget_s is None else started + time_budget_s
     by_name = {a.name: a for a in anchor_set.anchors}
+    prior = {name: [float(x) for x in counts] for name, counts in (pool or {}).items() if name in by_name}
     tally: dict[str, list[int]] = {}
     scheduled: dict[str, int] = {}
     records: list[GameRecord] = []
     openings = load_openings(min(MAX_OPENINGS, max(1, (max_games + 1) // 2)), seed=seed, book=book)
+    # The budget is for games: reading the book (seconds on a loaded machine) does not eat it.
+    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     estimate = anchor_set.sorted()[0].elo
     if prior_elo is not None and math.isfinite(prior_elo):
         estimate = float(prior_elo)
+    if prior:
+        estimate = _fit(prior, by_name).elo
 
     def next_job(index: int) -> GameJob:
         # Finish an opening pair first, then the least-played of the nearest anchors.
@@ -197,7 +225,7 @@ def _gauntlet(
         k = scheduled.get(anchor.name, 0)
         scheduled[anchor.name] = k + 1
         return GameJob(index, candidate, anchor.spec, k % 2 == 0, openings[(k // 2) % len(openings)],
-                       DEFAULT_MAX_PLIES, seed * 1_000_003 + index, event)
+                       max_plies, seed * 1_000_003 + index, event)
 
     n_workers = default_workers(max_games) if workers is None else min(workers, max_games)
     with GamePool(n_workers) as pool:
@@ -217,23 +245,32 @@ def _gauntlet(
                 records.append(record)
                 counts = tally.setdefault(name, [0, 0, 0])
                 counts[{1.0: 0, 0.5: 1, 0.0: 2}[record.score_a]] += 1
-            estimate = _fit(tally, by_name).elo
+            estimate = _fit(_merged(prior, tally), by_name).elo
             log.debug("%d games, estimate %.0f", len(records), estimate)
     if pgn_path is not None:
         write_pgn(pgn_path, [r.pgn for r in sorted(records, key=lambda r: r.index)])
-    fit = _fit(tally, by_name)
+    fit = _fit(_merged(prior, tally), by_name)
     rows = tuple(
         OpponentResult(name, by_name[name].elo, w, d, lost, performance(by_name[name], w, d, lost))
         for name, (w, d, lost) in sorted(tally.items(), key=lambda kv: by_name[kv[0]].elo)
     )
     result = EloEstimate(candidate.name, fit.elo, fit.lo, fit.hi, len(records), time.monotonic() - started,
-                         rows, None if pgn_path is None else os.fspath(pgn_path))
+                         rows, None if pgn_path is None else os.fspath(pgn_path),
+                         pooled_games=sum(sum(c) for c in prior.values()))
     log.debug("%s: Elo %.0f [%.0f, %.0f] from %d games in %.0fs", result.candidate, result.elo, result.lo,
              result.hi, result.games, result.seconds)
     return result
 
 
-def _fit(tally: dict[str, list[int]], by_name: dict[str, Anchor]) -> EloInterval:
+def _merged(prior: Mapping[str, Sequence[float]], tally: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    """Counts of both, added per anchor."""
+    out = {name: list(counts) for name, counts in prior.items()}
+    for name, counts in tally.items():
+        out[name] = [a + b for a, b in zip(out.get(name, [0.0, 0.0, 0.0]), counts)]
+    return out
+
+
+def _fit(tally: Mapping[str, Sequence[float]], by_name: dict[str, Anchor]) -> EloInterval:
     """ML rating from the tally, its interval widened by the anchors' own errors."""
     rows = [(by_name[name].elo, w, d, lost) for name, (w, d, lost) in tally.items()]
     if not rows:

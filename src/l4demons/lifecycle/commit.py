@@ -30,7 +30,7 @@ import torch
 from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, REPLAY_DIR, STATE_FILE, TrainingState, read_metrics, replay_file, write_metrics
 from l4demons.hub import HubAuthError, HubConflict, HubError, HubUnavailable
 from l4demons.lifecycle.config import config_record
-from l4demons.lifecycle.common import TrainError, cycles_text, elo_text, machine_name
+from l4demons.lifecycle.common import TrainError, cycles_text, machine_name
 from l4demons.merge import merge_weights
 from l4demons.modelcard import CARD_FILE, render_model_card
 from l4demons.network import read_weights, save_weights, weights_dict
@@ -195,15 +195,17 @@ class CommitMixin:
         self.state.cycle = new_cycle
         self.state.games = their_state.games + row["games"]
         self.state.positions = their_state.positions + row["positions"]
-        best_theirs = their_state.best_val_loss
-        best = row.get("val_loss") is not None and (best_theirs is None or row["val_loss"] < best_theirs)
-        known = [x for x in (best_theirs, row.get("val_loss")) if x is not None]
+        self.state.train_positions = their_state.train_positions + row.get("train_positions", 0)
+        self.state.samples = their_state.samples + row.get("cycle_samples", 0)
+        known = [x for x in (their_state.best_val_loss, row.get("val_loss")) if x is not None]
         self.state.best_val_loss = min(known) if known else None
+        # The merged net never met their model_best.pt over the board: theirs stays the best.
+        best = False
+        self.state.best_cycle = their_state.best_cycle
+        self._load_best_from(head)
         self.head = head
         title = message.splitlines()[0].replace(f"Training cycle {own_cycle},", f"Training cycle {new_cycle},")
         log.warning("[SAVE] another trainer committed %s (cycle %d) first; merged this machine's cycle %s onto it as "
                     "cycle %d (weights: theirs + 1/2 of our delta)", head[:8], their_state.cycle,
                     cycles_text(cycles), new_cycle)
-        if best:
-            title += f"\n\nBest model - cycle {new_cycle}, loss={row['val_loss']:.4f}, Elo ~{elo_text(row.get('elo'))}"
         return title, best

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from l4demons.learner import LearnerConfig
+from l4demons.lifecycle.budgets import WindowConfig
 from l4demons.network import NetConfig
 from l4demons.selfplay import SelfPlayConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One training run; every field is a ``l4demons train`` flag."""
+    """One training run; every field is a ``l4demons train`` flag (see :mod:`l4demons.flags`)."""
 
     hub: str | None = None
     """Checkpoint hub: a directory or hf://owner/repo (default: $L4D_HUB or the local hub)."""
@@ -21,8 +22,10 @@ class TrainConfig:
     """Start no new cycle after this many hours."""
     games: int = 40
     """Self-play games per cycle."""
-    steps: int = 100
-    """Backprop steps per cycle."""
+    steps: int | None = None
+    """Backprop steps per cycle (default: as many as --sample-reuse asks for)."""
+    sample_reuse: float = 4.0
+    """Times the learner draws each training position, on average over the run (KataGo's reuse)."""
     net: str | None = None
     """Network size for a new hub (bNcM or a preset); must match an existing hub's."""
     workers: int = 0
@@ -31,16 +34,26 @@ class TrainConfig:
     """auto, cpu or cuda."""
     seed: int = 0
     """Seed of the initial weights and of the first run's RNG."""
-    replay_capacity: int = 200_000
-    """Training positions kept in the replay window."""
-    elo_seconds: float = 120.0
-    """Time budget of the per-cycle Elo estimate (0 disables it)."""
+    elo_share: float = 0.2
+    """Share of each cycle's wall time spent measuring: the Elo estimate and the best-model gate."""
+    elo_seconds: float | None = None
+    """A fixed time for the per-cycle measurement instead of --elo-share (0: no Elo, no gate)."""
     elo_games: int = 40
     """Most games of the per-cycle Elo estimate."""
     elo_nodes: int = 64
-    """Search nodes per move of the bot in Elo games."""
+    """Search nodes per move of the bot in Elo and gate games."""
+    elo_decay: float = 0.6
+    """Weight of the earlier cycles' Elo games in this cycle's estimate, per cycle of age."""
+    gate_games: int = 8
+    """Most games of the head-to-head against model_best.pt each cycle (0: no gate, the newest net is the best)."""
+    window: WindowConfig = WindowConfig()
     selfplay: SelfPlayConfig = SelfPlayConfig()
     learner: LearnerConfig = LearnerConfig()
+
+    @property
+    def measures(self) -> bool:
+        """Whether cycles spend any time on Elo games."""
+        return self.elo_share > 0 if self.elo_seconds is None else self.elo_seconds > 0
 
     def __post_init__(self) -> None:
         if self.cycles is not None and self.cycles < 0:
@@ -49,8 +62,18 @@ class TrainConfig:
             raise ValueError("--hours must be positive")
         if self.games < 1:
             raise ValueError("--games must be at least 1")
-        if self.steps < 0:
+        if self.steps is not None and self.steps < 0:
             raise ValueError("--steps must be 0 or more")
+        if self.sample_reuse <= 0:
+            raise ValueError("--sample-reuse must be positive")
+        if not 0 <= self.elo_share < 1:
+            raise ValueError("--elo-share must be in [0, 1)")
+        if self.elo_seconds is not None and self.elo_seconds < 0:
+            raise ValueError("--elo-seconds must be 0 or more")
+        if not 0 <= self.elo_decay < 1:
+            raise ValueError("--elo-decay must be in [0, 1)")
+        if self.elo_games < 1 or self.elo_nodes < 1 or self.gate_games < 0:
+            raise ValueError("--elo-games and --elo-nodes must be at least 1, --gate-games 0 or more")
         if self.workers < 0:
             raise ValueError("--workers must be 0 or more")
         if self.net is not None:

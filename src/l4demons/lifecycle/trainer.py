@@ -30,11 +30,13 @@ from l4demons.devices import default_workers, resolve_device, worker_devices
 from l4demons.distributed import World, any_rank, broadcast, close_world, gather_lists, init_world, rank_device, sync_module
 from l4demons.hub import Hub, open_hub
 from l4demons.learner import Learner, Losses
+from l4demons.lifecycle.budgets import steps_for_cycle, window_size
 from l4demons.lifecycle.commit import CommitMixin
 from l4demons.lifecycle.common import TrainError, elo_text, machine_name
 from l4demons.lifecycle.config import TrainConfig
+from l4demons.lifecycle.measure import MeasureMixin
 from l4demons.lifecycle.start import StartMixin
-from l4demons.network import NetConfig, build_network, save_weights, weights_dict
+from l4demons.network import NetConfig, build_network, weights_dict
 from l4demons.outbox import Outbox
 from l4demons.replay import ReplayChunk, ReplayWindow
 from l4demons.selfplay import SelfPlayConfig
@@ -48,7 +50,7 @@ RESIGN_MAX_FALSE = 0.05  # ...and at most this share of them not lost
 RESIGN_DECAY = 0.8  # older evidence fades: the value head changes every cycle
 
 
-class Trainer(StartMixin, CommitMixin):
+class Trainer(StartMixin, CommitMixin, MeasureMixin):
     """Runs cycles against one hub. ``run()`` is the whole of ``l4demons train``."""
 
     def __init__(self, cfg: TrainConfig, hub: Hub | None = None, stop: StopFlag | None = None) -> None:
@@ -64,7 +66,7 @@ class Trainer(StartMixin, CommitMixin):
         self.learner: Learner | None = None
         self.state = TrainingState()
         self.metrics: list[dict] = []
-        self.replay = ReplayWindow(cfg.replay_capacity)
+        self.replay = ReplayWindow(cfg.window.min_positions)
         self.rng = np.random.default_rng(cfg.seed)
         self.outbox = Outbox(self.hub.uri)
         self.world = World()
@@ -78,6 +80,7 @@ class Trainer(StartMixin, CommitMixin):
         try:
             if self.world.is_main:
                 self._start()
+                self._load_best()
             self._share_start()
             cycles_done, t0 = 0, time.time()
             if self._keep_going(cycles_done, t0):
@@ -143,7 +146,7 @@ class Trainer(StartMixin, CommitMixin):
         names = broadcast(self.replay.names, self.world)
         if any_rank(names != self.replay.names, self.world):
             chunks = broadcast(self.replay.chunks, self.world)
-            self.replay = ReplayWindow(self.cfg.replay_capacity)
+            self.replay = ReplayWindow(self.replay.capacity)
             for chunk in chunks:
                 self.replay.add(chunk)
 
@@ -175,25 +178,38 @@ class Trainer(StartMixin, CommitMixin):
         t_play = time.time() - t0
         chunk = None
         name = broadcast(f"{cycle:06d}-{uuid.uuid4().hex[:8]}", world)
+        new_train = 0
         if games:
             chunk = ReplayChunk.from_games(name, games)
+            new_train = int(chunk.position_mask(False).sum())
+            self.replay.capacity = window_size(self.state.train_positions + new_train, self.cfg.window)
             self.replay.add(chunk)
             log.info("[TRAIN] cycle %d: %d games, %d positions in %.0fs (%.0f games/h); results %s",
                      cycle, len(games), len(chunk), t_play, len(games) / t_play * 3600, _terminations(games))
         losses = None
         sample_rng = np.random.default_rng([int(self.rng.integers(2**31)), world.rank])
-        if self.replay.train_positions and self.cfg.steps and not self.stop.requested:
-            with tqdm(total=self.cfg.steps, desc="[TRAIN] backprop", unit="step", ascii=True,
+        steps, first = self._steps(new_train), self.learner.step
+        if self.replay.train_positions and steps and not self.stop.requested:
+            with tqdm(total=steps, desc="[TRAIN] backprop", unit="step", ascii=True,
                       disable=None if main else True, leave=False) as bar:
-                losses = self.learner.train_steps(self.replay, self.cfg.steps, sample_rng,
+                losses = self.learner.train_steps(self.replay, steps, sample_rng,
                                                   on_step=lambda *_: bar.update(1),
                                                   should_stop=lambda: any_rank(self.stop.requested, world))
         val = self.learner.validation_losses(self.replay)
-        log.info("[LOSS] cycle %d: train %s, validation %s", cycle, _fmt_losses(losses), _fmt_losses(val))
+        log.info("[LOSS] cycle %d: train %s, validation %s (%d steps, window %d positions)", cycle,
+                 _fmt_losses(losses), _fmt_losses(val), steps, self.replay.train_positions)
         if main:
-            elo = None if self.stop.requested else self._measure_elo(cycle)
-            self._finish_cycle(cycle, games, chunk, losses, val, elo, time.time() - t0)
+            measured = self._measure(cycle, time.time() - t0) if not self.stop.requested else None
+            samples = (self.learner.step - first) * self.cfg.learner.batch_size * world.size
+            self._finish_cycle(cycle, games, chunk, new_train, samples, losses, val, measured, time.time() - t0)
         self._share_after_commit()
+
+    def _steps(self, new_train: int) -> int:
+        """This cycle's backprop steps: --steps, or what the sample-reuse target owes (see budgets.py)."""
+        if self.cfg.steps is not None:
+            return self.cfg.steps
+        return steps_for_cycle(self.state.train_positions + new_train, self.state.samples, self.cfg.sample_reuse,
+                               self.cfg.learner.batch_size, self.world.size)
 
     def _selfplay_config(self) -> SelfPlayConfig:
         """Resignation only once played-out games show it is rarely wrong (KataGo and Lc0 check the same)."""
@@ -210,35 +226,28 @@ class Trainer(StartMixin, CommitMixin):
                      100 * st.false_resigns / st.resign_checks, st.resign_checks,
                      "on" if self._selfplay_config().resign_playthrough < 1.0 else "off")
 
-    def _measure_elo(self, cycle: int):
-        if self.cfg.elo_seconds <= 0:
-            return None
-        from l4demons.elo import PlayerSpec, quick_estimate
-
-        path = self.workdir / f"candidate-{cycle}.pt"
-        save_weights(self.net, self.net_cfg, path)
-        est = quick_estimate(PlayerSpec.net(path, nodes=self.cfg.elo_nodes), prior_elo=self.state.elo,
-                             time_budget_s=self.cfg.elo_seconds, max_games=self.cfg.elo_games, seed=cycle)
-        log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d games in %.0fs: %s", cycle, est.elo, est.lo, est.hi,
-                 est.games, est.seconds, ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent))
-        return est
-
-    def _finish_cycle(self, cycle, games, chunk, losses, val, elo, seconds) -> None:
+    def _finish_cycle(self, cycle, games, chunk, new_train, samples, losses, val, measured, seconds) -> None:
         interrupted = self.stop.requested
         st = self.state
         st.cycle = cycle
         st.games += len(games)
         self._count_resign_checks(games)
         st.positions += len(chunk) if chunk else 0
+        st.train_positions += new_train
+        st.samples += samples
         st.hours += seconds / 3600
         if chunk is not None:
             st.replay_chunks = self.replay.names
+        elo = measured.elo if measured is not None else None
         if elo is not None:
             st.elo = elo.elo
         loss = losses.total if losses else (val.total if val else None)
-        best = val is not None and (st.best_val_loss is None or val.total < st.best_val_loss)
-        if best:
+        if val is not None and (st.best_val_loss is None or val.total < st.best_val_loss):
             st.best_val_loss = val.total
+        best = measured is not None and measured.promoted
+        if best:
+            self._promote(cycle)
+        gate = measured.gate if measured is not None else None
         row = {
             "cycle": cycle, "games": len(games), "positions": len(chunk) if chunk else 0,
             "steps": self.learner.step, "train_loss": losses.total if losses else None,
@@ -246,7 +255,12 @@ class Trainer(StartMixin, CommitMixin):
             "val_loss": val.total if val else None, "val_policy": val.policy if val else None,
             "val_value": val.value if val else None, "seconds": round(seconds, 1), "hours": round(st.hours, 4),
             "machine": machine_name(), "time": time.time(), "interrupted": interrupted,
+            "train_positions": new_train, "cycle_samples": samples, "samples": st.samples,
+            "window": self.replay.train_positions,
+            "measure_seconds": round(measured.seconds, 1) if measured is not None else 0.0, "best": best,
             **(elo.as_metrics() if elo is not None else {"elo": None}),
+            **({"gate_wins": gate.match.wins, "gate_draws": gate.match.draws, "gate_losses": gate.match.losses}
+               if gate is not None else {}),
         }
         self.metrics.append(row)
         loss_text = "n/a" if loss is None else f"{loss:.4f}"
@@ -254,7 +268,8 @@ class Trainer(StartMixin, CommitMixin):
         if interrupted:
             message += " (interrupted)"
         if best:
-            message += f"\n\nBest model - cycle {cycle}, loss={val.total:.4f}, Elo ~{elo_text(elo.elo if elo else None)}"
+            best_loss = "n/a" if val is None else f"{val.total:.4f}"
+            message += f"\n\nBest model - cycle {cycle}, loss={best_loss}, Elo ~{elo_text(elo.elo if elo else None)}"
         self._commit(message, chunk, best)
 
 
@@ -269,12 +284,6 @@ def _terminations(games) -> str:
     for g in games:
         counts[g.termination] = counts.get(g.termination, 0) + 1
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
-def config_record(cfg: TrainConfig) -> dict:
-    d = dataclasses.asdict(cfg)
-    d.pop("hub", None)
-    return d
 
 
 def _resolve_device(device: str) -> str:

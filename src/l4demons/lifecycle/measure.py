@@ -1,0 +1,120 @@
+"""Each cycle's measurement: a pooled Elo estimate, and the gate that picks ``model_best.pt``.
+
+Both are games, and together they cost a share of the cycle
+(``--elo-share``, 20% by default), not a fixed time, so a fast cycle on a
+GPU and a slow one on two cores both spend most of their time learning:
+
+- **Elo** (:func:`l4demons.elo.quick_estimate`): the net against the
+  anchors nearest its rating, with the earlier cycles' games in the fit,
+  their counts decayed by ``--elo-decay`` per cycle. Consecutive nets differ
+  little, so a handful of new games a cycle gives a tight interval, and the
+  decay lets it follow a net that improves.
+- **The gate** (:func:`l4demons.elo.head_to_head`, AlphaGo Zero's
+  evaluator): the net against the current ``model_best.pt`` in
+  colour-swapped opening pairs; it becomes the best only by scoring more
+  than half. "Best" then means what every front door needs: it beat the
+  previous best over the board. The first best's opponent is the initial
+  random net. Without games (``--elo-seconds 0`` or ``--gate-games 0``) the
+  newest net is the best, as in AlphaZero.
+
+Mixed into :class:`l4demons.lifecycle.trainer.Trainer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+
+from l4demons.checkpoint import BEST_FILE
+from l4demons.hub import HubError
+from l4demons.lifecycle.budgets import elo_budget_seconds
+from l4demons.network import WeightsError, read_weights, save_weights
+
+log = logging.getLogger("l4demons.train")
+
+GATE_SHARE = 0.4
+"""Part of the measuring time that goes to the gate (the rest to the Elo estimate)."""
+QUICK_MAX_PLIES = 250
+"""Per-cycle games are drawn after this many plies (the full measurement plays on to 400)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    elo: object | None = None
+    """:class:`l4demons.elo.EloEstimate`, or None when no Elo games were played."""
+    gate: object | None = None
+    """:class:`l4demons.elo.HeadToHead` against the best, or None without a gate."""
+    promoted: bool = False
+    """The net becomes ``model_best.pt``."""
+    seconds: float = 0.0
+
+
+class MeasureMixin:
+    """The per-cycle Elo and the gate; see the module docstring."""
+
+    @property
+    def _best_path(self) -> Path:
+        return self.workdir / "best.pt"
+
+    def _load_best(self) -> None:
+        """The hub's ``model_best.pt``, the gate's opponent, into the work folder; the current net if there is none."""
+        self._load_best_from(self.head)
+
+    def _load_best_from(self, commit: str | None) -> None:
+        if commit is not None:
+            try:
+                path = self.hub.download(BEST_FILE, commit)
+                if path is not None and read_weights(path)[0] == self.net_cfg:
+                    shutil.copyfile(path, self._best_path)
+                    return
+            except (HubError, WeightsError) as e:
+                log.warning("[ELO] model_best.pt of %s is unusable (%s); the gate starts from the current net",
+                            commit[:8], e)
+        save_weights(self.net, self.net_cfg, self._best_path)
+
+    def _measure(self, cycle: int, other_seconds: float) -> Measurement:
+        """Elo and gate for the net after this cycle's training, within the measuring budget."""
+        cfg = self.cfg
+        budget = cfg.elo_seconds if cfg.elo_seconds is not None else elo_budget_seconds(cfg.elo_share, other_seconds)
+        if not cfg.measures or budget <= 0:
+            return Measurement(promoted=True)
+        from l4demons.elo import PlayerSpec, head_to_head, quick_estimate
+
+        candidate_path = self.workdir / f"candidate-{cycle}.pt"
+        save_weights(self.net, self.net_cfg, candidate_path)
+        candidate = PlayerSpec.net(candidate_path, nodes=cfg.elo_nodes)
+        gate_budget = budget * GATE_SHARE if cfg.gate_games else 0.0
+        st = self.state
+        est = quick_estimate(candidate, prior_elo=st.elo, pool=st.elo_pool, time_budget_s=budget - gate_budget,
+                             max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle)
+        st.elo_pool = decayed_pool(st.elo_pool, est.tally(), cfg.elo_decay)
+        log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d new games (+%.1f pooled) in %.0fs: %s", cycle,
+                 est.elo, est.lo, est.hi, est.games, est.pooled_games, est.seconds,
+                 ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent))
+        if not cfg.gate_games:
+            return Measurement(elo=est, promoted=True, seconds=est.seconds)
+        gate = head_to_head(candidate, PlayerSpec.net(self._best_path, nodes=cfg.elo_nodes),
+                            max_games=cfg.gate_games, time_budget_s=max(gate_budget, 1.0),
+                            max_plies=QUICK_MAX_PLIES, seed=cycle, elo0=0.0, elo1=50.0)
+        m = gate.match
+        promoted = m.games > 0 and m.score > 0.5
+        log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
+                 "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
+                 "the new best" if promoted else "kept the old best")
+        return Measurement(elo=est, gate=gate, promoted=promoted, seconds=est.seconds + m.seconds)
+
+    def _promote(self, cycle: int) -> None:
+        save_weights(self.net, self.net_cfg, self._best_path)
+        self.state.best_cycle = cycle
+
+
+def decayed_pool(pool: dict, tally: dict, decay: float) -> dict:
+    """``decay * pool + tally`` per anchor; anchors whose weight has faded below a hundredth of a game drop out."""
+    out = {}
+    for name in set(pool) | set(tally):
+        counts = [decay * float(a) + float(b) for a, b in zip(pool.get(name, [0, 0, 0]), tally.get(name, [0, 0, 0]))]
+        if sum(counts) >= 0.01:
+            out[name] = counts
+    return out
