@@ -111,3 +111,27 @@ def test_no_games_means_no_number() -> None:
     est = quick_estimate(PlayerSpec.material(), prior_elo=math.nan, anchors=LADDER, time_budget_s=0, workers=0)
     assert est.games == 0 and math.isnan(est.elo)
     assert est.as_metrics()["elo"] is None and est.as_metrics()["elo_games"] == 0
+
+
+def test_pooled_estimate_holds_a_known_rating_and_narrows() -> None:
+    # The calibrated ladder's cheap rungs; the candidate is a player the ladder measured (material~r0.5),
+    # absent from its own opponents: its rating is known, within the anchors' errors.
+    from l4demons.elo.anchors import load_anchors
+    from l4demons.lifecycle.measure import decayed_pool
+
+    calibrated = {a.name: a for a in load_anchors().anchors}
+    truth = calibrated["material~r0.5"].elo
+    ladder = AnchorSet(tuple(calibrated[n] for n in ("random", "material~r0.75", "material")), {})
+    candidate = PlayerSpec.material().with_noise(0.5)
+    pool: dict = {}
+    widths = []
+    elo = None
+    for cycle in range(4):  # four cycles of six new games, earlier games decayed by 0.6
+        est = quick_estimate(candidate, prior_elo=elo, pool=pool, anchors=ladder, max_games=6, workers=0,
+                             max_plies=200, seed=cycle)
+        assert est.games == 6 and est.pooled_games == pytest.approx(sum(sum(c) for c in pool.values()))
+        assert est.lo <= truth <= est.hi, (cycle, est.elo, est.lo, est.hi)
+        widths.append(est.hi - est.lo)
+        elo = est.elo
+        pool = decayed_pool(pool, est.tally(), 0.6)
+    assert widths[-1] < widths[0]  # pooling: a tighter interval from the same new games a cycle

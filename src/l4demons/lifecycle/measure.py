@@ -80,7 +80,7 @@ class MeasureMixin:
         budget = cfg.elo_seconds if cfg.elo_seconds is not None else elo_budget_seconds(cfg.elo_share, other_seconds)
         if not cfg.measures or budget <= 0:
             return Measurement(promoted=True)
-        from l4demons.elo import PlayerSpec, head_to_head, quick_estimate
+        from l4demons.elo import PlayerSpec, quick_estimate
 
         candidate_path = self.workdir / f"candidate-{cycle}.pt"
         save_weights(self.net, self.net_cfg, candidate_path)
@@ -95,11 +95,9 @@ class MeasureMixin:
                  ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent))
         if not cfg.gate_games:
             return Measurement(elo=est, promoted=True, seconds=est.seconds)
-        gate = head_to_head(candidate, PlayerSpec.net(self._best_path, nodes=cfg.elo_nodes),
-                            max_games=cfg.gate_games, time_budget_s=max(gate_budget, 1.0),
-                            max_plies=QUICK_MAX_PLIES, seed=cycle, elo0=0.0, elo1=50.0)
+        gate, promoted = play_gate(candidate_path, self._best_path, cfg.elo_nodes, cfg.gate_games,
+                                   max(gate_budget, 1.0), seed=cycle)
         m = gate.match
-        promoted = m.games > 0 and m.score > 0.5
         log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
                  "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
                  "the new best" if promoted else "kept the old best")
@@ -108,6 +106,21 @@ class MeasureMixin:
     def _promote(self, cycle: int) -> None:
         save_weights(self.net, self.net_cfg, self._best_path)
         self.state.best_cycle = cycle
+
+
+def play_gate(candidate: Path, best: Path, nodes: int, games: int, time_budget_s: float | None, seed: int = 0,
+              workers: int | None = None):
+    """The candidate against the best in colour-swapped pairs; ``(HeadToHead, promoted)``.
+
+    Promoted only by scoring more than half: a draw-heavy match between
+    equals keeps the old best, and a weaker net never passes.
+    """
+    from l4demons.elo import PlayerSpec, head_to_head
+
+    gate = head_to_head(PlayerSpec.net(candidate, nodes=nodes), PlayerSpec.net(best, nodes=nodes),
+                        max_games=games, time_budget_s=time_budget_s, max_plies=QUICK_MAX_PLIES, seed=seed,
+                        elo0=0.0, elo1=50.0, workers=workers)
+    return gate, gate.match.games > 0 and gate.match.score > 0.5
 
 
 def decayed_pool(pool: dict, tally: dict, decay: float) -> dict:

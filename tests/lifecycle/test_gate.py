@@ -1,0 +1,55 @@
+"""The best-model gate: ``model_best.pt`` changes only for a net that beats it over the board."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from l4demons.learner import Learner, LearnerConfig
+from l4demons.lifecycle.measure import play_gate
+from l4demons.network import NetConfig, build_network, save_weights
+from l4demons.probes import material_chunk, probe, random_positions
+from l4demons.replay import ReplayWindow
+
+CFG = NetConfig(blocks=2, channels=32, value_hidden=64, value_head="pool")
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory):
+    """A net that has learned material, and the same net deliberately weakened (it wants to be behind)."""
+    rng = np.random.default_rng(1)
+    window = ReplayWindow()
+    window.add(material_chunk(random_positions(1500, rng)))
+    torch.manual_seed(0)
+    good = build_network(CFG, seed=0)
+    Learner(good, LearnerConfig(batch_size=128, lr=3e-3, warmup_steps=1, value_target_mix=0.0)).train_steps(
+        window, 250, rng)
+    assert probe(good).sees_material
+    weak = build_network(CFG, seed=0)
+    weak.load_state_dict(good.state_dict())
+    with torch.no_grad():  # swap win and loss, and turn the policy upside down
+        last = weak.value_fc[-1]
+        last.weight[[0, 2]] = last.weight[[2, 0]].clone()
+        last.bias[[0, 2]] = last.bias[[2, 0]].clone()
+        weak.policy_out.weight.neg_()
+        weak.policy_out.bias.neg_()
+    assert not probe(weak).sees_material
+    folder = tmp_path_factory.mktemp("gate")
+    save_weights(good, CFG, folder / "good.pt")
+    save_weights(weak, CFG, folder / "weak.pt")
+    return folder / "good.pt", folder / "weak.pt"
+
+
+def test_a_weakened_net_never_becomes_the_best(nets):
+    good, weak = nets
+    for seed in range(3):
+        gate, promoted = play_gate(weak, good, nodes=16, games=6, time_budget_s=None, seed=seed, workers=0)
+        assert gate.match.games == 6
+        assert not promoted, (gate.match.wins, gate.match.draws, gate.match.losses)
+
+
+def test_the_stronger_net_passes_the_gate(nets):
+    good, weak = nets
+    gate, promoted = play_gate(good, weak, nodes=16, games=6, time_budget_s=None, seed=0, workers=0)
+    assert promoted and gate.match.wins > gate.match.losses
