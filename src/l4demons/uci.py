@@ -13,6 +13,12 @@ score, pv) while searching. The search runs in its own thread, so ``stop``
 and ``isready`` are answered while it thinks; ``stop`` ends the search
 before its next network call and ``bestmove`` follows at once.
 
+A search counts as over from the moment its ``bestmove`` is written (the
+two happen under one lock), not when its thread has ended: a GUI or match
+runner that answers at once sends the next ``go`` while the old thread is
+still returning from writing ``bestmove``, and that ``go`` must start a
+search, never be refused as "already searching".
+
 Options: ``Hub``, ``File``, ``Device``, ``Threads``, ``Move Overhead`` (ms kept
 back per move for the GUI and transport) and ``AllowRandom``. Weights are
 loaded in the background from ``uci`` on (same resolution as ``serve.py``:
@@ -236,13 +242,14 @@ BotLoader = Callable[[EngineOptions], "tuple[Bot, str]"]
 class UciEngine:
     """UCI protocol state: feed it lines with :meth:`handle`; it answers through ``send``.
 
-    ``send`` may be called from the search thread too; calls are serialized here.
+    ``send`` may be called from the search thread too; calls are serialized here
+    (re-entrantly: a scripted GUI may answer a line from inside ``send``).
     """
 
     def __init__(self, send: Callable[[str], None], options: EngineOptions = EngineOptions(),
                  loader: BotLoader | None = None) -> None:
         self._send_raw = send
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.RLock()
         self.options = options
         self._loader = loader or load_bot
         self.board = chess.Board()
@@ -251,6 +258,7 @@ class UciEngine:
         self._load_thread: threading.Thread | None = None
         self._load_result: tuple[tuple, object] | None = None  # (key, bot-and-desc or exception)
         self._search: threading.Thread | None = None
+        self._search_over: threading.Event | None = None  # set with the search's bestmove, under _send_lock
         self._stop = threading.Event()
         self._released = threading.Event()  # infinite/ponder searches wait for stop before bestmove
 
@@ -340,7 +348,10 @@ class UciEngine:
         self._stop.clear()
         self._released.clear()
         board = self.board.copy()
-        self._search = threading.Thread(target=self._think, args=(bot, board, params), name="l4d-uci-search", daemon=True)
+        over = threading.Event()
+        self._search_over = over
+        self._search = threading.Thread(target=self._think, args=(bot, board, params, over), name="l4d-uci-search",
+                                        daemon=True)
         self._search.start()
 
     def _cmd_stop(self, args: list[str]) -> None:
@@ -357,20 +368,27 @@ class UciEngine:
     # -- searching --------------------------------------------------------
 
     def _searching(self) -> bool:
-        return self._search is not None and self._search.is_alive()
+        """Whether a search has not sent its ``bestmove`` yet (its thread may outlive that by a moment)."""
+        return self._search_over is not None and not self._search_over.is_set()
 
     def _stop_search(self) -> None:
         self._stop.set()
         self._released.set()
         self.wait()
 
-    def _think(self, bot: Bot, board: chess.Board, p: GoParams) -> None:
+    def _bestmove(self, over: threading.Event, move: chess.Move | None) -> None:
+        """Send ``bestmove`` and mark the search over in one step: the next ``go`` may follow at once."""
+        with self._send_lock:
+            over.set()
+            self._send_raw(f"bestmove {move.uci() if move else '(none)'}")
+
+    def _think(self, bot: Bot, board: chess.Board, p: GoParams, over: threading.Event) -> None:
         """The search thread: search, then ``bestmove``."""
         if board.is_game_over():
             if p.infinite or p.ponder:
                 self._released.wait()
             self.send("info string the game is over in this position")
-            self.send("bestmove (none)")
+            self._bestmove(over, None)
             return
         white = board.turn == chess.WHITE
         clock = p.wtime if white else p.btime
@@ -395,7 +413,7 @@ class UciEngine:
             move = next(iter(board.legal_moves))
         if unlimited:
             self._released.wait()  # UCI: no bestmove during infinite/ponder until stop
-        self.send(f"bestmove {move.uci()}")
+        self._bestmove(over, move)
 
     # -- the network --------------------------------------------------------
 
