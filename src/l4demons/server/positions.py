@@ -1,12 +1,21 @@
 """The position a /move request asks about: the end of its PGN's mainline.
 
 python-chess's reader is forgiving: it skips text it does not understand and
-records illegal moves in ``game.errors`` instead of raising. A server must
-not guess, so this module refuses what the reader would silently skip.
+records illegal moves instead of raising. A server must not guess, so this
+module refuses what the reader would silently skip.
+
+The PGN comes from the network, so the work it may cause is bounded
+(:class:`PgnLimits`): its length, the plies of its mainline and the number
+of variations (which are skipped, never played out). The checks are cheap
+counts made before the reader runs; the reader then plays only the
+mainline. The caller runs :func:`board_from_pgn` off the event loop. The
+text is scanned a line and a token at a time, so the interpreter can switch
+threads between tokens and a long PGN cannot starve the server's event loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -20,34 +29,55 @@ _HARMLESS = re.compile(r"\d+\s*\.+|[+#]|\be\.p\.")
 
 
 class PgnError(ValueError):
-    """The PGN cannot be played on: unreadable, an illegal move, or a game already over."""
+    """The PGN cannot be played on: unreadable, over a limit, an illegal move, or a game already over."""
 
 
-def board_from_pgn(pgn: str) -> chess.Board:
+@dataclasses.dataclass(frozen=True)
+class PgnLimits:
+    """How much PGN one request may make the server read."""
+
+    max_chars: int = 100_000
+    """Longest PGN text, in characters: a 4,000-ply game with a clock comment on every move fits.
+    It also bounds how long one scan of the reader's regular expression holds the interpreter
+    (tens of milliseconds), during which the event loop cannot answer."""
+    max_plies: int = 4_000
+    """Most half-moves in the mainline (games between bots end long before: the 75-move rule)."""
+    max_variations: int = 200
+    """Most variations ``( ... )``; they are skipped, but each costs reading."""
+
+
+def board_from_pgn(pgn: str, limits: PgnLimits = PgnLimits()) -> chess.Board:
     """The board at the end of the mainline (move stack included, for repetitions).
 
     An empty PGN (or one of headers only) is the starting position, or the
-    ``FEN`` header's position.
+    ``FEN`` header's position. Variations and comments are allowed and
+    ignored.
 
-    :raises PgnError: text the reader cannot use, an illegal or null move, a
-        non-standard variant or an invalid position, or a game already over
-        (checkmate, stalemate, insufficient material, the 75-move rule,
-        fivefold repetition). Draws a player must claim (threefold, 50 moves)
-        are still played: the opponent may not claim them.
+    :raises PgnError: text over ``limits``, text the reader cannot use, an
+        illegal or null move, a non-standard variant or an invalid position,
+        or a game already over (checkmate, stalemate, insufficient material,
+        the 75-move rule, fivefold repetition). Draws a player must claim
+        (threefold, 50 moves) are still played: the opponent may not claim
+        them.
     """
+    _check_size(pgn, limits)
     _check_text(pgn)
+    builder = _MainlineBuilder(limits.max_plies)
     try:
-        game = chess.pgn.read_game(io.StringIO(pgn), Visitor=_QuietBuilder)
-    except Exception as e:  # noqa: BLE001 - the reader raises a few types on odd input
-        raise PgnError(f"PGN does not parse: {e}") from e
-    if game is None:
+        board = chess.pgn.read_game(io.StringIO(pgn), Visitor=lambda: builder)
+    except PgnError:
+        raise
+    except ValueError as e:  # an illegal or ambiguous move, a bad FEN
+        raise PgnError(f"PGN does not parse: {_describe(e)}") from e
+    except Exception as e:  # noqa: BLE001 - the reader's own bugs on odd input: refuse, in our words
+        raise PgnError("PGN does not parse (the reader gave up on it)") from e
+    if board is None:
         board = chess.Board()
     else:
-        if game.errors:
-            raise PgnError(f"PGN does not parse: {_describe(game.errors[0])}")
-        if type(game.board()) is not chess.Board or game.board().chess960:
-            raise PgnError(f"only standard chess is played here, not {game.headers.get('Variant', 'this variant')!r}")
-        board = game.end().board()
+        if builder.errors:
+            raise PgnError(f"PGN does not parse: {_describe(builder.errors[0])}")
+        if type(board) is not chess.Board or board.chess960:
+            raise PgnError(f"only standard chess is played here, not {builder.variant or 'this variant'!r}")
         if any(not m for m in board.move_stack):
             raise PgnError("the PGN holds a null move (--), which is not a move of the game")
     if not board.is_valid():
@@ -58,11 +88,37 @@ def board_from_pgn(pgn: str) -> chess.Board:
     return board
 
 
-class _QuietBuilder(chess.pgn.GameBuilder):
-    """Collects errors in ``game.errors`` without logging them (the caller reports them)."""
+class _MainlineBuilder(chess.pgn.BoardBuilder):
+    """The mainline's end board; variations skipped, errors collected, plies counted against a cap."""
+
+    def __init__(self, max_plies: int) -> None:
+        self.max_plies = max_plies
+        self.plies = 0
+        self.errors: list[Exception] = []
+        self.variant: str | None = None
+
+    def visit_header(self, tagname: str, tagvalue: str) -> None:
+        if tagname.lower() == "variant":
+            self.variant = tagvalue[:40]
+
+    def visit_move(self, board: chess.Board, move: chess.Move) -> None:
+        if not self.skip_variation_depth:
+            self.plies += 1
+            if self.plies > self.max_plies:
+                raise PgnError(f"the PGN's mainline is over the limit of {self.max_plies} plies")
 
     def handle_error(self, error: Exception) -> None:
-        self.game.errors.append(error)
+        self.errors.append(error)
+
+
+def _check_size(pgn: str, limits: PgnLimits) -> None:
+    """Refuse, before reading, a PGN whose length or variation count is over the limits (C-speed counts)."""
+    if len(pgn) > limits.max_chars:
+        raise PgnError(f"the PGN has {len(pgn):,} characters, over the limit of {limits.max_chars:,}")
+    variations = pgn.count("(")
+    if variations > limits.max_variations:
+        raise PgnError(f"the PGN holds {variations:,} variations or more, over the limit of {limits.max_variations}; "
+                       "send the game's mainline")
 
 
 def _check_text(pgn: str) -> None:
@@ -76,12 +132,20 @@ def _check_text(pgn: str) -> None:
             raise PgnError(f"PGN does not parse: bad header line {lines[i].strip()[:80]!r}")
         i += 1
     movetext = "\n".join(line for line in lines[i:] if not line.lstrip().startswith("%"))
-    leftover = _HARMLESS.sub(" ", chess.pgn.MOVETEXT_REGEX.sub(" ", movetext))
-    junk = leftover.split()
-    if junk:
-        raise PgnError(f"PGN does not parse: unexpected text {junk[0][:40]!r} in the moves")
+    end = 0
+    for match in chess.pgn.MOVETEXT_REGEX.finditer(movetext):  # a token at a time: other threads get turns
+        _check_gap(movetext[end:match.start()])
+        end = match.end()
+    _check_gap(movetext[end:])
+
+
+def _check_gap(text: str) -> None:
+    if text and not text.isspace():
+        junk = _HARMLESS.sub(" ", text).split()
+        if junk:
+            raise PgnError(f"PGN does not parse: unexpected text {junk[0][:40]!r} in the moves")
 
 
 def _describe(error: Exception) -> str:
-    text = str(error)
+    text = " ".join(str(error).split())
     return text if len(text) < 200 else text[:200] + "..."

@@ -14,6 +14,9 @@ way:
    is used, so a restart works offline.
 
 No torch here: the HTTP server answers ``POST /`` before torch is imported.
+
+A :class:`WeightsSource`'s ``note`` is shown by ``/health``, so it names no
+path and quotes no exception; the details are logged.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class WeightsSource:
     origin: str
     """``hub``, ``cache`` (hub unreachable or empty) or ``local file``."""
     note: str | None = None
-    """Anything the user should know (a fallback was taken), else None."""
+    """Anything the user should know (a fallback was taken), else None; public: no path, no exception text."""
 
 
 def default_cache_dir() -> Path:
@@ -83,11 +84,11 @@ def resolve_weights(
     uri = resolve_hub_uri(hub)
     cache = _HubCache(cache_dir or default_cache_dir(), uri)
     wanted = [file] + ([n for n in HUB_FILES if n != file] if file == "model_best.pt" else [])
-    problem = None
+    problem = public_problem = None
     try:
         found = _from_hub(uri, token, wanted)
     except (HubError, OSError) as e:
-        found, problem = None, f"hub {uri} failed: {e}"
+        found, problem, public_problem = None, f"hub {uri} failed: {e}", "the hub could not be read"
         logger.warning("[SERVE] %s; trying the cache in %s", problem, cache.folder)
     if found is not None:
         name, path, commit = found
@@ -98,11 +99,15 @@ def resolve_weights(
             logger.warning("[SERVE] could not cache %s in %s: %s", name, cache.folder, e)
         return WeightsSource(path, name, uri, commit, "hub", note)
     if problem is None:
-        problem = f"hub {uri} holds no {' or '.join(wanted)}"
+        problem = public_problem = f"hub {uri} holds no {' or '.join(wanted)}"
+        if not uri.startswith("hf://"):
+            public_problem = f"the hub holds no {' or '.join(wanted)}"
     cached = cache.get(wanted)
     if cached is not None:
         name, path, commit = cached
-        return WeightsSource(path, name, uri, commit, "cache", f"{problem}; serving the cached copy from commit {_short(commit)}")
+        logger.warning("[SERVE] %s; serving the copy cached in %s", problem, cache.folder)
+        return WeightsSource(path, name, uri, commit, "cache",
+                             f"{public_problem}; serving the cached copy from commit {_short(commit)}")
     raise NoWeightsError(
         f"no weights to play with: {problem}, and nothing is cached in {cache.folder}. "
         f"Train first (`l4demons train --hub {uri}`), point --hub at a hub that holds weights, "
@@ -140,17 +145,7 @@ class _HubCache:
         old = _read_json(meta_path)
         if old.get("sha256") == digest and (self.folder / name).is_file() and old.get("commit") == commit:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-                shutil.copyfileobj(inp, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.folder / name, src.read_bytes())  # weights files are bounded (see network.max_params)
         meta = {"hub": self.uri, "file": name, "commit": commit, "sha256": digest, "size": size, "saved_at": time.time()}
         atomic_write(meta_path, json.dumps(meta, indent=1))
 
