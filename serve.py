@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             print("serve.py: error: --device cuda was asked for, but no CUDA GPU is available (use --device cpu)", file=sys.stderr)
             return 2
     print(f"[SERVE] http://{settings.host}:{settings.port}/  (model loading in the background; GET /health)", file=sys.stderr)
+    # Parsing and searching threads hold the interpreter; a short switch interval lets the event
+    # loop take it back within a millisecond, so POST / and /health answer at once under load.
+    sys.setswitchinterval(0.001)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="warning" if args.quiet else "info", access_log=False)
     return 0

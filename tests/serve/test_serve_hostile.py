@@ -16,6 +16,7 @@ import pytest
 
 from l4demons.bot import Bot
 from l4demons.server import ModelStore, ServeSettings, create_app
+from l4demons.server.positions import PgnError, board_from_pgn
 
 from serve_support import LiveServer, tiny_bot  # noqa: F401 - fixture
 
@@ -138,3 +139,21 @@ def test_an_unexpected_error_is_500_without_its_text(small_limits: LiveServer, t
         r = c.post("/move", json={"pgn": "", "timeleft": 1000})
     assert r.status_code == 500 and "internal error" in r.json()["error"]
     assert "secret" not in r.text and "RuntimeError" not in r.text and "Traceback" not in r.text
+
+
+@pytest.mark.parametrize(("pgn", "words"), [
+    ("1. e4 e5\n\n2. Nf3", "blank line"),  # the reader would stop at the blank line: the wrong position
+    ('[Event "x"]\n\n\n1. e4 e5', "only part of its mainline"),
+    ("1. e4 {a comment} zz", "unexpected text 'zz'"),  # junk after a comment is refused too
+    ("1. e4 " + " " * 300 + "e5", "without a move"),
+    ("1. " * 200, "without a move"),
+])
+def test_pgn_text_the_reader_would_misread_is_refused(pgn: str, words: str) -> None:
+    with pytest.raises(PgnError, match=words):
+        board_from_pgn(pgn)
+
+
+def test_comments_and_variations_are_skipped_not_played() -> None:
+    board = board_from_pgn('[Event "x"]\n\n1. e4 {[%clk 0:03:00]\n\nstill a comment} e5 (1... c5 2. Nf3 (2. c3)) '
+                           "2. Nf3 ; to the end of the line ) junk\nNc6 *")
+    assert [m.uci() for m in board.move_stack] == ["e2e4", "e7e5", "g1f3", "b8c6"]

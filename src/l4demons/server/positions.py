@@ -8,9 +8,11 @@ The PGN comes from the network, so the work it may cause is bounded
 (:class:`PgnLimits`): its length, the plies of its mainline and the number
 of variations (which are skipped, never played out). The checks are cheap
 counts made before the reader runs; the reader then plays only the
-mainline. The caller runs :func:`board_from_pgn` off the event loop. The
-text is scanned a line and a token at a time, so the interpreter can switch
-threads between tokens and a long PGN cannot starve the server's event loop.
+mainline. The caller runs :func:`board_from_pgn` off the event loop; the
+text is scanned a token at a time, and no scan of a regular expression runs
+over more than a few hundred characters without a token, so the
+interpreter switches threads often and a long PGN cannot starve the
+server's event loop.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def board_from_pgn(pgn: str, limits: PgnLimits = PgnLimits()) -> chess.Board:
         them.
     """
     _check_size(pgn, limits)
-    _check_text(pgn)
+    moves = _check_text(pgn)
     builder = _MainlineBuilder(limits.max_plies)
     try:
         board = chess.pgn.read_game(io.StringIO(pgn), Visitor=lambda: builder)
@@ -80,6 +82,8 @@ def board_from_pgn(pgn: str, limits: PgnLimits = PgnLimits()) -> chess.Board:
             raise PgnError(f"only standard chess is played here, not {builder.variant or 'this variant'!r}")
         if any(not m for m in board.move_stack):
             raise PgnError("the PGN holds a null move (--), which is not a move of the game")
+        if builder.plies != moves:
+            raise PgnError("PGN does not parse: the reader would play only part of its mainline")
     if not board.is_valid():
         raise PgnError(f"the position is not a legal chess position ({board.status()!r}): {board.fen()}")
     outcome = board.outcome(claim_draw=False)
@@ -121,8 +125,13 @@ def _check_size(pgn: str, limits: PgnLimits) -> None:
                        "send the game's mainline")
 
 
-def _check_text(pgn: str) -> None:
-    """Refuse text the reader would skip without a word (e.g. ``garbage`` or ``1. e4 ???x``)."""
+def _check_text(pgn: str) -> int:
+    """Refuse text the reader would skip without a word (``garbage``, ``1. e4 ???x``, a long run of
+    nothing); the number of moves in the mainline.
+
+    Scans like python-chess's reader (comments to their ``}``, ``;`` to the end of the line), but
+    each regular-expression search looks at most :data:`_MAX_GAP` characters ahead.
+    """
     lines = pgn.splitlines()
     i = 0
     while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith("%")):
@@ -131,19 +140,43 @@ def _check_text(pgn: str) -> None:
         if not _TAG_LINE.match(lines[i]):
             raise PgnError(f"PGN does not parse: bad header line {lines[i].strip()[:80]!r}")
         i += 1
-    movetext = "\n".join(line for line in lines[i:] if not line.lstrip().startswith("%"))
-    end = 0
-    for match in chess.pgn.MOVETEXT_REGEX.finditer(movetext):  # a token at a time: other threads get turns
-        _check_gap(movetext[end:match.start()])
-        end = match.end()
-    _check_gap(movetext[end:])
+    text = "\n".join(line for line in lines[i:] if not line.lstrip().startswith("%"))
+    pos = depth = moves = 0
+    while pos < len(text):
+        match = chess.pgn.MOVETEXT_REGEX.search(text, pos, pos + _MAX_GAP)
+        _check_gap(text[pos:match.start() if match else pos + _MAX_GAP], moves)
+        if match is None:
+            break
+        token = match.group(0)
+        if token[0] in "{;":  # a comment: to its closing brace, or to the end of the line
+            end = text.find("}" if token[0] == "{" else "\n", match.start())
+            pos = len(text) if end < 0 else end + 1
+            continue
+        depth += (token == "(") - (token == ")")
+        moves += depth == 0 and match.group(1) is not None
+        pos = match.end()
+    return moves
 
 
-def _check_gap(text: str) -> None:
-    if text and not text.isspace():
-        junk = _HARMLESS.sub(" ", text).split()
-        if junk:
-            raise PgnError(f"PGN does not parse: unexpected text {junk[0][:40]!r} in the moves")
+_MAX_GAP = 256
+"""Most characters between two tokens of the moves (spaces, move numbers): more is refused, and no
+scan of the reader's regular expression runs longer than this over text without a token."""
+
+
+def _check_gap(text: str, moves_before: int) -> None:
+    if not text or text.isspace() and len(text) < _MAX_GAP and not (moves_before and _BLANK_LINE.search(text)):
+        return
+    if len(text) >= _MAX_GAP:
+        raise PgnError(f"PGN does not parse: {_MAX_GAP} characters or more without a move")
+    junk = _HARMLESS.sub(" ", text).split()
+    if junk:
+        raise PgnError(f"PGN does not parse: unexpected text {junk[0][:40]!r} in the moves")
+    if moves_before and _BLANK_LINE.search(text):
+        raise PgnError("PGN does not parse: a blank line inside the moves ends a PGN game, and the moves after it "
+                       "would be ignored")
+
+
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 
 
 def _describe(error: Exception) -> str:
