@@ -140,7 +140,6 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         hub = args.hub or str(make_hub(Path(tmp), args.net))
-        os.environ["L4D_CACHE"] = str(Path(tmp) / "cache")
         command = [sys.executable, "-m", "l4demons", "uci", "--hub", hub, "--device", "cpu"]
         rows = [("l4demons uci", play(command, args.games, args.movetime, args.max_plies, args.seed,
                                       {"Threads": args.threads}))]

@@ -75,9 +75,8 @@ def fake_lichess_bot(monkeypatch: pytest.MonkeyPatch) -> type:
     return MinimalEngine
 
 
-def test_engine_class_plugs_into_lichess_bot(monkeypatch: pytest.MonkeyPatch, tiny_hub, tmp_path) -> None:  # noqa: ANN001
+def test_engine_class_plugs_into_lichess_bot(monkeypatch: pytest.MonkeyPatch, tiny_hub) -> None:  # noqa: ANN001
     base = fake_lichess_bot(monkeypatch)
-    monkeypatch.setenv("L4D_CACHE", str(tmp_path / "cache"))
     cls = lichess._build_engine_class()
     assert issubclass(cls, base) and cls.__name__ == "L4DemonsEngine"
     options = {"hub": str(tiny_hub.path), "file": "model_best.pt", "device": "cpu", "go_commands": {}}

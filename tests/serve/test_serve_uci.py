@@ -7,7 +7,6 @@ bounds on time are generous (seconds); the precise figures come from
 
 from __future__ import annotations
 
-import os
 import queue
 import random
 import subprocess
@@ -322,7 +321,7 @@ def engine_command(hub: Path) -> list[str]:
 
 def test_process_without_weights_exits_2_with_the_reason(tmp_path: Path) -> None:
     proc = subprocess.run(engine_command(tmp_path / "empty"), input="uci\nisready\n", capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "L4D_CACHE": str(tmp_path / "cache")})
+                          timeout=120)
     assert proc.returncode == 2
     assert "uciok" in proc.stdout and "info string error: no weights" in proc.stdout
     assert "no weights" in proc.stderr
@@ -338,10 +337,9 @@ def stockfish_path() -> str | None:
 
 
 @pytest.mark.skipif(stockfish_path() is None, reason="Stockfish is not installed (apt-get install stockfish)")
-def test_a_complete_game_against_stockfish_under_python_chess(tiny_hub: LocalHub, tmp_path: Path) -> None:
+def test_a_complete_game_against_stockfish_under_python_chess(tiny_hub: LocalHub) -> None:
     """Short time control, each side's real clock; any protocol error or flag fails the test."""
-    env = {**os.environ, "L4D_CACHE": str(tmp_path / "cache")}
-    bot = chess.engine.SimpleEngine.popen_uci(engine_command(tiny_hub.path), timeout=60, env=env)
+    bot = chess.engine.SimpleEngine.popen_uci(engine_command(tiny_hub.path), timeout=60)
     sf = chess.engine.SimpleEngine.popen_uci(stockfish_path(), timeout=30)
     try:
         bot.configure({"Threads": 1})
@@ -367,11 +365,10 @@ def test_a_complete_game_against_stockfish_under_python_chess(tiny_hub: LocalHub
         sf.quit()
 
 
-def test_a_whole_game_against_an_instant_opponent_under_python_chess(tiny_hub: LocalHub, tmp_path: Path) -> None:
+def test_a_whole_game_against_an_instant_opponent_under_python_chess(tiny_hub: LocalHub) -> None:
     """python-chess sends the next ``go`` as soon as it reads ``bestmove`` (0.02 s a move); a refused
     ``go`` would leave it waiting for a ``bestmove`` that never comes (a TimeoutError here)."""
-    env = {**os.environ, "L4D_CACHE": str(tmp_path / "cache")}
-    bot = chess.engine.SimpleEngine.popen_uci(engine_command(tiny_hub.path), timeout=60, env=env)
+    bot = chess.engine.SimpleEngine.popen_uci(engine_command(tiny_hub.path), timeout=60)
     try:
         bot.configure({"Threads": 1})
         board, rng = chess.Board(), random.Random(2)

@@ -207,8 +207,7 @@ def load_bot(settings: ServeSettings) -> tuple[Bot, ModelStatus]:
         torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
     try:
-        source: WeightsSource = resolve_weights(settings.hub, settings.file, token=settings.token,
-                                                 cache_dir=settings.cache_dir)
+        source: WeightsSource = resolve_weights(settings.hub, settings.file, token=settings.token)
     except NoWeightsError as e:
         if not settings.allow_random:
             raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 DEFAULT_PORT = 5058
 
@@ -33,8 +32,6 @@ class ServeSettings:
     """Size of that untrained network."""
     threads: int | None = None
     """Torch CPU threads; None leaves torch's default (all cores)."""
-    cache_dir: Path | None = None
-    """Where served weights are cached for offline restarts; None: ``$L4D_CACHE`` or ~/.cache/l4demons/weights."""
     max_move_ms: float = 30_000.0
     """No move searches longer than this, whatever the clock says."""
     max_body_bytes: int = 1_000_000
