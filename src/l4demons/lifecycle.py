@@ -1,4 +1,4 @@
-"""The training run of ``spec/lifecycle.md``: init or resume, cycles, commits.
+"""The training run of ``docs/lifecycle.md``: init or resume, cycles, commits.
 
 A run: open the hub; on an empty hub commit random initial weights at once,
 otherwise resume from the newest usable commit (weights, optimizer,
