@@ -18,7 +18,7 @@ from l4demons.bot import Bot
 from l4demons.server import ModelStore, ServeSettings, create_app
 from l4demons.server.positions import PgnError, board_from_pgn
 
-from serve_support import LiveServer, tiny_bot  # noqa: F401 - fixture
+from serve_support import LiveServer, hold_searches, tiny_bot  # noqa: F401 - fixture
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +99,7 @@ def test_bodies_nested_too_deep_or_numbers_too_long_are_400(small_limits: LiveSe
 
 def test_moves_past_the_limit_in_flight_get_a_clear_503(small_limits: LiveServer, tiny_bot: Bot,  # noqa: F811
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    held, release = threading.Semaphore(0), threading.Event()
-    choose = tiny_bot.choose_move
-
-    def held_search(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        held.release()
-        assert release.wait(30)
-        return choose(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_bot, "choose_move", held_search)
+    held, release = hold_searches(tiny_bot, monkeypatch)
     results: list[httpx.Response] = []
 
     def post() -> None:

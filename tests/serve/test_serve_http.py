@@ -14,7 +14,7 @@ from l4demons.bot import TimePolicy
 from l4demons.server import ModelState, ModelStatus, ModelStore, ServeSettings, create_app
 from l4demons.server.weights import NoWeightsError
 
-from serve_support import LiveServer, client, live, tiny_bot  # noqa: F401 - fixtures
+from serve_support import LiveServer, client, hold_searches, live, tiny_bot  # noqa: F401 - fixtures
 
 MOVE_FIELDS = {"move", "error", "time_taken", "move_probs", "logs"}
 
@@ -236,19 +236,11 @@ def test_a_failed_load_is_503_in_public_words(failure: Exception, public: str) -
 
 def test_post_root_answers_during_a_long_search(client: httpx.Client, tiny_bot, monkeypatch) -> None:  # noqa: ANN001
     """The search runs off the event loop: the platform's liveness poll is answered meanwhile."""
-    searching, release = threading.Event(), threading.Event()
-    choose = tiny_bot.choose_move
-
-    def held_search(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        searching.set()
-        assert release.wait(30)
-        return choose(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_bot, "choose_move", held_search)
+    searching, release = hold_searches(tiny_bot, monkeypatch)
     result: dict = {}
     mover = threading.Thread(target=lambda: result.update(r=client.post("/move", json={"pgn": "", "timeleft": 8000})))
     mover.start()
-    assert searching.wait(10)
+    assert searching.acquire(timeout=10)
     with httpx.Client(base_url=client.base_url, timeout=5) as c2:
         assert c2.post("/").status_code == 200
         assert c2.get("/health").status_code == 200

@@ -22,7 +22,8 @@ import pytest
 from l4demons.bot import Bot, TimePolicy
 from l4demons.hub.local import LocalHub
 from serve_support import TINY, tiny_hub  # noqa: F401 - fixture
-from l4demons.uci import EngineFatal, EngineOptions, GoParams, UciEngine, UciError, parse_go, parse_position, score_cp
+from l4demons.uci import EngineFatal, UciEngine
+from l4demons.uci_protocol import EngineOptions, GoParams, UciError, parse_go, parse_position, score_cp
 
 
 class Script:
