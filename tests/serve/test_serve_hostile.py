@@ -149,3 +149,10 @@ def test_comments_and_variations_are_skipped_not_played() -> None:
     board = board_from_pgn('[Event "x"]\n\n1. e4 {[%clk 0:03:00]\n\nstill a comment} e5 (1... c5 2. Nf3 (2. c3)) '
                            "2. Nf3 ; to the end of the line ) junk\nNc6 *")
     assert [m.uci() for m in board.move_stack] == ["e2e4", "e7e5", "g1f3", "b8c6"]
+
+
+@pytest.mark.parametrize("bad", [{"max_moves": 0}, {"max_body_bytes": -1}, {"load_wait_fraction": 2.0}, {"port": 70000}])
+def test_limits_that_make_no_sense_are_refused_in_one_line(bad: dict) -> None:
+    with pytest.raises(ValueError) as err:
+        ServeSettings(**bad)
+    assert "\n" not in str(err.value)
