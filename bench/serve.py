@@ -10,7 +10,9 @@ the model, then:
 2. several clients at once (``--clients``), each posting moves in a loop for
    ``--seconds``: requests per second in all, and the latency beyond budget
    under that load. The bot evaluates the leaves of concurrent searches in
-   one network call, so each request keeps its own budget.
+   one network call, so each request keeps its own budget; the nodes each
+   move searched (from the answer's ``logs``) show what that budget buys
+   when the network calls are shared.
 
 Positions are from random games (a fixed seed), sent as PGN.
 
@@ -24,12 +26,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import chess
@@ -65,12 +69,26 @@ def positions(n: int, seed: int = 1) -> list[str]:
     return out
 
 
+_NODES = re.compile(r"\b(\d+) nodes\b")
+
+
+def nodes_of(answer: dict) -> int:
+    """Network evaluations the move searched, from the answer's ``logs`` (0 when it did not search)."""
+    m = _NODES.search(answer.get("logs") or "")
+    return int(m[1]) if m else 0
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+def start_server(args: argparse.Namespace, on_listening: Callable[[], None] | None = None,
+                 wait_ready: bool = True) -> tuple[subprocess.Popen, str]:
+    """serve.py on a free port; returns once loading ended (ready, or failed when ``wait_ready`` is off).
+
+    ``on_listening`` is called as soon as the first ``POST /`` is answered.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -82,23 +100,27 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    listening, health = False, {"state": "loading"}
+    while time.monotonic() < deadline and health["state"] == "loading":
         try:
+            if not listening:
+                httpx.post(url + "/", timeout=1)
+                listening = True
+                if on_listening:
+                    on_listening()
             health = httpx.get(url + "/health", timeout=1).json()
-            if health["state"] != "loading":
-                break
         except httpx.HTTPError:
             if proc.poll() is not None:
                 raise SystemExit(f"serve.py exited:\n{proc.stderr.read()}") from None
-        time.sleep(0.2)
-    if health["state"] != "ready":
+        time.sleep(0.01 if not listening else 0.2)
+    if wait_ready and health["state"] != "ready":
         proc.terminate()
         raise SystemExit(f"model not ready: {health.get('error')}")
     return proc, url
 
 
 def one_client(url: str, pgns: list[str], time_left: int, moves: int) -> dict:
-    client_over, server_over = [], []
+    client_over, server_over, nodes = [], [], []
     with httpx.Client(base_url=url, timeout=60) as c:
         c.post("/move", json={"pgn": pgns[0], "timeleft": time_left})  # connection set up
         for i in range(moves):
@@ -109,11 +131,13 @@ def one_client(url: str, pgns: list[str], time_left: int, moves: int) -> dict:
             b = budget_ms(time_left)
             client_over.append(wall - b)
             server_over.append(r.json()["time_taken"] - b)
-    return {"client": client_over, "server": server_over}
+            nodes.append(nodes_of(r.json()))
+    return {"client": client_over, "server": server_over, "nodes": nodes}
 
 
 def many_clients(url: str, pgns: list[str], time_left: int, clients: int, seconds: float) -> dict:
     over: list[float] = []
+    nodes: list[int] = []
     done = [0]
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
@@ -128,6 +152,7 @@ def many_clients(url: str, pgns: list[str], time_left: int, clients: int, second
                 r.raise_for_status()
                 with lock:
                     over.append(wall - budget_ms(time_left))
+                    nodes.append(nodes_of(r.json()))
                     done[0] += 1
 
     t0 = time.perf_counter()
@@ -136,7 +161,7 @@ def many_clients(url: str, pgns: list[str], time_left: int, clients: int, second
         t.start()
     for t in threads:
         t.join()
-    return {"rps": done[0] / (time.perf_counter() - t0), "over": over}
+    return {"rps": done[0] / (time.perf_counter() - t0), "over": over, "nodes": nodes}
 
 
 def main() -> int:
@@ -160,24 +185,30 @@ def main() -> int:
     try:
         health = httpx.get(url + "/health").json()
         what = "untrained" if health["origin"] == "random" else f"{health['file']}@{(health['commit'] or '?')[:8]}"
+        print(f"`python bench/serve.py {' '.join(sys.argv[1:])}`".replace(" `", "`"))
         print(f"model: {what} {health['net']} on {health['device']}; torch threads: {args.threads or 'default'}; "
               f"{os.cpu_count()} CPUs")
         pgns = positions(200)
         print("\n### Latency beyond the search budget (one client)\n")
-        print("| timeleft (ms) | budget (ms) | moves | client p50 | client p99 | server p50 | server p99 |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
+        print("| timeleft (ms) | budget (ms) | moves | nodes/move p50 | client p50 | client p99 | server p50 | server p99 |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for tl in args.timeleft:
             moves = args.moves if budget_ms(tl) < 300 else max(10, args.moves // 5)
             r = one_client(url, pgns, tl, moves)
-            print(f"| {tl} | {budget_ms(tl):.0f} | {moves} | {pct(r['client'], .5):+.1f} | {pct(r['client'], .99):+.1f} "
+            print(f"| {tl} | {budget_ms(tl):.0f} | {moves} | {statistics.median(r['nodes']):.0f} "
+                  f"| {pct(r['client'], .5):+.1f} | {pct(r['client'], .99):+.1f} "
                   f"| {pct(r['server'], .5):+.1f} | {pct(r['server'], .99):+.1f} |")
         tl = args.concurrent_timeleft
         print(f"\n### Several clients at once (timeleft {tl} ms, budget {budget_ms(tl):.0f} ms, {args.seconds:g} s each)\n")
-        print("| clients | requests/s | beyond budget p50 (ms) | p99 (ms) |")
-        print("|---:|---:|---:|---:|")
+        print("| clients | requests/s | nodes/move p50 | nodes/move vs 1 client | beyond budget p50 (ms) | p99 (ms) |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        alone = None
         for n in args.clients:
             r = many_clients(url, pgns, tl, n, args.seconds)
-            print(f"| {n} | {r['rps']:.1f} | {statistics.median(r['over']):+.1f} | {pct(r['over'], .99):+.1f} |")
+            nodes = statistics.median(r["nodes"])
+            alone = alone or nodes
+            print(f"| {n} | {r['rps']:.1f} | {nodes:.0f} | {nodes / alone:.2f} | {statistics.median(r['over']):+.1f} "
+                  f"| {pct(r['over'], .99):+.1f} |")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -1,4 +1,4 @@
-"""The merge policy when another trainer committed first (lifecycle.md, "Several machines at once").
+"""The merge policy when another trainer committed first (docs/lifecycle.md, "Several trainers at once").
 
 Both trainers started from the same ``base`` weights. The other one's
 result is on the hub (``theirs``); ours is in memory. The merged weights

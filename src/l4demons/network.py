@@ -9,6 +9,13 @@ A weights file (``model.pt``) is a plain dict of tensors and primitives:
 loadable with ``torch.load(..., weights_only=True)``. Loading rebuilds the
 network from the stored config, as nanoGPT's checkpoints do, and refuses a
 file whose encoding version differs from this code's.
+
+Weights files come from hubs other people write, so a config is checked
+field by field before anything is built (every field bounded, its type
+exact), and its parameter count is bounded too (:func:`max_params`,
+``L4D_MAX_PARAMS``): one hub commit must not be able to exhaust the
+memory of a server or a trainer. Every problem is one line in a
+:class:`WeightsError`.
 """
 
 from __future__ import annotations
@@ -26,6 +33,19 @@ from l4demons.atomic import atomic_write
 from l4demons.encoding import ENCODING_VERSION, NUM_PLANES, POLICY_SIZE
 
 WEIGHTS_FORMAT = "l4demons-weights-v1"
+
+DEFAULT_MAX_PARAMS = 100_000_000
+"""Largest network accepted unless ``L4D_MAX_PARAMS`` says otherwise: 400 MB of float32
+weights (the ``large`` preset has about 11 million parameters)."""
+_FIELD_BOUNDS = {
+    "blocks": (1, 64),
+    "channels": (8, 1024),
+    "value_hidden": (1, 4096),
+    "encoding_version": (1, 1_000_000),
+}
+"""Inclusive bounds of the integer fields (``se_ratio`` is bounded by ``channels``)."""
+_FILE_SLACK_BYTES = 16 << 20
+"""Room in a weights file beyond the float32 tensors: batch-norm buffers, names, the config."""
 
 
 class WeightsError(ValueError):
@@ -54,14 +74,30 @@ class NetConfig:
     """The board encoding the network was trained on."""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.blocks <= 64:
-            raise ValueError(f"blocks must be between 1 and 64, got {self.blocks}")
-        if not 8 <= self.channels <= 1024:
-            raise ValueError(f"channels must be between 8 and 1024, got {self.channels}")
+        """:raises ValueError: a field of the wrong type or out of bounds, or a net over :func:`max_params`."""
+        for name, (low, high) in _FIELD_BOUNDS.items():
+            _check_int(name, getattr(self, name), low, high)
+        if not isinstance(self.se, bool):
+            raise ValueError(f"se must be true or false, got {self.se!r}")
+        _check_int("se_ratio", self.se_ratio, 1, self.channels)
         if self.value_head not in ("fc", "pool"):
             raise ValueError(f"value_head must be fc or pool, got {self.value_head!r}")
-        if self.se and self.channels // self.se_ratio < 1:
-            raise ValueError(f"se_ratio {self.se_ratio} too large for {self.channels} channels")
+        limit = max_params()
+        if self.parameters > limit:
+            raise ValueError(f"network {self.name} has {self.parameters:,} parameters, over the limit of {limit:,} "
+                             "(raise L4D_MAX_PARAMS to allow it)")
+
+    @property
+    def parameters(self) -> int:
+        """Trainable parameters of the network this config builds (counted without building it)."""
+        c, squeeze = self.channels, self.channels // self.se_ratio
+        conv_bn = c * c * 9 + 2 * c
+        se = (c * squeeze + squeeze) + (squeeze * 2 * c + 2 * c) if self.se else 0
+        stem = NUM_PLANES * c * 9 + 2 * c
+        policy = (c * c + 2 * c) + (c * 73 + 73)
+        value_in = 32 * 64 if self.value_head == "fc" else 2 * 32
+        value = (c * 32 + 2 * 32) + (value_in * self.value_hidden + self.value_hidden) + (self.value_hidden * 3 + 3)
+        return stem + self.blocks * (2 * conv_bn + se) + policy + value
 
     @property
     def name(self) -> str:
@@ -71,14 +107,39 @@ class NetConfig:
     def from_name(cls, name: str) -> NetConfig:
         """``"b6c64"``, ``"b10c128"`` or a preset name (see :data:`PRESETS`).
 
-        :raises ValueError: the name is neither.
+        :raises ValueError: the name is neither, or the net is out of bounds (see :meth:`__post_init__`).
         """
         if name in PRESETS:
-            return PRESETS[name]
+            return dataclasses.replace(PRESETS[name])  # checked again: the parameter bound may have changed
         m = re.fullmatch(r"b(\d+)c(\d+)(-se|-nose)?", name)
         if not m:
             raise ValueError(f"unknown network size {name!r}: use bNcM (e.g. b6c64) or one of {sorted(PRESETS)}")
         return cls(blocks=int(m[1]), channels=int(m[2]), se=m[3] != "-nose")
+
+
+def max_params() -> int:
+    """The largest network accepted: ``$L4D_MAX_PARAMS``, else :data:`DEFAULT_MAX_PARAMS`.
+
+    :raises ValueError: ``L4D_MAX_PARAMS`` is not a positive integer.
+    """
+    raw = os.environ.get("L4D_MAX_PARAMS", "").replace("_", "").strip()
+    if not raw:
+        return DEFAULT_MAX_PARAMS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"L4D_MAX_PARAMS={os.environ['L4D_MAX_PARAMS']!r} is not a positive whole number of parameters")
+    return int(raw)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if type(value) is not int:  # bool is an int subclass, and a float or a string is no size
+        raise ValueError(f"{name} must be a whole number, got {_short_repr(value)}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 PRESETS = {
@@ -183,24 +244,46 @@ def save_weights(net: nn.Module, cfg: NetConfig, path: str | os.PathLike) -> Non
 def read_weights(path: str | os.PathLike) -> tuple[NetConfig, dict[str, torch.Tensor]]:
     """Config and state dict of a weights file, without building the net.
 
-    :raises WeightsError: the file is truncated, holds pickled code, is not a
-        weights file, or was made for another encoding version.
+    :raises WeightsError: the file is larger than any net :func:`max_params`
+        allows, truncated, holds pickled code, is not a weights file, holds a
+        config out of bounds (see :class:`NetConfig`), or was made for another
+        encoding version. The message is one line.
     """
+    try:
+        limit = max_params()
+    except ValueError as e:
+        raise WeightsError(str(e)) from e
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise WeightsError(f"{path} cannot be read ({type(e).__name__}: {_one_line(e)[:120]})") from e
+    if size > 4 * limit + _FILE_SLACK_BYTES:  # float32 tensors; refused before torch reads a byte
+        raise WeightsError(f"{path} is {size:,} bytes, more than a network of at most {limit:,} parameters takes "
+                           "(raise L4D_MAX_PARAMS to allow it)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
-        raise WeightsError(f"{path} is not a loadable weights file ({type(e).__name__}: {str(e)[:120]})") from e
+        raise WeightsError(f"{path} is not a loadable weights file ({type(e).__name__}: {_one_line(e)[:120]})") from e
     if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
         raise WeightsError(f"{path} is not an L4Demons weights file")
+    config, state = blob.get("config"), blob.get("state_dict")
+    if not isinstance(config, dict):
+        raise WeightsError(f"{path} holds no network config")
     try:
-        cfg = NetConfig(**blob["config"])
+        cfg = NetConfig(**config)
     except (TypeError, ValueError) as e:
-        raise WeightsError(f"{path} holds an unusable network config: {e}") from e
+        raise WeightsError(f"{path} holds an unusable network config: {_one_line(e)}") from e
     if cfg.encoding_version != ENCODING_VERSION:
         raise WeightsError(
             f"{path} was trained on board encoding v{cfg.encoding_version}, this code speaks v{ENCODING_VERSION}"
         )
-    return cfg, blob["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise WeightsError(f"{path} holds no state dict of named tensors")
+    return cfg, state
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
 
 
 def load_network(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ChessNet, NetConfig]:
@@ -214,5 +297,5 @@ def load_network(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     try:
         net.load_state_dict(state)
     except RuntimeError as e:
-        raise WeightsError(f"{path}: weights do not match their config {cfg.name}: {str(e)[:160]}") from e
+        raise WeightsError(f"{path}: weights do not match their config {cfg.name}: {_one_line(e)[:160]}") from e
     return net.to(device).eval(), cfg

@@ -8,8 +8,10 @@ one before, with the next commit of this run or at the start of the next
 run; a run that starts while entries wait continues from the newest one, so
 no cycle is trained twice or lost.
 
-Every entry is written into a temporary folder and renamed into place, and
-its ``pending.json`` is written last, so a crash never leaves half an entry.
+Every entry is written into a temporary folder (each file through
+:func:`l4demons.atomic.atomic_write`, so it is whole and on disk) and the
+folder is renamed into place, its ``pending.json`` written last, so a crash
+never leaves half an entry.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import json
 import os
 import shutil
 from pathlib import Path
+
+from l4demons.atomic import atomic_write
 
 META = "pending.json"
 _TMP = ".tmp-"
@@ -54,11 +58,10 @@ class Outbox:
         number = int(entries[-1].path.name) + 1 if entries else 1
         tmp = self.path / f"{_TMP}{number:06d}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        for name, src in files.items():
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, tmp / name)
+        for name, src in files.items():  # each file whole and on disk before the entry appears
+            atomic_write(tmp / name, Path(src).read_bytes())
         meta = {"message": message, "parent": parent, "cycle": cycle, "files": sorted(files)}
-        (tmp / META).write_text(json.dumps(meta), encoding="utf-8")
+        atomic_write(tmp / META, json.dumps(meta))
         final = self.path / f"{number:06d}"
         os.replace(tmp, final)
         return self._read(final)  # type: ignore[return-value]

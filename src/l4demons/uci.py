@@ -3,7 +3,8 @@
 The protocol lives in :class:`UciEngine`, which takes one line at a time
 and writes through a ``send`` callable, so a scripted transport tests it
 without a process (as python-chess's own tests do); :func:`run_uci` is the
-stdin/stdout loop around it.
+stdin/stdout loop around it. Its values and parsing (options, ``go``
+limits, ``position``, ``info`` lines) are :mod:`l4demons.uci_protocol`'s.
 
 Commands: ``uci``, ``isready``, ``setoption``, ``ucinewgame``, ``position
 startpos|fen ... [moves ...]``, ``go`` (``wtime btime winc binc movestogo
@@ -12,6 +13,12 @@ movetime nodes depth infinite ponder searchmoves mate``), ``stop``,
 score, pv) while searching. The search runs in its own thread, so ``stop``
 and ``isready`` are answered while it thinks; ``stop`` ends the search
 before its next network call and ``bestmove`` follows at once.
+
+A search counts as over from the moment its ``bestmove`` is written (the
+two happen under one lock), not when its thread has ended: a GUI or match
+runner that answers at once sends the next ``go`` while the old thread is
+still returning from writing ``bestmove``, and that ``go`` must start a
+search, never be refused as "already searching".
 
 Options: ``Hub``, ``File``, ``Device``, ``Threads``, ``Move Overhead`` (ms kept
 back per move for the GUI and transport) and ``AllowRandom``. Weights are
@@ -25,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import sys
 import threading
 from typing import TYPE_CHECKING, Callable
@@ -33,197 +39,20 @@ from typing import TYPE_CHECKING, Callable
 import chess
 
 from l4demons import __version__
+from l4demons.uci_protocol import OPTIONS, EngineOptions, GoParams, UciError, info_line, parse_go, parse_position
 
 if TYPE_CHECKING:
     import argparse
 
-    from l4demons.bot import Bot, SearchInfo
+    from l4demons.bot import Bot
 
 logger = logging.getLogger(__name__)
 
 ENGINE_NAME = f"L4Demons {__version__}"
 
 
-class UciError(ValueError):
-    """A command the engine cannot follow (reported as ``info string``, the engine goes on)."""
-
-
 class EngineFatal(RuntimeError):
     """The engine cannot play at all (no weights); ``run_uci`` exits with status 2."""
-
-
-# -- values and parsing (no I/O) ------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineOptions:
-    """The engine's UCI options."""
-
-    hub: str = ""
-    """Checkpoint hub (a directory or ``hf://owner/repo``); empty: ``$L4D_HUB``, else the local hub."""
-    file: str = "model_best.pt"
-    """``model_best.pt``, ``model.pt`` or a local ``.pt`` file."""
-    device: str = "auto"
-    threads: int = 0
-    """Torch CPU threads; 0 leaves torch's default."""
-    move_overhead: int = 50
-    """Milliseconds kept back per move for the GUI and transport."""
-    allow_random: bool = False
-    """Play an untrained network when no weights exist anywhere."""
-    token: str | None = None
-    """Hugging Face token (from the command line only, never shown)."""
-
-    def weights_key(self) -> tuple:
-        """What a change of requires reloading the network."""
-        return (self.hub, self.file, self.device, self.allow_random)
-
-
-@dataclasses.dataclass(frozen=True)
-class UciOption:
-    name: str
-    field: str
-    kind: str
-    """``string``, ``spin``, ``combo`` or ``check``."""
-    min: int | None = None
-    max: int | None = None
-    choices: tuple[str, ...] = ()
-
-    def declaration(self, value: object) -> str:
-        default = ("true" if value else "false") if self.kind == "check" else (value if value != "" else "<empty>")
-        text = f"option name {self.name} type {self.kind} default {default}"
-        if self.kind == "spin":
-            text += f" min {self.min} max {self.max}"
-        for choice in self.choices:
-            text += f" var {choice}"
-        return text
-
-    def parse(self, raw: str) -> object:
-        """:raises UciError: the value does not fit the option."""
-        if self.kind == "string":
-            return "" if raw in ("", "<empty>") else raw
-        if self.kind == "check":
-            if raw.lower() not in ("true", "false"):
-                raise UciError(f"option {self.name} takes true or false, not {raw!r}")
-            return raw.lower() == "true"
-        if self.kind == "combo":
-            if raw not in self.choices:
-                raise UciError(f"option {self.name} takes one of {', '.join(self.choices)}, not {raw!r}")
-            return raw
-        try:
-            value = int(raw)
-        except ValueError:
-            raise UciError(f"option {self.name} takes an integer, not {raw!r}") from None
-        if not self.min <= value <= self.max:
-            raise UciError(f"option {self.name} must be between {self.min} and {self.max}, not {value}")
-        return value
-
-
-OPTIONS = (
-    UciOption("Hub", "hub", "string"),
-    UciOption("File", "file", "string"),
-    UciOption("Device", "device", "combo", choices=("auto", "cpu", "cuda")),
-    UciOption("Threads", "threads", "spin", min=0, max=256),
-    UciOption("Move Overhead", "move_overhead", "spin", min=0, max=5000),
-    UciOption("AllowRandom", "allow_random", "check"),
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class GoParams:
-    """The limits of one ``go`` command (times in milliseconds)."""
-
-    wtime: int | None = None
-    btime: int | None = None
-    winc: int = 0
-    binc: int = 0
-    movestogo: int | None = None
-    movetime: int | None = None
-    nodes: int | None = None
-    depth: int | None = None
-    mate: int | None = None
-    infinite: bool = False
-    ponder: bool = False
-    searchmoves: tuple[str, ...] = ()
-
-
-_GO_INTS = {"wtime", "btime", "winc", "binc", "movestogo", "movetime", "nodes", "depth", "mate"}
-_GO_KEYWORDS = _GO_INTS | {"infinite", "ponder", "searchmoves"}
-
-
-def parse_go(tokens: list[str]) -> GoParams:
-    """``go`` arguments -> :class:`GoParams` (negative clocks count as 0, as GUIs do send them).
-
-    :raises UciError: a value that is not an integer.
-    """
-    values: dict[str, object] = {}
-    i = 0
-    while i < len(tokens):
-        word = tokens[i]
-        if word in _GO_INTS:
-            if i + 1 >= len(tokens):
-                raise UciError(f"go {word} needs a value")
-            try:
-                values[word] = max(0, int(tokens[i + 1]))
-            except ValueError:
-                raise UciError(f"go {word} takes an integer, not {tokens[i + 1]!r}") from None
-            i += 2
-        elif word in ("infinite", "ponder"):
-            values[word] = True
-            i += 1
-        elif word == "searchmoves":
-            moves = []
-            i += 1
-            while i < len(tokens) and tokens[i] not in _GO_KEYWORDS:
-                moves.append(tokens[i])
-                i += 1
-            values["searchmoves"] = tuple(moves)
-        else:
-            raise UciError(f"unknown go parameter {word!r}")
-    return GoParams(**values)
-
-
-def parse_position(tokens: list[str]) -> tuple[chess.Board, str | None]:
-    """``position`` arguments -> (board, a problem to report or None).
-
-    An illegal move in the ``moves`` list stops the replay there (the board
-    holds the legal prefix) and is reported.
-
-    :raises UciError: neither ``startpos`` nor a valid ``fen``.
-    """
-    if not tokens:
-        raise UciError("position needs startpos or fen")
-    moves_at = tokens.index("moves") if "moves" in tokens else len(tokens)
-    if tokens[0] == "startpos":
-        board = chess.Board()
-    elif tokens[0] == "fen":
-        fen = " ".join(tokens[1:moves_at])
-        try:
-            board = chess.Board(fen)
-        except ValueError as e:
-            raise UciError(f"bad fen {fen!r}: {e}") from None
-    else:
-        raise UciError(f"position needs startpos or fen, not {tokens[0]!r}")
-    for text in tokens[moves_at + 1:]:
-        try:
-            board.push_uci(text)
-        except ValueError:
-            return board, f"illegal move {text!r} in {board.fen()}; position kept before it"
-    return board, None
-
-
-def score_cp(value: float) -> int:
-    """Centipawns for a search value in [-1, 1] (Lc0's mapping: about 100 cp at value 0.5)."""
-    q = max(-0.999, min(0.999, value))
-    return int(round(90 * math.tan(1.5637541897 * q)))
-
-
-def info_line(info: SearchInfo) -> str:
-    ms = max(1, int(info.elapsed_ms))
-    line = (f"info depth {max(1, info.depth)} seldepth {max(1, info.depth)} nodes {info.nodes} "
-            f"nps {int(info.nodes * 1000 / ms)} time {int(info.elapsed_ms)} score cp {score_cp(info.value)}")
-    if info.pv:
-        line += " pv " + " ".join(m.uci() for m in info.pv)
-    return line
 
 
 # -- the engine (protocol state, no stdin/stdout) -------------------------------
@@ -236,13 +65,14 @@ BotLoader = Callable[[EngineOptions], "tuple[Bot, str]"]
 class UciEngine:
     """UCI protocol state: feed it lines with :meth:`handle`; it answers through ``send``.
 
-    ``send`` may be called from the search thread too; calls are serialized here.
+    ``send`` may be called from the search thread too; calls are serialized here
+    (re-entrantly: a scripted GUI may answer a line from inside ``send``).
     """
 
     def __init__(self, send: Callable[[str], None], options: EngineOptions = EngineOptions(),
                  loader: BotLoader | None = None) -> None:
         self._send_raw = send
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.RLock()
         self.options = options
         self._loader = loader or load_bot
         self.board = chess.Board()
@@ -251,6 +81,7 @@ class UciEngine:
         self._load_thread: threading.Thread | None = None
         self._load_result: tuple[tuple, object] | None = None  # (key, bot-and-desc or exception)
         self._search: threading.Thread | None = None
+        self._search_over: threading.Event | None = None  # set with the search's bestmove, under _send_lock
         self._stop = threading.Event()
         self._released = threading.Event()  # infinite/ponder searches wait for stop before bestmove
 
@@ -340,7 +171,10 @@ class UciEngine:
         self._stop.clear()
         self._released.clear()
         board = self.board.copy()
-        self._search = threading.Thread(target=self._think, args=(bot, board, params), name="l4d-uci-search", daemon=True)
+        over = threading.Event()
+        self._search_over = over
+        self._search = threading.Thread(target=self._think, args=(bot, board, params, over), name="l4d-uci-search",
+                                        daemon=True)
         self._search.start()
 
     def _cmd_stop(self, args: list[str]) -> None:
@@ -357,20 +191,27 @@ class UciEngine:
     # -- searching --------------------------------------------------------
 
     def _searching(self) -> bool:
-        return self._search is not None and self._search.is_alive()
+        """Whether a search has not sent its ``bestmove`` yet (its thread may outlive that by a moment)."""
+        return self._search_over is not None and not self._search_over.is_set()
 
     def _stop_search(self) -> None:
         self._stop.set()
         self._released.set()
         self.wait()
 
-    def _think(self, bot: Bot, board: chess.Board, p: GoParams) -> None:
+    def _bestmove(self, over: threading.Event, move: chess.Move | None) -> None:
+        """Send ``bestmove`` and mark the search over in one step: the next ``go`` may follow at once."""
+        with self._send_lock:
+            over.set()
+            self._send_raw(f"bestmove {move.uci() if move else '(none)'}")
+
+    def _think(self, bot: Bot, board: chess.Board, p: GoParams, over: threading.Event) -> None:
         """The search thread: search, then ``bestmove``."""
         if board.is_game_over():
             if p.infinite or p.ponder:
                 self._released.wait()
             self.send("info string the game is over in this position")
-            self.send("bestmove (none)")
+            self._bestmove(over, None)
             return
         white = board.turn == chess.WHITE
         clock = p.wtime if white else p.btime
@@ -395,7 +236,7 @@ class UciEngine:
             move = next(iter(board.legal_moves))
         if unlimited:
             self._released.wait()  # UCI: no bestmove during infinite/ponder until stop
-        self.send(f"bestmove {move.uci()}")
+        self._bestmove(over, move)
 
     # -- the network --------------------------------------------------------
 

@@ -3,7 +3,15 @@ import pytest
 import torch
 
 from l4demons.encoding import ENCODING_VERSION, NUM_PLANES, POLICY_SIZE
-from l4demons.network import NetConfig, WeightsError, build_network, load_network, read_weights, save_weights
+from l4demons.network import (
+    NetConfig,
+    WeightsError,
+    build_network,
+    load_network,
+    max_params,
+    read_weights,
+    save_weights,
+)
 
 
 def test_forward_shapes():
@@ -75,3 +83,66 @@ def test_presets_and_names():
     assert NetConfig.from_name("b10c128").channels == 128
     assert NetConfig.from_name("small") == NetConfig()
     assert NetConfig.from_name("b4c32-nose").se is False
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "medium", "large", "b3c48-nose"])
+def test_parameter_count_is_what_the_net_holds(name):
+    cfg = NetConfig.from_name(name)
+    assert cfg.parameters == sum(p.numel() for p in build_network(cfg).parameters())
+
+
+def test_the_large_preset_fits_the_default_bound_and_a_billion_does_not(monkeypatch):
+    monkeypatch.delenv("L4D_MAX_PARAMS", raising=False)
+    assert NetConfig.from_name("large").parameters <= max_params()
+    with pytest.raises(ValueError, match="L4D_MAX_PARAMS"):
+        NetConfig(blocks=64, channels=1024)
+    monkeypatch.setenv("L4D_MAX_PARAMS", "100000")
+    with pytest.raises(ValueError, match="over the limit of 100,000"):
+        NetConfig.from_name("small")
+    monkeypatch.setenv("L4D_MAX_PARAMS", "lots")
+    with pytest.raises(ValueError, match="L4D_MAX_PARAMS='lots'"):
+        NetConfig.from_name("tiny")
+
+
+def write_blob(path, config, state=None):
+    torch.save({"format": "l4demons-weights-v1", "config": config, "state_dict": state or {}}, path)
+
+
+GOOD = {"blocks": 1, "channels": 8, "se": True, "se_ratio": 4, "value_hidden": 16, "encoding_version": ENCODING_VERSION}
+DAMAGED = [
+    pytest.param({**GOOD, "se_ratio": 0}, "se_ratio must be between 1 and 8", id="zero-ratio"),
+    pytest.param({**GOOD, "se_ratio": 9}, "se_ratio must be between 1 and 8", id="ratio-over-width"),
+    pytest.param({**GOOD, "channels": 100_000}, "channels must be between", id="absurd-width"),
+    pytest.param({**GOOD, "blocks": 64, "channels": 1024}, "over the limit", id="a-billion-parameters"),
+    pytest.param({**GOOD, "blocks": -3}, "blocks must be between", id="negative-blocks"),
+    pytest.param({**GOOD, "blocks": 2.5}, "blocks must be a whole number", id="float-blocks"),
+    pytest.param({**GOOD, "channels": True}, "channels must be a whole number", id="bool-channels"),
+    pytest.param({**GOOD, "channels": "64"}, "channels must be a whole number", id="string-channels"),
+    pytest.param({**GOOD, "se": "yes"}, "se must be true or false", id="string-se"),
+    pytest.param({**GOOD, "value_hidden": 0}, "value_hidden must be between", id="zero-value-head"),
+    pytest.param({**GOOD, "encoding_version": None}, "encoding_version must be a whole number", id="no-version"),
+    pytest.param({**GOOD, "depth": 3}, "unexpected keyword", id="unknown-field"),
+    pytest.param([1, 2], "holds no network config", id="config-not-a-dict"),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), DAMAGED)
+def test_a_damaged_config_is_one_line_weights_error(tmp_path, config, message):
+    path = tmp_path / "model.pt"
+    write_blob(path, config)
+    with pytest.raises(WeightsError, match=message) as err:
+        load_network(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_missing_state_dict_and_a_file_too_big_for_any_allowed_net(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    torch.save({"format": "l4demons-weights-v1", "config": GOOD}, path)
+    with pytest.raises(WeightsError, match="no state dict"):
+        read_weights(path)
+    monkeypatch.setenv("L4D_MAX_PARAMS", "1000")
+    path.write_bytes(b"\0" * (4 * 1000 + (16 << 20) + 1))
+    with pytest.raises(WeightsError, match="more than a network of at most 1,000 parameters"):
+        read_weights(path)
+    with pytest.raises(WeightsError, match="cannot be read"):
+        read_weights(tmp_path / "missing.pt")

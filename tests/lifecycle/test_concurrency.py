@@ -4,7 +4,7 @@ Both start at once on an empty hub, so both race to make the initial
 commit. Trainer A is then paused (SIGSTOP) in its first self-play until B
 has finished, so A's first commit is certain to meet a hub that moved on:
 the merge path runs every time, not only when the timing happens to
-collide. The promise checked (lifecycle.md, "Several machines at once"):
+collide. The promise checked (docs/lifecycle.md, "Several trainers at once"):
 both exit 0, and every cycle each trainer ran is committed (and in the
 history) or named in its log as merged or dropped; no cycle number is
 committed twice, and the metrics rows match the commits.

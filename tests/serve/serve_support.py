@@ -84,3 +84,17 @@ def live(tiny_bot: Bot) -> Iterator[LiveServer]:
 def client(live: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live.url, timeout=30) as c:
         yield c
+
+
+def hold_searches(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Semaphore, threading.Event]:
+    """Make the bot's searches wait for a go-ahead: (released once per search that started, the go-ahead)."""
+    started, go = threading.Semaphore(0), threading.Event()
+    choose = bot.choose_move
+
+    def held_search(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        started.release()
+        assert go.wait(30)
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(bot, "choose_move", held_search)
+    return started, go

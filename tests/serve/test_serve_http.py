@@ -1,4 +1,4 @@
-"""The HTTP contract (spec/serving.md) over real HTTP: fields, types, bad input, a whole game."""
+"""The HTTP contract (docs/serving.md) over real HTTP: fields, types, bad input, loading, a whole game."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from l4demons.bot import TimePolicy
-from l4demons.server import ModelStore, ServeSettings, create_app
+from l4demons.server import ModelState, ModelStatus, ModelStore, ServeSettings, create_app
+from l4demons.server.weights import NoWeightsError
 
-from serve_support import LiveServer, client, live, tiny_bot  # noqa: F401 - fixtures
+from serve_support import LiveServer, client, hold_searches, live, tiny_bot  # noqa: F401 - fixtures
 
 MOVE_FIELDS = {"move", "error", "time_taken", "move_probs", "logs"}
 
@@ -79,7 +80,7 @@ def test_single_legal_move_is_answered_at_once(client: httpx.Client) -> None:
     r = client.post("/move", json={"pgn": f'[SetUp "1"]\n[FEN "{board.fen()}"]\n\n*', "timeleft": 60_000})
     body = r.json()
     assert r.status_code == 200 and body["move_probs"] == {body["move"]: 1.0}
-    assert body["time_taken"] < 100
+    assert body["time_taken"] < 1000  # a search would take its budget of about 2 s
 
 
 BAD_BODIES = [
@@ -154,44 +155,98 @@ def test_unknown_route_and_method_are_json(client: httpx.Client) -> None:
     assert r.status_code == 404
 
 
-def test_move_answers_503_json_while_loading_and_after_failure(tiny_bot) -> None:  # noqa: ANN001
+def wait_until(condition, what: str, timeout: float = 10.0) -> None:  # noqa: ANN001
+    """Poll for an observed condition, bounded (the server's event loop sets it)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def test_a_move_sent_while_the_weights_load_waits_for_them_and_plays(tiny_bot) -> None:  # noqa: ANN001
+    """The platform's devtools send the first /move as soon as POST / answers: it must not be lost."""
     gate = threading.Event()
 
     def slow_loader():  # noqa: ANN202
-        gate.wait(10)
-        raise ValueError("no weights to play with: test says so")
+        assert gate.wait(30)
+        return tiny_bot, ModelStatus(ModelState.READY, origin="random", device="cpu", net=tiny_bot.config.name)
 
     store = ModelStore(slow_loader)
-    with LiveServer(create_app(ServeSettings(), store)) as server, httpx.Client(base_url=server.url) as c:
+    with LiveServer(create_app(ServeSettings(), store)) as server, httpx.Client(base_url=server.url, timeout=30) as c:
         assert c.post("/").json() == {"running": True}
-        r = c.post("/move", json={"pgn": "", "timeleft": 1000})
-        assert r.status_code == 503 and "loading" in r.json()["error"]
-        h = c.get("/health")
-        assert h.status_code == 503 and h.json()["state"] == "loading"
+        assert c.get("/health").json()["state"] == "loading"
+        result: dict = {}
+        mover = threading.Thread(target=lambda: result.update(r=c.post("/move", json={"pgn": "1. e4", "timeleft": 12_000})))
+        mover.start()
+        wait_until(lambda: store._waiters, "the move to wait for the weights")
+        assert mover.is_alive()
         gate.set()
-        assert store.wait(5)
+        mover.join(30)
+        r = result["r"]
+        assert r.status_code == 200, r.text
+        board = chess.Board()
+        board.push_san("e4")
+        body = r.json()
+        check_move_answer(body, board)
+        assert "after waiting" in body["logs"] and len(body["move_probs"]) > 1  # searched with the network
+
+
+def test_a_move_whose_wait_runs_out_still_gets_a_legal_move(tiny_bot) -> None:  # noqa: ANN001
+    gate = threading.Event()
+
+    def never_loads():  # noqa: ANN202
+        gate.wait(30)
+        raise ValueError("the test is over")
+
+    store = ModelStore(never_loads)
+    settings = ServeSettings(load_wait_fraction=0.1)
+    with LiveServer(create_app(settings, store)) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        board = chess.Board()
+        board.push_san("d4")
+        r = c.post("/move", json={"pgn": "1. d4", "timeleft": 1000})  # waits at most 100 ms
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert check_move_answer(body, board) and "without the network" in body["logs"]
+        gate.set()
+
+
+SECRET = "/home/someone/secret-place"
+
+
+@pytest.mark.parametrize(("failure", "public"), [
+    (NoWeightsError(f"no weights: nothing in {SECRET}"), "no weights to play with"),
+    (ValueError(f"{SECRET}/model.pt holds an unusable network config"), "could not be loaded with these settings"),
+    (RuntimeError(f"CUDA fell over in {SECRET}"), "internal error"),
+])
+def test_a_failed_load_is_503_in_public_words(failure: Exception, public: str) -> None:
+    def loader():  # noqa: ANN202
+        raise failure
+
+    store = ModelStore(loader)
+    with LiveServer(create_app(ServeSettings(), store)) as server, httpx.Client(base_url=server.url) as c:
+        assert store.wait(10)
         r = c.post("/move", json={"pgn": "", "timeleft": 1000})
-        assert r.status_code == 503 and "test says so" in r.json()["error"]
-        h = c.get("/health").json()
-        assert h["state"] == "failed" and "test says so" in h["error"]
+        assert r.status_code == 503 and public in r.json()["error"]
+        h = c.get("/health")
+        assert h.status_code == 503 and h.json()["state"] == "failed" and public in h.json()["error"]
+        for text in (r.text, h.text):
+            assert SECRET not in text and "Error" not in text and "Traceback" not in text
         assert c.post("/move", content=b"nope").status_code == 400  # bad input is still 4xx first
 
 
-def test_post_root_answers_during_a_long_search(client: httpx.Client, live: LiveServer) -> None:
+def test_post_root_answers_during_a_long_search(client: httpx.Client, tiny_bot, monkeypatch) -> None:  # noqa: ANN001
     """The search runs off the event loop: the platform's liveness poll is answered meanwhile."""
+    searching, release = hold_searches(tiny_bot, monkeypatch)
     result: dict = {}
-
-    def long_move() -> None:
-        with httpx.Client(base_url=live.url, timeout=30) as c2:
-            result["r"] = c2.post("/move", json={"pgn": "", "timeleft": 8000})  # budget ~240 ms
-
-    t = threading.Thread(target=long_move)
-    t.start()
-    time.sleep(0.05)
-    t0 = time.perf_counter()
-    assert client.post("/").status_code == 200
-    assert time.perf_counter() - t0 < 0.15
-    t.join()
+    mover = threading.Thread(target=lambda: result.update(r=client.post("/move", json={"pgn": "", "timeleft": 8000})))
+    mover.start()
+    assert searching.acquire(timeout=10)
+    with httpx.Client(base_url=client.base_url, timeout=5) as c2:
+        assert c2.post("/").status_code == 200
+        assert c2.get("/health").status_code == 200
+    assert mover.is_alive()  # the search is still held: POST / did not wait for it
+    release.set()
+    mover.join(30)
     assert result["r"].status_code == 200
 
 
@@ -210,7 +265,7 @@ def test_full_game_with_a_counting_clock(client: httpx.Client) -> None:
         body = r.json()
         move = check_move_answer(body, board)
         budget = policy.budget_ms(int(left))
-        if body["time_taken"] > budget + policy.safety_ms / 2:
+        if body["time_taken"] > budget + 1000:  # generous: the overshoot is measured by bench/serve.py
             over_budget.append((board.ply(), int(left), round(budget), round(body["time_taken"])))
         clocks[board.turn] -= wall
         assert clocks[board.turn] > 0, f"lost on time at ply {board.ply()}"

@@ -1,4 +1,4 @@
-"""Elo, measured against calibrated opponents (see ``spec/elo.md``).
+"""Elo, measured against calibrated opponents (see ``docs/elo.md``).
 
 Modules, bottom up:
 

@@ -214,11 +214,10 @@ def schedule(a: PlayerSpec, b: PlayerSpec, openings: Sequence[Opening], games: i
 
 def default_workers(games: int) -> int:
     """One worker per core this process may use, never more than the games."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, games))
+    # Imported here: devices imports torch, which a worker must not load before _worker_init sets its threads.
+    from l4demons.devices import cpu_count
+
+    return max(1, min(cpu_count(), games))
 
 
 class GamePool:

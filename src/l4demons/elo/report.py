@@ -6,12 +6,14 @@ training loop never need it, so it is imported only when a report is drawn.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from l4demons.atomic import atomic_write
 from l4demons.elo.errors import PlotUnavailable
 
 
@@ -67,9 +69,9 @@ def draw_report(metrics_rows: Sequence[Mapping[str, Any]], out_png: str | os.Pat
         ax.set(xlabel="training cycle" if x == "cycle" else "training hours", ylabel="loss", title=f"loss vs {x}")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(out_png)
-    tmp = out.with_name(out.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, out)
+    out = Path(out_png)
+    atomic_write(out, png.getvalue())
     return out

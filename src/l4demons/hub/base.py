@@ -5,7 +5,7 @@ A hub is a linear history of commits, each a complete set of files
 maybe ``model_best.pt``). Backends: :mod:`l4demons.hub.local` (a directory,
 the zero-set-up default) and :mod:`l4demons.hub.hf` (the Hugging Face Hub).
 
-Concurrency rule (lifecycle.md, "Several machines at once"): every commit
+Concurrency rule (docs/lifecycle.md, "Several trainers at once"): every commit
 names the head it started from (``parent``). If the hub's head moved in
 between, the backend raises :class:`HubConflict` and writes nothing; the
 caller pulls the new head, merges and retries. Files a commit does not name

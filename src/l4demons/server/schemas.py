@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP contract (spec/serving.md), apart from internal types.
+"""Request and response bodies of the HTTP contract (docs/serving.md), apart from internal types.
 
 Field names are the ChessHacks bot-server contract's: do not rename them.
 """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 DEFAULT_PORT = 5058
 
@@ -22,6 +21,9 @@ class ServeSettings:
     device: str = "auto"
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
     host: str = "0.0.0.0"
+    """Address to listen on. ``0.0.0.0`` (the contract's) is every network the machine is on: the
+    server has no authentication and no TLS, so anyone who can reach the port can make it search.
+    ``127.0.0.1`` keeps it to this machine; in front of the internet, put a reverse proxy before it."""
     port: int = DEFAULT_PORT
     """``$SERVE_PORT`` when set."""
     allow_random: bool = False
@@ -30,12 +32,26 @@ class ServeSettings:
     """Size of that untrained network."""
     threads: int | None = None
     """Torch CPU threads; None leaves torch's default (all cores)."""
-    cache_dir: Path | None = None
-    """Where served weights are cached for offline restarts; None: ``$L4D_CACHE`` or ~/.cache/l4demons/weights."""
     max_move_ms: float = 30_000.0
     """No move searches longer than this, whatever the clock says."""
     max_body_bytes: int = 1_000_000
-    """Larger /move bodies are refused with 413."""
+    """Larger /move bodies are refused with 413, counted while they stream in (chunked or not)."""
+    body_timeout_s: float = 10.0
+    """A /move body not received whole within this many seconds is refused with 408."""
+    max_pgn_chars: int = 100_000
+    """Longest PGN accepted (a 4,000-ply game with a comment on every move fits)."""
+    max_pgn_plies: int = 4_000
+    """Most half-moves in a PGN's mainline."""
+    max_pgn_variations: int = 200
+    """Most variations in a PGN (they are skipped, not played out)."""
+    max_moves: int = 64
+    """Most /move requests handled at once, from arrival to answer (the concurrent games of a
+    tournament); their searches share network calls. More get 503 at once, without being read."""
+    parse_threads: int = 2
+    """Threads that read PGNs and JSON off the event loop."""
+    load_wait_fraction: float = 0.25
+    """While the weights load, a /move waits for them at most this fraction of its clock; past that
+    it is answered with a legal move chosen without the network."""
     warmup: bool = True
     """Run a few searches after loading so the first move is not slowed by kernel set-up."""
 
@@ -43,7 +59,7 @@ class ServeSettings:
     def from_env(cls, **overrides: object) -> ServeSettings:
         """Defaults, then the environment (``SERVE_PORT``), then ``overrides`` that are not None.
 
-        :raises ValueError: ``SERVE_PORT`` is not a port number.
+        :raises ValueError: ``SERVE_PORT`` is not a port number, or a value is out of bounds.
         """
         values: dict[str, object] = {}
         if os.environ.get("SERVE_PORT"):
@@ -53,3 +69,14 @@ class ServeSettings:
                 raise ValueError(f"SERVE_PORT={os.environ['SERVE_PORT']!r} is not a port number") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        """:raises ValueError: a limit that is not positive, or a port out of range."""
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is not a port number (0-65535)")
+        for name in ("max_move_ms", "max_body_bytes", "body_timeout_s", "max_pgn_chars", "max_pgn_plies",
+                     "max_moves", "parse_threads"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_pgn_variations < 0 or not 0 <= self.load_wait_fraction <= 1:
+            raise ValueError("max_pgn_variations must be 0 or more and load_wait_fraction between 0 and 1")

@@ -1,4 +1,4 @@
-"""Which weights to play with: from the hub, else from the on-disk cache.
+"""Which weights to play with: a local file, the hub's head, or offline the hub's cached commit.
 
 Every front door that plays (``serve.py``, ``l4demons uci``, the lichess-bot
 adapter) resolves its weights here, so they all find the same file the same
@@ -8,29 +8,27 @@ way:
    hub names) is used as it is.
 2. Otherwise the hub is asked for ``--file`` at its head; a hub that has no
    ``model_best.pt`` yet (before the first evaluation) falls back to
-   ``model.pt``. The copy is kept in the serve cache, one folder per hub, with
-   the commit it came from.
-3. When the hub cannot be reached or holds no weights, the newest cached copy
-   is used, so a restart works offline.
+   ``model.pt``.
+3. When the hub cannot be reached, the newest commit of it this machine has
+   cached is served, so a restart works offline.
+
+There is one cache of weights, the hub's own: the Hugging Face cache for an
+``hf://`` hub (verified downloads, and the commit an offline start resumes
+from: :mod:`l4demons.hub.hf_cache`), which training uses too. A local hub
+is a directory on this machine and needs none.
 
 No torch here: the HTTP server answers ``POST /`` before torch is imported.
+A :class:`WeightsSource`'s ``note`` is shown by ``/health``, so it names no
+path and quotes no exception; the details are logged.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
-import os
-import re
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
-from l4demons.atomic import atomic_write
-from l4demons.hub.base import HubError, open_hub, resolve_hub_uri, sha256_file
+from l4demons.hub.base import Hub, HubUnavailable, open_hub, resolve_hub_uri
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ HUB_FILES = ("model_best.pt", "model.pt")
 
 
 class NoWeightsError(Exception):
-    """No weights anywhere: not on the hub, not in the cache. The message says what to do."""
+    """No weights anywhere: not on the hub, not in its cache. The message says what to do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,25 +53,16 @@ class WeightsSource:
     commit: str | None
     """The hub commit the file belongs to, when known."""
     origin: str
-    """``hub``, ``cache`` (hub unreachable or empty) or ``local file``."""
+    """``hub``, ``cache`` (the hub unreachable: its newest commit cached here) or ``local file``."""
     note: str | None = None
-    """Anything the user should know (a fallback was taken), else None."""
+    """Anything the user should know (a fallback was taken), else None; public: no path, no exception text."""
 
 
-def default_cache_dir() -> Path:
-    """``$L4D_CACHE``, else ``$XDG_CACHE_HOME/l4demons/weights`` (``~/.cache/...``)."""
-    if os.environ.get("L4D_CACHE"):
-        return Path(os.environ["L4D_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "l4demons" / "weights"
-
-
-def resolve_weights(
-    hub: str | None = None, file: str = "model_best.pt", *, token: str | None = None, cache_dir: Path | None = None
-) -> WeightsSource:
+def resolve_weights(hub: str | None = None, file: str = "model_best.pt", *, token: str | None = None) -> WeightsSource:
     """Find the weights to play with (see the module docstring for the order).
 
-    :raises NoWeightsError: nothing usable exists; the message names what was tried.
+    :raises NoWeightsError: nothing usable exists; the message names what was tried and what to do.
+    :raises l4demons.hub.base.HubError: the hub cannot be used (a bad token, a file on the hub that is damaged).
     """
     local = Path(file).expanduser()
     if file not in HUB_FILES:
@@ -81,96 +70,37 @@ def resolve_weights(
             return WeightsSource(local, str(local), "", None, "local file")
         raise NoWeightsError(f"--file {file!r} is neither one of {', '.join(HUB_FILES)} nor an existing local file")
     uri = resolve_hub_uri(hub)
-    cache = _HubCache(cache_dir or default_cache_dir(), uri)
+    opened = open_hub(uri, token=token)
+    commit, origin, note = _head(opened)
     wanted = [file] + ([n for n in HUB_FILES if n != file] if file == "model_best.pt" else [])
-    problem = None
-    try:
-        found = _from_hub(uri, token, wanted)
-    except (HubError, OSError) as e:
-        found, problem = None, f"hub {uri} failed: {e}"
-        logger.warning("[SERVE] %s; trying the cache in %s", problem, cache.folder)
-    if found is not None:
-        name, path, commit = found
-        note = None if name == file else f"the hub holds no {file} yet; serving {name}"
-        try:
-            cache.put(name, path, commit)
-        except OSError as e:  # a read-only cache must not stop serving
-            logger.warning("[SERVE] could not cache %s in %s: %s", name, cache.folder, e)
-        return WeightsSource(path, name, uri, commit, "hub", note)
-    if problem is None:
-        problem = f"hub {uri} holds no {' or '.join(wanted)}"
-    cached = cache.get(wanted)
-    if cached is not None:
-        name, path, commit = cached
-        return WeightsSource(path, name, uri, commit, "cache", f"{problem}; serving the cached copy from commit {_short(commit)}")
+    for name in wanted if commit is not None else []:
+        path = opened.download(name, commit)
+        if path is not None:
+            fallback = None if name == file else f"the hub holds no {file} yet; serving {name}"
+            return WeightsSource(Path(path), name, uri, commit, origin, "; ".join(filter(None, (note, fallback))) or None)
     raise NoWeightsError(
-        f"no weights to play with: {problem}, and nothing is cached in {cache.folder}. "
+        f"no weights to play with: hub {uri} holds no {' or '.join(wanted)}"
+        + (f" at commit {commit[:8]}" if commit else " (it has no commit yet)") + ". "
         f"Train first (`l4demons train --hub {uri}`), point --hub at a hub that holds weights, "
         "or pass --allow-random to play an untrained network."
     )
 
 
-def _from_hub(uri: str, token: str | None, wanted: list[str]) -> tuple[str, Path, str | None] | None:
-    hub = open_hub(uri, token=token)
-    commit = hub.head()
-    if commit is None:
-        return None
-    for name in wanted:
-        path = hub.download(name, commit)
-        if path is not None:
-            return name, Path(path), commit
-    return None
+def _head(hub: Hub) -> tuple[str | None, str, str | None]:
+    """(commit, origin, note): the hub's head, or when it cannot be reached the newest commit cached here.
 
-
-def _short(commit: str | None) -> str:
-    return commit[:8] if commit else "?"
-
-
-class _HubCache:
-    """Copies of served weights, one folder per hub: ``<file>`` plus ``<file>.json``."""
-
-    def __init__(self, root: Path, uri: str) -> None:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", uri).strip("-")[-60:]
-        self.folder = root / f"{slug}-{hashlib.sha1(uri.encode()).hexdigest()[:10]}"
-        self.uri = uri
-
-    def put(self, name: str, src: Path, commit: str | None) -> None:
-        digest, size = sha256_file(src)
-        meta_path = self.folder / f"{name}.json"
-        old = _read_json(meta_path)
-        if old.get("sha256") == digest and (self.folder / name).is_file() and old.get("commit") == commit:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-                shutil.copyfileobj(inp, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        meta = {"hub": self.uri, "file": name, "commit": commit, "sha256": digest, "size": size, "saved_at": time.time()}
-        atomic_write(meta_path, json.dumps(meta, indent=1))
-
-    def get(self, wanted: list[str]) -> tuple[str, Path, str | None] | None:
-        for name in wanted:
-            path, meta = self.folder / name, _read_json(self.folder / f"{name}.json")
-            if not path.is_file() or not meta:
-                continue
-            if sha256_file(path)[0] != meta.get("sha256"):
-                logger.warning("[SERVE] cached %s does not match its checksum; ignoring it", path)
-                continue
-            return name, path, meta.get("commit")
-        return None
-
-
-def _read_json(path: Path) -> dict:
+    :raises NoWeightsError: the hub cannot be reached and nothing of it is cached.
+    """
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
+        return hub.head(), "hub", None
+    except HubUnavailable as e:
+        cached = getattr(hub, "cached_head", lambda: None)()
+        if cached is None:
+            raise NoWeightsError(
+                f"no weights to play with: hub {hub.uri} cannot be reached ({e}) and nothing of it is cached on this "
+                "machine. Check the network and retry, point --hub at a hub that holds weights, "
+                "or pass --allow-random to play an untrained network."
+            ) from e
+        logger.warning("[SERVE] hub %s cannot be reached (%s); serving its newest commit cached here, %s",
+                       hub.uri, e, cached[:8])
+        return cached, "cache", f"the hub could not be reached; serving its cached commit {cached[:8]}"
