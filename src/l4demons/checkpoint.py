@@ -51,6 +51,12 @@ class TrainingState:
     """Played-out games in which a side would have resigned (decayed each cycle)."""
     false_resigns: float = 0.0
     """...of which that side did not lose."""
+    material_checks: float = 0.0
+    """Recent positions with a decisive material lead (decayed; see lifecycle/bootstrap.py)."""
+    material_agreed: float = 0.0
+    """...of which the search value agreed with the lead."""
+    material_retired: bool = False
+    """The material rule is off for good: the value head knows material."""
     elo: float | None = None
     elo_pool: dict = dataclasses.field(default_factory=dict)
     """Earlier cycles' Elo games, decayed: ``{anchor name: [wins, draws, losses]}``."""

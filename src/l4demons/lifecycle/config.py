@@ -46,6 +46,8 @@ class TrainConfig:
     """Weight of the earlier cycles' Elo games in this cycle's estimate, per cycle of age."""
     gate_games: int = 8
     """Most games of the head-to-head against model_best.pt each cycle (0: no gate, the newest net is the best)."""
+    material_trust: float = 0.9
+    """Retire the material rule (--material-win) once search values agree with decisive leads this often (>1: never)."""
     window: WindowConfig = WindowConfig()
     selfplay: SelfPlayConfig = SelfPlayConfig()
     learner: LearnerConfig = LearnerConfig()
@@ -74,6 +76,8 @@ class TrainConfig:
             raise ValueError("--elo-decay must be in [0, 1)")
         if self.elo_games < 1 or self.elo_nodes < 1 or self.gate_games < 0:
             raise ValueError("--elo-games and --elo-nodes must be at least 1, --gate-games 0 or more")
+        if self.material_trust <= 0:
+            raise ValueError("--material-trust must be positive")
         if self.workers < 0:
             raise ValueError("--workers must be 0 or more")
         if self.net is not None:

@@ -30,6 +30,7 @@ from l4demons.devices import default_workers, resolve_device, worker_devices
 from l4demons.distributed import World, any_rank, broadcast, close_world, gather_lists, init_world, rank_device, sync_module
 from l4demons.hub import Hub, open_hub
 from l4demons.learner import Learner, Losses
+from l4demons.lifecycle import bootstrap
 from l4demons.lifecycle.budgets import steps_for_cycle, window_size
 from l4demons.lifecycle.commit import CommitMixin
 from l4demons.lifecycle.common import TrainError, elo_text, machine_name
@@ -212,10 +213,27 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
                                self.cfg.learner.batch_size, self.world.size)
 
     def _selfplay_config(self) -> SelfPlayConfig:
-        """Resignation only once played-out games show it is rarely wrong (KataGo and Lc0 check the same)."""
+        """Resignation only once played-out games show it is rarely wrong (KataGo and Lc0 check the same);
+        the material rule only until the value head has learned what it teaches (lifecycle/bootstrap.py)."""
         st, cfg = self.state, self.cfg.selfplay
         trusted = st.resign_checks >= RESIGN_MIN_CHECKS and st.false_resigns <= RESIGN_MAX_FALSE * st.resign_checks
-        return cfg if trusted else dataclasses.replace(cfg, resign_playthrough=1.0)
+        if not trusted:
+            cfg = dataclasses.replace(cfg, resign_playthrough=1.0)
+        if st.material_retired:
+            cfg = dataclasses.replace(cfg, material_win=0)
+        return cfg
+
+    def _check_material_rule(self, chunk: ReplayChunk | None) -> None:
+        st, lead = self.state, self.cfg.selfplay.material_win
+        if chunk is None or lead <= 0 or st.material_retired:
+            return
+        st.material_checks, st.material_agreed = bootstrap.update(
+            st.material_checks, st.material_agreed, *bootstrap.agreement_counts(chunk.positions, chunk.values, lead))
+        if bootstrap.rule_retired(st.material_checks, st.material_agreed, self.cfg.material_trust):
+            st.material_retired = True
+            log.info("[TRAIN] the search now agrees with %.0f%% of decisive material leads: the material rule "
+                     "retires, games play on to mate, resignation or the length cap",
+                     100 * st.material_agreed / st.material_checks)
 
     def _count_resign_checks(self, games: list) -> None:
         st = self.state
@@ -232,6 +250,7 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
         st.cycle = cycle
         st.games += len(games)
         self._count_resign_checks(games)
+        self._check_material_rule(chunk)
         st.positions += len(chunk) if chunk else 0
         st.train_positions += new_train
         st.samples += samples
@@ -256,7 +275,8 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
             "val_value": val.value if val else None, "seconds": round(seconds, 1), "hours": round(st.hours, 4),
             "machine": machine_name(), "time": time.time(), "interrupted": interrupted,
             "train_positions": new_train, "cycle_samples": samples, "samples": st.samples,
-            "window": self.replay.train_positions,
+            "window": self.replay.train_positions, "material_rule": not st.material_retired,
+            "material_agreement": round(st.material_agreed / st.material_checks, 3) if st.material_checks else None,
             "measure_seconds": round(measured.seconds, 1) if measured is not None else 0.0, "best": best,
             **(elo.as_metrics() if elo is not None else {"elo": None}),
             **({"gate_wins": gate.match.wins, "gate_draws": gate.match.draws, "gate_losses": gate.match.losses}

@@ -1,0 +1,57 @@
+"""Bootstrapping labels that step aside: the material rule ends once the value head knows material.
+
+An untrained net's games rarely end in mate, so self-play ends a game when
+one side keeps a large material lead (``SelfPlayConfig.material_win``) and
+scores it as a win: a label the value head can learn in minutes. Once the
+value head has learned it, the rule only shortens games whose search
+already says who is winning, and it hides what comes after (converting a
+lead, the counterplay of the side behind). So the trainer watches each
+cycle's positions where the rule's lead holds: when the search value of
+those positions agrees with the lead (``value * sign(lead) >= AGREE``) in at
+least ``material_trust`` of them, over a decayed count of at least
+:data:`MIN_CHECKS` positions, the rule is switched off for later cycles;
+resignation, whose own false-positive check guards it, takes over ending
+lost games. The length cap's adjudication stays: games must end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l4demons.encoding import POSITION_DTYPE
+
+PIECE_VALUES = np.array([1, 3, 3, 5, 9, 0], dtype=np.int64)
+"""Pawn, knight, bishop, rook, queen, king: the values of ``selfplay.PIECE_VALUES``."""
+AGREE = 0.5
+"""A search value at least this far on the leader's side counts as agreeing with the lead."""
+MIN_CHECKS = 200.0
+"""Decayed positions needed before the rule may switch off."""
+DECAY = 0.8
+"""Older cycles' positions count this much less each cycle (the value head changes)."""
+
+
+def material_lead(records: np.ndarray) -> np.ndarray:
+    """Material of the side to move minus the opponent's, in pawns, of packed positions ``[n]``."""
+    if records.dtype != POSITION_DTYPE:
+        raise ValueError("material_lead takes encoding.POSITION_DTYPE records")
+    bits = np.unpackbits(np.ascontiguousarray(records["pieces"]).view(np.uint8).reshape(len(records), 12, 8), axis=2)
+    counts = bits.sum(axis=2).astype(np.int64)  # [n, 12] pieces per bitboard
+    return counts[:, :6] @ PIECE_VALUES - counts[:, 6:] @ PIECE_VALUES
+
+
+def agreement_counts(records: np.ndarray, values: np.ndarray, lead_pawns: int) -> tuple[int, int]:
+    """(positions with a lead of at least ``lead_pawns`` either way, of which the search value agrees)."""
+    lead = material_lead(records)
+    decisive = np.abs(lead) >= lead_pawns
+    agree = values.astype(np.float32)[decisive] * np.sign(lead[decisive]) >= AGREE
+    return int(decisive.sum()), int(agree.sum())
+
+
+def update(checks: float, agreed: float, new_checks: int, new_agreed: int) -> tuple[float, float]:
+    """Decayed running counts."""
+    return DECAY * checks + new_checks, DECAY * agreed + new_agreed
+
+
+def rule_retired(checks: float, agreed: float, trust: float) -> bool:
+    """Whether the value head agrees with material leads often enough to drop the rule."""
+    return trust <= 1.0 and checks >= MIN_CHECKS and agreed >= trust * checks
