@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from l4demons.encoding import POLICY_SIZE
 from l4demons.replay import Batch, ReplayWindow
 
 
@@ -73,18 +74,33 @@ def value_target(batch: Batch, mix: float) -> np.ndarray:
     return ((1.0 - mix) * batch.wdl + mix * from_q).astype(np.float32)
 
 
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on ``device``: through pinned memory and a non-blocking copy on CUDA."""
+    tensor = torch.from_numpy(array)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
 def batch_losses(
     net: torch.nn.Module, batch: Batch, device: torch.device, value_mix: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(policy loss, value loss) of one batch, as tensors with gradients."""
-    planes = torch.from_numpy(batch.planes).to(device)
-    target = torch.from_numpy(batch.policy).to(device)
-    legal = torch.from_numpy(batch.legal).to(device)
-    weight = torch.from_numpy(batch.policy_weight).to(device)
-    wdl = torch.from_numpy(value_target(batch, value_mix)).to(device)
+    """(policy loss, value loss) of one batch, as tensors with gradients.
+
+    The sparse policy target (legal moves only, about 1% of the 4672
+    entries) crosses to the device as is and is scattered into the dense
+    target and the legal-move mask there.
+    """
+    n = len(batch)
+    planes = _to_device(batch.planes, device)
+    index = _to_device(batch.policy_index, device)
+    target = torch.zeros(n * POLICY_SIZE, device=device).index_put_((index,), _to_device(batch.policy_prob, device))
+    legal = torch.zeros(n * POLICY_SIZE, dtype=torch.bool, device=device).index_fill_(0, index, True)
+    weight = _to_device(batch.policy_weight, device)
+    wdl = _to_device(value_target(batch, value_mix), device)
     policy_logits, value_logits = net(planes)
-    logp = F.log_softmax(policy_logits.float().masked_fill(~legal, -1e9), dim=1)
-    per_pos = -(target * logp).sum(dim=1)
+    logp = F.log_softmax(policy_logits.float().masked_fill(~legal.view(n, POLICY_SIZE), -1e9), dim=1)
+    per_pos = -(target.view(n, POLICY_SIZE) * logp).sum(dim=1)
     policy_loss = (per_pos * weight).sum() / weight.sum().clamp(min=1.0)
     value_loss = F.cross_entropy(value_logits.float(), wdl)
     return policy_loss, value_loss
@@ -112,12 +128,18 @@ class Learner:
         replay: ReplayWindow,
         steps: int,
         rng: np.random.Generator,
-        on_step: Callable[[int, float], None] | None = None,
+        on_step: Callable[[int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Losses:
-        """Up to ``steps`` optimizer steps; mean losses of the steps taken."""
+        """Up to ``steps`` optimizer steps; mean losses of the steps taken.
+
+        The losses are summed on the device and read once at the end: no
+        step waits for the accelerator to report back. ``on_step(step)`` is
+        called after each step (a progress bar).
+        """
         self.net.train()
-        pol, val, done = 0.0, 0.0, 0
+        total = torch.zeros(2, device=self.device)
+        done = 0
         for _ in range(steps):
             if should_stop():
                 break
@@ -131,12 +153,12 @@ class Learner:
             self.scheduler.step()
             self.step += 1
             done += 1
-            pol += p.item()
-            val += v.item()
+            total += torch.stack([p.detach(), v.detach()])
             if on_step is not None:
-                on_step(self.step, p.item() + v.item())
+                on_step(self.step)
         self.net.eval()
-        return Losses(pol / max(done, 1), val / max(done, 1))
+        pol, val = (total / max(done, 1)).tolist()
+        return Losses(pol, val)
 
     @torch.no_grad()
     def validation_losses(self, replay: ReplayWindow) -> Losses | None:
@@ -145,15 +167,14 @@ class Learner:
         batches = replay.validation_batches(self.cfg.batch_size)
         if not batches:
             return None
-        pol = val = 0.0
+        total = torch.zeros(2, device=self.device)
         n = 0
         for b in batches:
             p, v = batch_losses(self.net, b, self.device, self.cfg.value_target_mix)
-            k = len(b.wdl)
-            pol += p.item() * k
-            val += v.item() * k
-            n += k
-        return Losses(pol / n, val / n)
+            total += torch.stack([p, v]) * len(b)
+            n += len(b)
+        pol, val = (total / n).tolist()
+        return Losses(pol, val)
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}

@@ -104,18 +104,37 @@ class ReplayChunk:
 
 @dataclasses.dataclass
 class Batch:
+    """Training inputs and targets of ``B`` positions; the policy target is sparse (legal moves only)."""
+
     planes: np.ndarray
     """[B, 20, 8, 8] float32 inputs."""
-    policy: np.ndarray
-    """[B, 4672] float32 target distribution (zero off the legal moves)."""
-    legal: np.ndarray
-    """[B, 4672] bool: legal moves (the policy loss ignores the rest)."""
+    policy_index: np.ndarray
+    """[K] int64 flat index ``row * 4672 + move`` of every legal move of every position."""
+    policy_prob: np.ndarray
+    """[K] float32 target probability of that move (the search's improved policy)."""
     policy_weight: np.ndarray
     """[B] float32: 1 where the policy came from a full search."""
     wdl: np.ndarray
-    """[B, 3] float32 one-hot game result for the side to move (win, draw, loss)."""
+    """[B, 3] float32 target for the side to move (win, draw, loss): the game result, one-hot."""
     search_value: np.ndarray
     """[B] float32 the self-play search's value of the position (side to move)."""
+
+    def __len__(self) -> int:
+        return len(self.planes)
+
+    @property
+    def policy(self) -> np.ndarray:
+        """[B, 4672] dense target distribution (zero off the legal moves)."""
+        dense = np.zeros(len(self) * POLICY_SIZE, np.float32)
+        dense[self.policy_index] = self.policy_prob
+        return dense.reshape(len(self), POLICY_SIZE)
+
+    @property
+    def legal(self) -> np.ndarray:
+        """[B, 4672] bool: the legal moves."""
+        dense = np.zeros(len(self) * POLICY_SIZE, bool)
+        dense[self.policy_index] = True
+        return dense.reshape(len(self), POLICY_SIZE)
 
 
 class ReplayWindow:
@@ -181,11 +200,10 @@ class ReplayWindow:
         """Rows ``pos_ids[i]`` of chunks ``chunk_ids[i]``, one chunk at a time (no loop over rows)."""
         n = len(pos_ids)
         records = np.zeros(n, dtype=POSITION_DTYPE)
-        policy = np.zeros((n, POLICY_SIZE), dtype=np.float32)
-        legal = np.zeros((n, POLICY_SIZE), dtype=bool)
         weight = np.zeros(n, dtype=np.float32)
         wdl = np.zeros((n, 3), dtype=np.float32)
         search_value = np.zeros(n, dtype=np.float32)
+        flat_index, flat_prob = [], []
         for ci in np.unique(chunk_ids):
             c = self.chunks[ci]
             rows = np.nonzero(chunk_ids == ci)[0]
@@ -199,8 +217,7 @@ class ReplayWindow:
             lengths = c.policy_offsets[pis + 1] - lo
             starts = np.cumsum(lengths) - lengths  # where each position's entries begin in `flat`
             flat = np.repeat(lo - starts, lengths) + np.arange(int(lengths.sum()))
-            at_rows = np.repeat(rows, lengths)
-            idx = c.policy_indices[flat]
-            policy[at_rows, idx] = c.policy_probs[flat]
-            legal[at_rows, idx] = True
-        return Batch(planes_from_positions(records), policy, legal, weight, wdl, search_value)
+            flat_index.append(np.repeat(rows, lengths) * POLICY_SIZE + c.policy_indices[flat])
+            flat_prob.append(c.policy_probs[flat].astype(np.float32))
+        return Batch(planes_from_positions(records), np.concatenate(flat_index).astype(np.int64),
+                     np.concatenate(flat_prob), weight, wdl, search_value)
