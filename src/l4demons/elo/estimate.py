@@ -34,6 +34,7 @@ from l4demons.elo.match import (
     DEFAULT_MAX_PLIES,
     GameJob,
     GamePool,
+    borrowed_or_new,
     GameRecord,
     default_workers,
     time_for_another,
@@ -121,6 +122,7 @@ def quick_estimate(
     book: str | os.PathLike[str] | None = None,
     pgn_path: str | os.PathLike[str] | None = None,
     seed: int = 0,
+    game_pool: GamePool | None = None,
 ) -> EloEstimate:
     """Per-cycle estimate: the two anchors nearest the estimate, until the budget is spent.
 
@@ -128,7 +130,7 @@ def quick_estimate(
     (fractional counts: the caller decays them); they enter the fit and
     the choice of anchors, and the result's :meth:`EloEstimate.tally` is
     this call's games alone. Anchors the pool names that this anchor set
-    lacks are ignored.
+    lacks are ignored. ``game_pool``: play in the caller's worker processes.
 
     No game starts once the time left is shorter than the longest game so
     far, so the call ends within ``time_budget_s`` unless a game runs
@@ -136,7 +138,7 @@ def quick_estimate(
     """
     return _gauntlet(candidate, anchors or load_anchors(), prior_elo, max_games, time_budget_s,
                      workers, book, pgn_path, seed, spread=2, event="l4demons elo (per cycle)", pool=pool,
-                     max_plies=max_plies)
+                     max_plies=max_plies, game_pool=game_pool)
 
 
 def full_measurement(
@@ -201,6 +203,7 @@ def _gauntlet(
     event: str,
     pool: Mapping[str, Sequence[float]] | None = None,
     max_plies: int = DEFAULT_MAX_PLIES,
+    game_pool: GamePool | None = None,
 ) -> EloEstimate:
     started = time.monotonic()
     by_name = {a.name: a for a in anchor_set.anchors}
@@ -228,7 +231,7 @@ def _gauntlet(
                        max_plies, seed * 1_000_003 + index, event)
 
     n_workers = default_workers(max_games) if workers is None else min(workers, max_games)
-    with GamePool(n_workers) as pool:
+    with borrowed_or_new(game_pool, n_workers) as pool:
         pending: dict[cf.Future[GameRecord], str] = {}
         index = 0
         while True:

@@ -13,7 +13,7 @@ import dataclasses
 import os
 from typing import Literal
 
-from l4demons.elo.match import DEFAULT_MAX_PLIES, MatchResult, play_match, write_pgn
+from l4demons.elo.match import DEFAULT_MAX_PLIES, GamePool, MatchResult, play_match, write_pgn
 from l4demons.elo.openings import MAX_OPENINGS, load_openings
 from l4demons.elo.players import PlayerSpec
 from l4demons.elo.rating import EloInterval, los, pairwise_elo, sprt, sprt_bounds, sprt_llr
@@ -51,6 +51,7 @@ def head_to_head(
     pgn_path: str | os.PathLike[str] | None = None,
     max_plies: int = DEFAULT_MAX_PLIES,
     seed: int = 0,
+    pool: GamePool | None = None,
 ) -> HeadToHead:
     """Play ``a`` against ``b`` in colour-swapped opening pairs until the SPRT decides.
 
@@ -66,7 +67,8 @@ def head_to_head(
         return sprt(*tally, elo0, elo1, alpha, beta) is not None
 
     match = play_match(a, b, openings, max_games, workers=workers, time_budget_s=time_budget_s,
-                       should_stop=decided, max_plies=max_plies, seed=seed, event="l4demons head-to-head")
+                       should_stop=decided, max_plies=max_plies, seed=seed, event="l4demons head-to-head",
+                       pool=pool)
     if pgn_path is not None:
         write_pgn(pgn_path, match.pgns)
     w, d, lost = match.wins, match.draws, match.losses

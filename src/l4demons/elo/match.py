@@ -14,7 +14,9 @@ already running are finished, never cut.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -157,7 +159,10 @@ def play_game(white: Player, black: Player, opening: Opening, max_plies: int = D
     return result, termination, game
 
 
-_CACHE: dict[PlayerSpec, Player] = {}
+_CACHE: collections.OrderedDict[PlayerSpec, Player] = collections.OrderedDict()
+_CACHE_SIZE = 6
+"""Players a worker keeps between games; the least recently used beyond this is closed (a training run
+measures a new candidate every cycle through one long-lived pool)."""
 
 
 def _close_cached() -> None:
@@ -185,7 +190,11 @@ def run_job(job: GameJob) -> GameRecord:
     for spec in (job.a, job.b):
         if spec not in _CACHE:
             _CACHE[spec] = build_player(spec, job.seed)
+        _CACHE.move_to_end(spec)
         players.append(_CACHE[spec])
+    while len(_CACHE) > _CACHE_SIZE:
+        _, old = _CACHE.popitem(last=False)
+        old.close()
     for offset, player in enumerate(players):
         player.new_game(job.seed * 2 + offset)
     white, black = players if job.a_white else players[::-1]
@@ -263,6 +272,11 @@ class GamePool:
         self.close()
 
 
+def borrowed_or_new(pool: GamePool | None, workers: int) -> contextlib.AbstractContextManager[GamePool]:
+    """The caller's pool, left open afterwards; else a new one of ``workers``, closed afterwards."""
+    return contextlib.nullcontext(pool) if pool is not None else GamePool(workers)
+
+
 def play_match(
     a: PlayerSpec,
     b: PlayerSpec,
@@ -276,6 +290,7 @@ def play_match(
     on_game: Callable[[GameRecord], None] | None = None,
     seed: int = 0,
     event: str = "l4demons elo",
+    pool: GamePool | None = None,
 ) -> MatchResult:
     """Play up to ``games`` games (default: each opening twice) between A and B.
 
@@ -283,7 +298,8 @@ def play_match(
     this process. With ``time_budget_s``, no game starts once the time
     left is shorter than the longest game so far, so the match ends within
     its budget unless a game runs longer than all before it. ``should_stop(tally)`` is
-    asked after every finished game; games already running still count.
+    asked after every finished game; games already running still count. A
+    ``pool`` of the caller's is used as is (and left open): no processes start.
     """
     jobs = schedule(a, b, openings, 2 * len(openings) if games is None else games,
                     max_plies=max_plies, seed=seed, event=event)
@@ -293,7 +309,7 @@ def play_match(
     tally = [0, 0, 0]
     stop = False
     n_workers = default_workers(len(jobs)) if workers is None else min(workers, len(jobs))
-    with GamePool(n_workers) as pool:
+    with borrowed_or_new(pool, n_workers) as pool:
         pending: set[cf.Future[GameRecord]] = set()
         queue = list(jobs)
         while queue or pending:
@@ -312,7 +328,7 @@ def play_match(
                     stop = True
     records.sort(key=lambda r: r.index)
     result = MatchResult(a.name, b.name, tuple(records), time.monotonic() - started)
-    log.info("%s vs %s: +%d =%d -%d in %.1fs", a.name, b.name, result.wins, result.draws,
+    log.debug("%s vs %s: +%d =%d -%d in %.1fs", a.name, b.name, result.wins, result.draws,
              result.losses, result.seconds)
     return result
 

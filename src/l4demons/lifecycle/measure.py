@@ -52,11 +52,35 @@ class Measurement:
 
 
 class MeasureMixin:
-    """The per-cycle Elo and the gate; see the module docstring."""
+    """The per-cycle Elo and the gate; see the module docstring.
 
-    @property
-    def _best_path(self) -> Path:
-        return self.workdir / "best.pt"
+    The games run in one pool of worker processes kept for the whole run:
+    starting processes and loading torch each cycle would cost seconds of
+    the measuring share.
+    """
+
+    _game_pool = None
+
+    def _games(self):
+        if self._game_pool is None:
+            from l4demons.devices import cpu_count
+            from l4demons.elo.match import GamePool
+
+            self._game_pool = GamePool(cpu_count())
+        return self._game_pool
+
+    def _close_games(self) -> None:
+        if self._game_pool is not None:
+            self._game_pool.close()
+            self._game_pool = None
+
+    _best_path: Path | None = None
+    """The gate's opponent. Each new best gets a new file name: game workers cache players by file name."""
+
+    def _new_best_path(self) -> Path:
+        self._best_serial = getattr(self, "_best_serial", 0) + 1
+        self._best_path = self.workdir / f"best-{self._best_serial}.pt"
+        return self._best_path
 
     def _load_best(self) -> None:
         """The hub's ``model_best.pt``, the gate's opponent, into the work folder; the current net if there is none."""
@@ -67,12 +91,12 @@ class MeasureMixin:
             try:
                 path = self.hub.download(BEST_FILE, commit)
                 if path is not None and read_weights(path)[0] == self.net_cfg:
-                    shutil.copyfile(path, self._best_path)
+                    shutil.copyfile(path, self._new_best_path())
                     return
             except (HubError, WeightsError) as e:
                 log.warning("[ELO] model_best.pt of %s is unusable (%s); the gate starts from the current net",
                             commit[:8], e)
-        save_weights(self.net, self.net_cfg, self._best_path)
+        save_weights(self.net, self.net_cfg, self._new_best_path())
 
     def _measure(self, cycle: int, other_seconds: float) -> Measurement:
         """Elo and gate for the net after this cycle's training, within the measuring budget."""
@@ -88,7 +112,7 @@ class MeasureMixin:
         gate_budget = budget * GATE_SHARE if cfg.gate_games else 0.0
         st = self.state
         est = quick_estimate(candidate, prior_elo=st.elo, pool=st.elo_pool, time_budget_s=budget - gate_budget,
-                             max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle)
+                             max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle, game_pool=self._games())
         st.elo_pool = decayed_pool(st.elo_pool, est.tally(), cfg.elo_decay)
         log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d new games (+%.1f pooled) in %.0fs: %s", cycle,
                  est.elo, est.lo, est.hi, est.games, est.pooled_games, est.seconds,
@@ -96,7 +120,7 @@ class MeasureMixin:
         if not cfg.gate_games:
             return Measurement(elo=est, promoted=True, seconds=est.seconds)
         gate, promoted = play_gate(candidate_path, self._best_path, cfg.elo_nodes, cfg.gate_games,
-                                   max(gate_budget, 1.0), seed=cycle)
+                                   max(gate_budget, 1.0), seed=cycle, game_pool=self._games())
         m = gate.match
         log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
                  "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
@@ -104,12 +128,12 @@ class MeasureMixin:
         return Measurement(elo=est, gate=gate, promoted=promoted, seconds=est.seconds + m.seconds)
 
     def _promote(self, cycle: int) -> None:
-        save_weights(self.net, self.net_cfg, self._best_path)
         self.state.best_cycle = cycle
+        save_weights(self.net, self.net_cfg, self._new_best_path())
 
 
 def play_gate(candidate: Path, best: Path, nodes: int, games: int, time_budget_s: float | None, seed: int = 0,
-              workers: int | None = None):
+              workers: int | None = None, game_pool=None):
     """The candidate against the best in colour-swapped pairs; ``(HeadToHead, promoted)``.
 
     Promoted only by scoring more than half: a draw-heavy match between
@@ -119,7 +143,7 @@ def play_gate(candidate: Path, best: Path, nodes: int, games: int, time_budget_s
 
     gate = head_to_head(PlayerSpec.net(candidate, nodes=nodes), PlayerSpec.net(best, nodes=nodes),
                         max_games=games, time_budget_s=time_budget_s, max_plies=QUICK_MAX_PLIES, seed=seed,
-                        elo0=0.0, elo1=50.0, workers=workers)
+                        elo0=0.0, elo1=50.0, workers=workers, pool=game_pool)
     return gate, gate.match.games > 0 and gate.match.score > 0.5
 
 

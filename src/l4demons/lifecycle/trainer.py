@@ -97,6 +97,7 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
                 log.info("[TRAIN] stopped (%s); last commit %s", self.stop.reason, (self.head or "")[:8])
             return self.state
         finally:
+            self._close_games()
             shutil.rmtree(self.workdir, ignore_errors=True)
             close_world(self.world)
 
