@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("elo", help="measure the Elo of a checkpoint against calibrated opponents")
     _add_hub(e)
     e.add_argument("--file", default="model_best.pt", help="model_best.pt, model.pt, a commit id, or a local .pt file")
-    e.add_argument("--games", type=_positive_int, default=60, help="games to play")
+    e.add_argument("--games", type=_positive_int, default=60,
+                   help="games to play (with --calibrate: games per neighbouring pair of the ladder)")
     e.add_argument("--tc", default="nodes=200", help="bot budget per move: nodes=N, time=S or depth=D")
     e.add_argument("--pgn", default="elo_games.pgn", help="where to write every game")
     e.add_argument("--calibrate", action="store_true", help="re-measure the anchors' ratings instead")
@@ -180,7 +181,7 @@ def cmd_elo(args: argparse.Namespace) -> int:
     from l4demons import elo
 
     if args.calibrate:
-        anchors = elo.calibrate()
+        anchors = elo.calibrate(games_per_pair=args.games)
         for a in anchors.sorted():
             print(f"{a.name:24} {a.elo:7.0f}  ({a.lo:.0f}..{a.hi:.0f})")
         return 0

@@ -208,7 +208,7 @@ def calibrate(
     anchors += [Anchor(PlayerSpec.stockfish(elo=e), e, e, e, "label") for e in STOCKFISH_LABELS]
     provenance = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "l4demons elo --calibrate",
+        "command": f"l4demons elo --calibrate --games {games_per_pair}",
         "method": "maximum-likelihood logistic Elo over all pairs below, draws = half a point, one virtual "
                   "draw added to a 0%/100% pairing; 95% intervals from the Fisher information",
         "fixed": {FIXED: 1350},
