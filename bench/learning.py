@@ -1,89 +1,118 @@
-"""Does it learn? Train from random weights for a wall-clock budget, then play.
+"""Strength per hour: train from an empty hub with default flags, then measure by games.
 
-    python bench/learning.py                 # 20 minutes of training (the default)
-    python bench/learning.py --minutes 5     # a quicker look
+    python bench/learning.py --minutes 60            # the issue's proof (about 1 h 40 min in all)
+    python bench/learning.py --minutes 10 --anchor-games 40 --initial-games 20   # a quicker look
 
-Runs the real lifecycle (self-play workers, learner, commits) on a fresh
-local hub for ``--minutes``, then plays the final network against the
-initial one and against a uniformly random mover, both sides at the same
-fixed search budget, from book openings with colours swapped. Prints
-games/hour, positions/hour and the scores with 95% intervals; the
-acceptance bar is a score of at least 0.75 against the random mover with
-the interval's low end above 0.5.
+1. ``l4demons train --hub H --hours M/60`` in a child process, exactly as a
+   user runs it (default flags, the per-cycle Elo included); extra flags
+   after ``--`` are passed through.
+2. The final ``model_best.pt`` (what every front door plays) against the
+   calibrated anchors nearest it (``l4demons elo``'s full measurement, at
+   least 200 games by default), against the one-ply material grabber, and
+   against the run's own initial random weights; all at ``--tc`` (default
+   0.1 s a move, as through the UCI door), book openings with colours
+   swapped. Scores carry 95% intervals (trinomial, from the Elo interval).
+3. ``l4demons report`` draws the per-cycle Elo curve to ``--png``.
+
+Prints the tables that the README carries.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from l4demons.checkpoint import MODEL_FILE
-from l4demons.elo import PlayerSpec
+from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, read_metrics
+from l4demons.elo import PlayerSpec, apply_tc, format_table, full_measurement
 from l4demons.elo.match import play_match
 from l4demons.elo.openings import load_openings
 from l4demons.elo.rating import expected_score, pairwise_elo
 from l4demons.hub.local import LocalHub
-from l4demons.lifecycle import INITIAL_MESSAGE, TrainConfig, Trainer
+from l4demons.lifecycle import INITIAL_MESSAGE
 
 
 def score_row(name: str, result) -> str:
     interval = pairwise_elo(result.wins, result.draws, result.losses)
     lo, hi = expected_score(interval.lo), expected_score(interval.hi)
-    return (f"| {name:24} | {result.games:5} | {result.wins}/{result.draws}/{result.losses:<3} | {result.score:5.3f} "
-            f"| {lo:5.3f}..{hi:5.3f} |")
+    return (f"| {name} | {result.games} | {result.wins}/{result.draws}/{result.losses} | {result.score:.3f} "
+            f"| {lo:.3f}..{hi:.3f} |")
+
+
+def train(hub_dir: Path, minutes: float, extra: list[str], log_path: Path) -> float:
+    """Run ``l4demons train`` as a user would; returns its wall time in seconds."""
+    cmd = [sys.executable, "-m", "l4demons", "train", "--hub", str(hub_dir), "--hours", str(minutes / 60), *extra]
+    logging.info("[BENCH] %s (log: %s)", " ".join(cmd[2:]), log_path)
+    t0 = time.time()
+    with open(log_path, "w") as out:
+        subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return time.time() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=20.0, help="training budget (wall clock)")
-    ap.add_argument("--games", type=int, default=40, help="self-play games per cycle")
-    ap.add_argument("--steps", type=int, default=100, help="backprop steps per cycle")
-    ap.add_argument("--net", default="small")
-    ap.add_argument("--match-games", type=int, default=30, help="games against the random mover")
-    ap.add_argument("--initial-games", type=int, default=16, help="games against the initial net")
-    ap.add_argument("--max-plies", type=int, default=300, help="evaluation games longer than this are draws")
-    ap.add_argument("--nodes", type=int, default=64, help="search nodes per move in evaluation games")
-    ap.add_argument("--hub", default=None, help="hub directory (default: a fresh temporary one)")
+    ap.add_argument("--minutes", type=float, default=60.0, help="training budget (wall clock)")
+    ap.add_argument("--anchor-games", type=int, default=200, help="games against the calibrated anchors")
+    ap.add_argument("--material-games", type=int, default=100, help="games against the material grabber")
+    ap.add_argument("--initial-games", type=int, default=100, help="games against the initial net")
+    ap.add_argument("--tc", default="time=0.1", help="the net's budget per move: time=S or nodes=N")
+    ap.add_argument("--out", default=None, help="folder for the hub, logs and PGNs (default: a temporary one)")
+    ap.add_argument("--png", default="bench/learning.png", help="the per-cycle Elo curve")
+    ap.add_argument("--skip-training", action="store_true", help="measure the hub already in --out")
+    ap.add_argument("train_args", nargs="*", help="extra flags for l4demons train (after --)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    hub_dir = Path(args.hub or tempfile.mkdtemp(prefix="l4d-learning-")) / "hub"
+    out = Path(args.out or tempfile.mkdtemp(prefix="l4d-learning-"))
+    out.mkdir(parents=True, exist_ok=True)
+    hub_dir = out / "hub"
+    train_s = None if args.skip_training else train(hub_dir, args.minutes, args.train_args, out / "train.log")
     hub = LocalHub(hub_dir)
-    cfg = TrainConfig(hours=args.minutes / 60, games=args.games, steps=args.steps, net=args.net, elo_seconds=0)
-    t0 = time.time()
-    state = Trainer(cfg, hub).run()
-    train_s = time.time() - t0
-
+    rows = read_metrics(hub.download(METRICS_FILE))
     initial = next(c for c in hub.history() if c.message == INITIAL_MESSAGE)
-    work = Path(tempfile.mkdtemp(prefix="l4d-learning-eval-"))
-    final_path, initial_path = work / "final.pt", work / "initial.pt"
-    final_path.write_bytes(hub.download(MODEL_FILE).read_bytes())
+    best_path, initial_path = out / "final_best.pt", out / "initial.pt"
+    best_path.write_bytes((hub.download(BEST_FILE) or hub.download(MODEL_FILE)).read_bytes())
     initial_path.write_bytes(hub.download(MODEL_FILE, initial.id).read_bytes())
-    final = PlayerSpec.net(final_path, nodes=args.nodes)
-    openings = load_openings(count=max(1, args.match_games // 2), seed=1)
-    logging.info("[ELO] evaluating: %d games against the random mover, %d against the initial net",
-                 args.match_games, args.initial_games)
-    vs_random = play_match(final, PlayerSpec.random(), openings, args.match_games, max_plies=args.max_plies, seed=1,
-                           event="learning bench")
-    vs_initial = play_match(final, PlayerSpec.net(initial_path, nodes=args.nodes), openings, args.initial_games,
-                            max_plies=args.max_plies, seed=2, event="learning bench")
 
-    hours = train_s / 3600
+    best = apply_tc(PlayerSpec.net(best_path), args.tc)
+    logging.info("[BENCH] measuring: %d games against the anchors, %d against the material grabber, %d against the "
+                 "initial net, at %s", args.anchor_games, args.material_games, args.initial_games, args.tc)
+    last_elo = next((r["elo"] for r in reversed(rows) if r.get("elo") is not None), None)
+    est = full_measurement(best, args.anchor_games, prior_elo=last_elo, pgn_path=out / "anchors.pgn", seed=11)
+    openings = load_openings(count=max(1, max(args.material_games, args.initial_games) // 2), seed=12)
+    vs_material = play_match(best, PlayerSpec.material(), openings, args.material_games, seed=13,
+                             event="learning bench")
+    vs_initial = play_match(best, apply_tc(PlayerSpec.net(initial_path), args.tc), openings, args.initial_games,
+                            seed=14, event="learning bench")
+    subprocess.run([sys.executable, "-m", "l4demons", "report", "--hub", str(hub_dir), "--out", args.png], check=True)
+
+    hours = sum(r.get("seconds", 0) for r in rows) / 3600
+    measure = sum(r.get("measure_seconds") or 0 for r in rows) / 3600
+    last = rows[-1]
     print()
-    print(f"training: {train_s / 60:.1f} min, {state.cycle} cycles, {state.games} games, {state.positions} positions, "
-          f"{state.learner['step']} steps, network {args.net}")
-    print(f"| games/hour | positions/hour |\n|---:|---:|\n| {state.games / hours:.0f} | {state.positions / hours:.0f} |")
+    print(f"training: {'%.1f min wall, ' % (train_s / 60) if train_s else ''}{last['cycle']} cycles, "
+          f"{sum(r['games'] for r in rows)} games, {sum(r['positions'] for r in rows)} positions, "
+          f"{last['steps']} steps; per-cycle measurement {100 * measure / max(hours, 1e-9):.0f}% of cycle time; "
+          f"last per-cycle Elo {last.get('elo')} [{last.get('elo_lo')}, {last.get('elo_hi')}]")
     print()
-    print(f"| final net ({args.nodes} nodes) vs | games | W/D/L     | score | 95% interval |")
+    print(f"final model_best.pt (cycle {json.dumps(next((r['cycle'] for r in reversed(rows) if r.get('best')), None))}"
+          f", {args.tc} a move):")
+    print()
+    print("```")
+    print(format_table(est))
+    print("```")
+    print()
+    print("| model_best.pt vs | games | W/D/L | score | 95% interval |")
     print("|---|---:|---|---:|---|")
-    print(score_row("uniformly random mover", vs_random))
-    print(score_row(f"initial net ({args.nodes} nodes)", vs_initial))
-    interval = pairwise_elo(vs_random.wins, vs_random.draws, vs_random.losses)
-    ok = vs_random.score >= 0.75 and expected_score(interval.lo) > 0.5
-    print(f"\nacceptance (>= 0.75 vs random, interval above 0.5): {'PASS' if ok else 'FAIL'}")
+    print(score_row("one-ply material grabber", vs_material))
+    print(score_row("its initial random weights", vs_initial))
+    print(f"\nper-cycle Elo curve: {args.png}")
 
 
 if __name__ == "__main__":
