@@ -60,7 +60,7 @@ BACKENDS = ("eager", "channels_last", "compile", "onnxruntime", "openvino", "bf1
 CUDA_ONLY = frozenset({"bf16", "cuda-graphs", "cuda-graphs-bf16"})
 
 AUTO_ORDER = {
-    "cpu": ("onnxruntime", "eager"),
+    "cpu": ("onnxruntime", "openvino", "eager"),
     "cuda": ("cuda-graphs-bf16", "cuda-graphs", "bf16", "eager"),
 }
 """What ``auto`` tries per device type, fastest first (see the module docstring and bench/inference.py)."""
@@ -191,19 +191,21 @@ class Compiled(Forward):
 
     def _setup(self) -> None:
         # Parameters are graph inputs (not frozen constants), so copying new weights in
-        # place is seen by the compiled code without a recompile.
+        # place is seen by the compiled code without a recompile. Batch sizes compile
+        # three times: 1, 2-15 and 16 or more (PyTorch's convolution specialises them).
         self.module = copy.deepcopy(self.reference)
-        t0 = time.perf_counter()
         self.fn = torch.compile(self.module, dynamic=True)
-        with torch.inference_mode():
-            self.fn(_probe_planes(self.device))
-        log.info("torch.compile of %s took %.1f s", type(self.module).__name__, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        self(_probe_planes(self.device))
+        log.info("torch.compile of the network took %.1f s", time.perf_counter() - t0)
 
     def _load(self, state: Mapping[str, torch.Tensor]) -> None:
         self.module.load_state_dict(state)
 
     def _run(self, planes: torch.Tensor) -> Logits:
-        return _to_host(*self.fn(planes.to(self.device)))
+        # Always a fresh inference-mode tensor: the compiled code is guarded on the input's
+        # kind, and a caller's ordinary tensor would otherwise compile a second copy.
+        return _to_host(*self.fn(planes.to(self.device).clone()))
 
 
 def onnx_bytes(net: nn.Module, device: torch.device) -> bytes:
