@@ -16,9 +16,9 @@ Backends (``bench/inference.py`` measures them side by side):
 
 - ``eager``: PyTorch as written; the reference.
 - ``channels_last``: the same module with NHWC weights and inputs.
-- ``compile``: ``torch.compile(dynamic=True)``: one compile per process
-  (tens of seconds on a CPU, plus one for batch 1); new weights are copied
-  into the compiled module's parameters in place, so no recompile per cycle.
+- ``compile``: ``torch.compile(dynamic=True)``: three compiles per process
+  (batch 1, 2-15, 16+; seconds to a minute each on a CPU); new weights are
+  copied into the parameters in place, so no recompile per cycle.
 - ``onnxruntime`` / ``openvino``: the net exported to ONNX in memory and
   loaded into an ONNX Runtime session / an OpenVINO CPU model. Their graphs
   fold the weights in (batch norm into convolutions), so new weights mean a
@@ -39,11 +39,12 @@ from __future__ import annotations
 import abc
 import copy
 import importlib.util
+import inspect
 import io
 import logging
 import time
 import warnings
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -83,12 +84,6 @@ class UnknownBackendError(ValueError):
     """A backend name that is not one of :data:`BACKENDS` or ``auto``."""
 
 
-def _raw(net: nn.Module) -> nn.Module:
-    """The plain module under DistributedDataParallel or torch.compile wrappers."""
-    net = getattr(net, "module", net)
-    return getattr(net, "_orig_mod", net)
-
-
 def _probe_planes(device: torch.device) -> torch.Tensor:
     """A fixed batch of sparse 0/1 planes, like real positions."""
     gen = torch.Generator().manual_seed(20)
@@ -101,13 +96,16 @@ class Forward(abc.ABC):
     name: str = ""
     """The backend's name, one of :data:`BACKENDS`."""
     tolerance: float = FP32_TOLERANCE
-    """Max abs difference from eager's logits this backend promises (bf16: plus 2% of the largest)."""
+    """Max abs difference from eager's logits this backend promises."""
     rtol: float = 0.0
+    """Plus this fraction of the largest eager logit."""
 
     def __init__(self, net: nn.Module, device: torch.device, threads: int) -> None:
         self.device = device
         self.threads = threads
-        self.reference = copy.deepcopy(_raw(net)).to(device).eval().requires_grad_(False)
+        raw = getattr(net, "module", net)  # unwrap DistributedDataParallel
+        raw = getattr(raw, "_orig_mod", raw)  # unwrap torch.compile
+        self.reference = copy.deepcopy(raw).to(device).eval().requires_grad_(False)
         """Plain eager copy: the numbers every backend must match."""
         self.rebuild_seconds = 0.0
         """Time the last weights change took (export and session for ONNX backends, a copy for the others)."""
@@ -150,8 +148,7 @@ class Forward(abc.ABC):
         """Build what the backend needs from ``self.reference`` (called once)."""
 
     def _load(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Bring the backend to ``self.reference``'s new weights."""
-        self._setup()
+        """Bring the backend to ``self.reference``'s new weights (default: it reads them in place)."""
 
     @abc.abstractmethod
     def _run(self, planes: torch.Tensor) -> Logits:
@@ -164,9 +161,6 @@ def _to_host(policy: torch.Tensor, wdl: torch.Tensor) -> Logits:
 
 class Eager(Forward):
     name = "eager"
-
-    def _load(self, state: Mapping[str, torch.Tensor]) -> None:
-        pass  # the reference is the network
 
     def _run(self, planes: torch.Tensor) -> Logits:
         return _to_host(*self.reference(planes.to(self.device)))
@@ -218,64 +212,78 @@ def onnx_bytes(net: nn.Module, device: torch.device) -> bytes:
         raise InferenceError("the ONNX export needs the onnx package (pip install onnx)")
     example = _probe_planes(device)
     names = {"input_names": ["planes"], "output_names": ["policy", "wdl"]}
+    # Before PyTorch 2.5 there is no `dynamo` argument and the TorchScript exporter is the only one.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         try:
             buf = io.BytesIO()
             axes = {"planes": {0: "batch"}, "policy": {0: "batch"}, "wdl": {0: "batch"}}
-            torch.onnx.export(net, (example,), buf, dynamo=False, dynamic_axes=axes, **names)
+            torch.onnx.export(net, (example,), buf, dynamic_axes=axes, **legacy, **names)
             return buf.getvalue()
-        except (TypeError, AttributeError, NotImplementedError, torch.onnx.OnnxExporterError) as e:
-            log.debug("TorchScript ONNX export unavailable (%s); using torch.export", e)
+        except (TypeError, AttributeError, NotImplementedError, RuntimeError) as e:
+            if not legacy:
+                raise
+            log.info("TorchScript ONNX export unavailable (%s); torch.export takes seconds per export", e)
         batch = torch.export.Dim("batch", min=1, max=65536)
-        program = torch.onnx.export(net, (example,), dynamo=True, dynamic_shapes={"planes": {0: batch}}, **names)
+        program = torch.onnx.export(net, (example,), dynamo=True, dynamic_shapes={"planes": {0: batch}}, verbose=False,
+                                    **names)
         return program.model_proto.SerializeToString()
 
 
-class OnnxRuntime(Forward):
-    name = "onnxruntime"
+class _OnnxForward(Forward):
+    """A runtime fed the exported graph; new weights mean a new export and a new session."""
+
+    package = ""
 
     def _setup(self) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise InferenceError("onnxruntime is not installed (pip install onnxruntime)") from e
+        if importlib.util.find_spec(self.package) is None:
+            raise InferenceError(f"{self.package} is not installed (pip install {self.package})")
         if self.device.type != "cpu":
-            raise InferenceError("the onnxruntime backend runs on the CPU only")
+            raise InferenceError(f"the {self.name} backend runs on the CPU only")
+        self._open(onnx_bytes(self.reference, self.device))
+
+    def _load(self, state: Mapping[str, torch.Tensor]) -> None:
+        self._setup()
+
+    @abc.abstractmethod
+    def _open(self, model: bytes) -> None:
+        """Load the ONNX model into the runtime, ``self.threads`` intra-op threads."""
+
+
+class OnnxRuntime(_OnnxForward):
+    name = package = "onnxruntime"
+
+    def _open(self, model: bytes) -> None:
+        import onnxruntime as ort
+
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(onnx_bytes(self.reference, self.device), opts,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def _run(self, planes: torch.Tensor) -> Logits:
         policy, wdl = self.session.run(None, {"planes": planes.cpu().contiguous().numpy()})
         return torch.from_numpy(policy), torch.from_numpy(wdl)
 
 
-class OpenVino(Forward):
-    name = "openvino"
+class OpenVino(_OnnxForward):
+    name = package = "openvino"
 
-    def _setup(self) -> None:
-        try:
-            import openvino as ov
-        except ImportError as e:
-            raise InferenceError("openvino is not installed (pip install openvino)") from e
-        if self.device.type != "cpu":
-            raise InferenceError("the openvino backend runs on the CPU only here")
+    def _open(self, model: bytes) -> None:
+        import openvino as ov
+
         # f32 on purpose: OpenVINO defaults to bf16 on CPUs that have it.
         config = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_PRECISION_HINT": "f32"}
         core = ov.Core()
-        model = core.read_model(onnx_bytes(self.reference, self.device))
-        self.request = core.compile_model(model, "CPU", config).create_infer_request()
+        self.request = core.compile_model(core.read_model(model), "CPU", config).create_infer_request()
 
     def _run(self, planes: torch.Tensor) -> Logits:
-        out = self.request.infer({0: planes.cpu().contiguous().numpy()}, share_inputs=True)
-        policy, wdl = out.to_tuple()
-        return torch.from_numpy(policy.copy()), torch.from_numpy(wdl.copy())
+        out = self.request.infer({0: planes.cpu().contiguous().numpy()}, share_inputs=True)  # outputs are copies
+        return torch.from_numpy(out[0]), torch.from_numpy(out[1])
 
 
 class _HostStaging:
@@ -307,28 +315,35 @@ class _HostStaging:
         return host[0].clone(), host[1].clone()
 
 
-class Bf16(Forward):
-    name = "bf16"
-    tolerance = BF16_TOLERANCE
-    rtol = 0.02
+class _Staged(Forward):
+    """The reference network behind pinned host buffers, optionally under bf16 autocast."""
+
+    bf16 = False
 
     def _setup(self) -> None:
         self.staging = _HostStaging(self.device)
 
-    def _load(self, state: Mapping[str, torch.Tensor]) -> None:
-        pass
+    def _forward(self, x: torch.Tensor) -> Logits:
+        # No autocast weight cache: under a CUDA graph the casts are recorded, so new weights are seen.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False):
+            policy, wdl = self.reference(x)
+        return policy.float(), wdl.float()
+
+
+class Bf16(_Staged):
+    name = "bf16"
+    bf16 = True
+    tolerance = BF16_TOLERANCE
+    rtol = 0.02
 
     def _run(self, planes: torch.Tensor) -> Logits:
-        x = self.staging.stage(planes).to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16):
-            policy, wdl = self.reference(x)
-        return self.staging.download(policy, wdl)
+        return self.staging.download(*self._forward(self.staging.stage(planes).to(self.device, non_blocking=True)))
 
 
 Runner = Callable[[torch.Tensor], Logits]
 
 
-class Bucketed(Forward):
+class Bucketed(_Staged):
     """Each batch runs at the next of a few fixed sizes (padded); larger ones are split.
 
     :meth:`_runner` makes the function for one size; eval-mode layers treat
@@ -338,24 +353,14 @@ class Bucketed(Forward):
 
     name = "bucketed"
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
-    bf16 = False
 
     def _setup(self) -> None:
-        self.staging = _HostStaging(self.device)
+        super()._setup()
         self.runners: dict[int, Runner] = {}
-
-    def _load(self, state: Mapping[str, torch.Tensor]) -> None:
-        pass  # runners read the reference's parameters, which load_state_dict updates in place
 
     def bucket(self, n: int) -> int:
         """The size a batch of ``n`` rows runs at (``n`` at most the largest bucket)."""
         return next(b for b in self.buckets if b >= n)
-
-    def _forward(self, x: torch.Tensor) -> Logits:
-        # No autocast weight cache: under a CUDA graph the casts are recorded, so new weights are seen.
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False):
-            policy, wdl = self.reference(x)
-        return policy.float(), wdl.float()
 
     def _runner(self, size: int) -> Runner:
         """A function of at most ``size`` rows (any device) -> float32 logits of those rows on the device."""
@@ -439,14 +444,13 @@ def build_forward(net: nn.Module, device: str | torch.device = "cpu", backend: s
         if backend not in _CLASSES:
             raise UnknownBackendError(f"unknown inference backend {backend!r}: use auto or one of {', '.join(BACKENDS)}")
         return _build(backend, net, device, threads)
-    for name in AUTO_ORDER.get(device.type, ("eager",)):
+    *candidates, last = AUTO_ORDER.get(device.type, ("eager",))
+    for name in candidates:
         try:
             return _build(name, net, device, threads)
         except InferenceError as e:
-            if name == "eager":
-                raise
             log.info("inference backend %s skipped: %s", name, e)
-    raise AssertionError("unreachable: eager ends every AUTO_ORDER")
+    return _build(last, net, device, threads)
 
 
 def _build(name: str, net: nn.Module, device: torch.device, threads: int) -> Forward:
