@@ -1,7 +1,7 @@
 """Evaluations per second of every inference backend, side by side, in one run.
 
     python bench/inference.py [--nets small,tiny] [--threads 1,2] [--batches 1,16,64,256]
-    python bench/inference.py --device cuda          # GPU rows: eager, bf16, CUDA graphs
+    python bench/inference.py --device cuda          # GPU rows: eager, channels-last, compile, bf16, CUDA graphs
 
 For each network and thread count, every backend that builds here runs the
 same batch of positions in short interleaved slices (``--rounds`` of
@@ -78,7 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--nets", default="small,tiny", help="network sizes, comma-separated")
-    ap.add_argument("--threads", default="1,2", help="intra-op thread counts, comma-separated")
+    ap.add_argument("--threads", default=None, help="intra-op thread counts, comma-separated (default: 1,2 on cpu; 1 on cuda)")
     ap.add_argument("--batches", default=None, help="batch sizes (default: 1,16,64,256 on cpu; 1,64,256,1024 on cuda)")
     ap.add_argument("--backends", default=None, help="default: every backend for the device")
     ap.add_argument("--seconds", type=float, default=0.25, help="length of one timed slice")
@@ -89,13 +89,14 @@ def main() -> None:
     if cuda and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA GPU here")
     batches = [int(b) for b in (args.batches or ("1,64,256,1024" if cuda else "1,16,64,256")).split(",")]
-    names = args.backends.split(",") if args.backends else [b for b in BACKENDS if cuda or b not in CUDA_ONLY]
+    cpu_only = {"onnxruntime", "openvino"}
+    names = args.backends.split(",") if args.backends else [b for b in BACKENDS if b not in (cpu_only if cuda else CUDA_ONLY)]
     if "eager" not in names:
         names.insert(0, "eager")
     table, costs = [], []
     for net_name in args.nets.split(","):
         net = build_network(NetConfig.from_name(net_name), seed=0).eval()
-        for threads in [int(t) for t in args.threads.split(",")]:
+        for threads in [int(t) for t in (args.threads or ("1" if cuda else "1,2")).split(",")]:
             torch.set_num_threads(threads)
             forwards, rows = build_all(net, names, args.device, threads)
             costs += [f"| {net.cfg.name} " + r for r in rows]
