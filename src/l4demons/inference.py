@@ -64,7 +64,9 @@ AUTO_ORDER = {
     "cpu": ("onnxruntime", "openvino", "eager"),
     "cuda": ("cuda-graphs-bf16", "cuda-graphs", "bf16", "eager"),
 }
-"""What ``auto`` tries per device type, fastest first (see the module docstring and bench/inference.py)."""
+"""What ``auto`` tries per device type, fastest first. CPU, measured by bench/inference.py: ONNX Runtime
+1.45-1.7x eager's evals/s at batches 16-256 and 3x at batch 1 (small net, one thread), OpenVINO about
+the same at large batches and slower at small ones. CUDA: not measured yet; graphs under bf16 by expectation."""
 
 FP32_TOLERANCE = 1e-3
 """Max abs difference of any logit from eager's for the float32 backends (they measure ~1e-6)."""
@@ -137,10 +139,16 @@ class Forward(abc.ABC):
         x = _probe_planes(self.device)
         with torch.inference_mode():
             ref = [t.float().cpu() for t in self.reference(x)]
-        got = self(x)
-        diff = max((g - r).abs().max().item() for g, r in zip(got, ref))
-        limit = self.tolerance + self.rtol * max(r.abs().max().item() for r in ref)
-        if not diff <= limit:  # also catches NaN
+        diff, largest = 0.0, 0.0
+        for g, r in zip(self(x), ref):
+            finite = torch.isfinite(r)  # weights that give NaN in eager too are not the backend's fault
+            if not torch.equal(torch.isfinite(g), finite):
+                diff = float("inf")
+            elif finite.any():
+                diff = max(diff, (g[finite] - r[finite]).abs().max().item())
+                largest = max(largest, r[finite].abs().max().item())
+        limit = self.tolerance + self.rtol * largest
+        if diff > limit:
             raise InferenceError(f"backend {self.name} differs from eager by {diff:.3g} (> {limit:.3g}): use eager")
         return diff
 

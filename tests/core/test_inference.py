@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
+import subprocess
 import sys
 
 import pytest
@@ -25,7 +26,7 @@ from l4demons.inference import (
 )
 from l4demons.network import NetConfig, build_network
 
-CPU_BACKENDS = [b for b in BACKENDS if b not in CUDA_ONLY and b != "compile"]
+CPU_BACKENDS = [b for b in BACKENDS if b not in CUDA_ONLY and b not in ("compile", "openvino")]
 REQUIRES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx")}
 """Packages a backend needs besides torch."""
 
@@ -88,6 +89,27 @@ def test_backend_equals_eager_and_follows_new_weights(backend: str, nets) -> Non
     assert max_diff(forward(x), eager(first, x)) > 100 * FP32_TOLERANCE  # the new weights are in use
 
 
+def test_openvino_equals_eager_in_its_own_process() -> None:
+    """OpenVINO is not a dependency; loaded into the test process it made a later test that sends
+    SIGINT to the process crash, so it runs in a child of its own."""
+    needs("openvino")
+    script = (
+        "import torch\n"
+        "from l4demons.inference import build_forward\n"
+        "from l4demons.network import NetConfig, build_network\n"
+        "first, second = (build_network(NetConfig.from_name('tiny'), seed=s).eval() for s in (0, 1))\n"
+        "x = torch.rand(33, 20, 8, 8)\n"
+        "forward = build_forward(first, 'cpu', 'openvino')\n"
+        "forward.load_state_dict(second.state_dict())\n"
+        "with torch.inference_mode():\n"
+        "    ref = second(x)\n"
+        "print(max((a - b).abs().max().item() for a, b in zip(forward(x), ref)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert float(proc.stdout.split()[-1]) <= FP32_TOLERANCE
+
+
 @pytest.mark.slow
 def test_compile_follows_new_weights_without_recompiling(nets) -> None:
     from torch._dynamo.utils import counters
@@ -141,6 +163,15 @@ def test_a_backend_that_disagrees_with_eager_is_refused(nets) -> None:
 
     with pytest.raises(InferenceError, match="differs from eager"):
         Wrong(nets[0], torch.device("cpu"), 1)
+
+
+def test_weights_that_give_nan_in_eager_are_not_blamed_on_the_backend(nets) -> None:
+    state = {k: v.clone() for k, v in nets[1].state_dict().items()}
+    state["value_fc.2.bias"][0] = float("nan")  # the win logit is NaN in eager too
+    forward = build_forward(nets[0], "cpu")
+    forward.load_state_dict(state)
+    policy, wdl = forward(planes(4))
+    assert torch.isnan(wdl[:, 0]).all() and torch.isfinite(wdl[:, 1:]).all() and torch.isfinite(policy).all()
 
 
 def test_unknown_and_cuda_only_backends_say_what_to_use(nets) -> None:
