@@ -399,8 +399,13 @@ class CudaGraphs(Bucketed):
     def _setup(self) -> None:
         super()._setup()
         self.pool = None
-        for size in sorted(self.buckets, reverse=True):  # largest first: the smaller graphs share its pool
-            self.runners[size] = self._runner(size)
+        with torch.cuda.device(self.device):  # capture and replay on this GPU, whichever is current
+            for size in sorted(self.buckets, reverse=True):  # largest first: the smaller graphs share its pool
+                self.runners[size] = self._runner(size)
+
+    def _run(self, planes: torch.Tensor) -> Logits:
+        with torch.cuda.device(self.device):
+            return super()._run(planes)
 
     def _runner(self, size: int) -> Runner:
         static_in = torch.zeros(size, NUM_PLANES, 8, 8, device=self.device)
