@@ -36,7 +36,7 @@ class LearnerConfig:
     """Decoupled weight decay (AdamW)."""
     warmup_steps: int = 100
     """Linear warm-up from lr/10 over this many steps."""
-    value_weight: float = 1.0
+    value_weight: float = 0.25
     """Weight of the value loss beside the policy loss."""
     value_target_mix: float = 0.3
     """Share of the search's own value in the value target (the rest is the game result).

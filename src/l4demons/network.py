@@ -101,20 +101,22 @@ class NetConfig:
 
     @property
     def name(self) -> str:
-        return f"b{self.blocks}c{self.channels}" + ("-se" if self.se else "")
+        """``b6c64-se``; ``-fc`` marks Lc0's fully connected value head (the first nets' head)."""
+        return f"b{self.blocks}c{self.channels}" + ("-se" if self.se else "") + ("-fc" if self.value_head == "fc" else "")
 
     @classmethod
     def from_name(cls, name: str) -> NetConfig:
-        """``"b6c64"``, ``"b10c128"`` or a preset name (see :data:`PRESETS`).
+        """``"b6c64"``, ``"b10c128"`` (``-nose``: no squeeze-excitation, ``-fc``: the fully connected value
+        head) or a preset name (see :data:`PRESETS`).
 
         :raises ValueError: the name is neither, or the net is out of bounds (see :meth:`__post_init__`).
         """
         if name in PRESETS:
             return dataclasses.replace(PRESETS[name])  # checked again: the parameter bound may have changed
-        m = re.fullmatch(r"b(\d+)c(\d+)(-se|-nose)?", name)
+        m = re.fullmatch(r"b(\d+)c(\d+)(-se|-nose)?(-fc)?", name)
         if not m:
             raise ValueError(f"unknown network size {name!r}: use bNcM (e.g. b6c64) or one of {sorted(PRESETS)}")
-        return cls(blocks=int(m[1]), channels=int(m[2]), se=m[3] != "-nose")
+        return cls(blocks=int(m[1]), channels=int(m[2]), se=m[3] != "-nose", value_head="fc" if m[4] else "pool")
 
 
 def max_params() -> int:
@@ -143,10 +145,10 @@ def _short_repr(value: object) -> str:
 
 
 PRESETS = {
-    "tiny": NetConfig(blocks=2, channels=32, value_hidden=64),
-    "small": NetConfig(blocks=6, channels=64),
-    "medium": NetConfig(blocks=10, channels=128),
-    "large": NetConfig(blocks=15, channels=192, value_hidden=256),
+    "tiny": NetConfig(blocks=2, channels=32, value_hidden=64, value_head="pool"),
+    "small": NetConfig(blocks=6, channels=64, value_head="pool"),
+    "medium": NetConfig(blocks=10, channels=128, value_head="pool"),
+    "large": NetConfig(blocks=15, channels=192, value_hidden=256, value_head="pool"),
 }
 """Named sizes: ``small`` is the CPU default, ``medium``/``large`` are for GPUs."""
 

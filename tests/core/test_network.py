@@ -81,11 +81,15 @@ def test_impossible_sizes_are_refused(name):
 
 def test_presets_and_names():
     assert NetConfig.from_name("b10c128").channels == 128
-    assert NetConfig.from_name("small") == NetConfig()
+    assert NetConfig.from_name("small") == NetConfig(value_head="pool") == NetConfig.from_name("b6c64")
     assert NetConfig.from_name("b4c32-nose").se is False
+    # The first nets' fully connected value head: the dataclass default (old weights files lack the field),
+    # and its own name, so a resumed old hub says what it holds.
+    assert NetConfig().value_head == "fc" and NetConfig().name == "b6c64-se-fc"
+    assert NetConfig.from_name("b6c64-fc") == NetConfig()
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "medium", "large", "b3c48-nose"])
+@pytest.mark.parametrize("name", ["tiny", "small", "medium", "large", "b3c48-nose", "b6c64-fc"])
 def test_parameter_count_is_what_the_net_holds(name):
     cfg = NetConfig.from_name(name)
     assert cfg.parameters == sum(p.numel() for p in build_network(cfg).parameters())
