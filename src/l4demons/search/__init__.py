@@ -14,12 +14,15 @@ hands the results back with ``deliver()``. :func:`run_searches` is that
 loop for the common case.
 """
 
-from l4demons.search.evaluator import Evaluator, run_searches
+from l4demons.search.batch import BatchBuffers, LeafBatch, run_searches, run_step
+from l4demons.search.evaluator import Evaluator
 from l4demons.search.gumbel import GumbelConfig, GumbelSearch
 from l4demons.search.puct import PuctConfig, PuctSearch
 from l4demons.search.tree import Leaf, Node, SearchResult
 
 __all__ = [
+    "BatchBuffers",
+    "LeafBatch",
     "Evaluator",
     "GumbelConfig",
     "GumbelSearch",
@@ -29,4 +32,5 @@ __all__ = [
     "PuctSearch",
     "SearchResult",
     "run_searches",
+    "run_step",
 ]
