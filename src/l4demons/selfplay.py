@@ -331,7 +331,7 @@ class _CompiledGames:
 
 
 def _record(index: int, positions: np.ndarray, offsets: np.ndarray, indices: np.ndarray, probs: np.ndarray,
-            full: np.ndarray, values: np.ndarray, results: np.ndarray, moves: np.ndarray, termination: str,
+            full: np.ndarray, values: np.ndarray, results: np.ndarray, moves: list[str], termination: str,
             false_resign: bool, would_resign: bool) -> GameRecord:
     return GameRecord(
         positions=positions.view(POSITION_DTYPE).reshape(-1),
@@ -341,7 +341,7 @@ def _record(index: int, positions: np.ndarray, offsets: np.ndarray, indices: np.
         full_search=full,
         values=values.astype(np.float16),
         results=results,
-        moves=[m.uci() for m in core.code_moves(moves)],
+        moves=moves,
         termination=termination,
         false_resign=false_resign,
         would_resign=would_resign,

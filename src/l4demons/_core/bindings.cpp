@@ -21,7 +21,7 @@ using namespace l4d;
 
 namespace {
 
-constexpr int ABI_VERSION = 1;  // bumped with every change of this interface (core.py checks it)
+constexpr int ABI_VERSION = 2;  // bumped with every change of this interface (core.py checks it)
 
 template <class T>
 T* buffer(py::array& a, const char* name, int64_t& size) {
@@ -141,9 +141,11 @@ py::list finished_games(SelfPlay& sp) {
         if (!g.positions.empty()) std::memcpy(positions.mutable_data(), g.positions.data(), g.positions.size() * sizeof(Record));
         py::array_t<bool> full(py::ssize_t(g.full.size()));
         for (size_t i = 0; i < g.full.size(); ++i) full.mutable_data()[i] = g.full[i] != 0;
+        py::list moves(g.moves.size());
+        for (size_t i = 0; i < g.moves.size(); ++i) moves[i] = py::str(move_uci(g.moves[i]));
         out.append(py::make_tuple(g.index, positions, to_numpy(g.offsets), to_numpy(g.indices), to_numpy(g.probs), full,
-                                  to_numpy(g.values), to_numpy(g.results), to_numpy(g.moves), g.termination,
-                                  g.false_resign, g.would_resign));
+                                  to_numpy(g.values), to_numpy(g.results), moves, g.termination, g.false_resign,
+                                  g.would_resign));
     }
     return out;
 }
