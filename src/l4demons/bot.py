@@ -2,8 +2,10 @@
 
 ``choose_move(board, time_left_ms)`` runs a PUCT search with batched network
 calls until its budget is spent (time, nodes, depth, or a stop request) and
-returns the best move so far with the move probabilities. The network is
-essential: it supplies every prior and every value the search sees.
+returns the best move so far with the move probabilities. The search runs in
+the compiled core when it is built (:mod:`l4demons.search.play`), so the
+clock goes to the network. The network is essential: it supplies every
+prior and every value the search sees.
 
 Time management: a move gets ``time_left / moves_to_go + 3/4 increment``,
 never more than a fixed fraction of what is left, minus a safety margin for
@@ -200,6 +202,7 @@ class Bot:
             deadline = movetime_ms if deadline is None else min(deadline, movetime_ms)
         if deadline is None and nodes is None and depth is None and stop is None:
             nodes = 800
+        self.evaluator.warm_thread()  # whichever thread drives a step must not pay its first-call set-up then
         job = _Job(puct_search(board, self.puct, allowed), start, deadline, nodes, depth, stop, on_info,
                    info_interval_ms, last_info=start)
         self._run(job)

@@ -110,8 +110,7 @@ bool PuctSearch::descend(BatchOut& out, bool& collided) {
 
 void PuctSearch::deliver(BatchIn& in) {
     for (const PendingLeaf& leaf : pending_) {
-        const double value = in.take_value();
-        tree_.expand(leaf.node, in.take_logits(tree_.nodes[leaf.node].count), value);
+        const double value = tree_.expand_from(in, leaf.node);
         ++nodes_;
         if (leaf.path_len > 0)
             tree_.backup(steps_.data() + leaf.path_begin, leaf.path_len, value, true);

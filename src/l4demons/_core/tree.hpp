@@ -137,6 +137,13 @@ struct Tree {
         nd.value = value;
     }
 
+    // The network's answer for a pending leaf: its logits and value; returns the value.
+    double expand_from(BatchIn& in, int node) {
+        const double value = in.take_value();
+        expand(node, in.take_logits(nodes[node].count), value);
+        return value;
+    }
+
     // tree.backup: a leaf's value (leaf's side to move) up the path. With ``virtual`` the
     // visits were counted on the way down as losses: undo the loss, add the real value.
     void backup(const Step* path, int len, double value, bool virtual_loss) {

@@ -21,36 +21,22 @@ from l4demons.search.puct import PuctConfig
 from l4demons.search.tree import SearchResult
 
 
-def _result(raw: tuple, nodes: int) -> SearchResult:
-    action, codes, indices, policy, value = raw
-    moves = core.code_moves(codes)
-    return SearchResult(move=moves[action], moves=moves, indices=indices.astype(np.int32),
-                        policy=policy.astype(np.float32), value=float(value), nodes=nodes)
+class _CompiledSource:
+    """What both compiled searches share: batch writing and reading, and the result."""
 
-
-class CompiledPuct:
-    """PUCT with virtual loss (see :mod:`l4demons.search.puct`), compiled; optionally limited to ``root_moves``."""
-
-    def __init__(self, board: chess.Board, cfg: PuctConfig = PuctConfig(),
-                 root_moves: Collection[chess.Move] | None = None) -> None:
-        allowed = [core.move_code(m) for m in root_moves] if root_moves else []
-        self._search = core.module().PuctSearch(core.position(board), cfg.c_puct, cfg.fpu_reduction, allowed)
-        self.cfg = cfg
+    def __init__(self, search, rows: int, *collect_args: int) -> None:  # noqa: ANN001 - a _core search
+        self._search = search
+        self._rows = rows  # the most leaves one collect writes
+        self._args = collect_args
 
     def collect(self, buffers: BatchBuffers) -> None:
-        want = self.cfg.batch_size
-        buffers.reserve(want, want * MAX_MOVES)
-        rows, flats = self._search.collect(buffers.planes, buffers.flat, buffers.rows, buffers.flats, want)
+        buffers.reserve(self._rows, self._rows * MAX_MOVES)
+        rows, flats = self._search.collect(buffers.planes, buffers.flat, buffers.rows, buffers.flats, *self._args)
         buffers.rows += rows
         buffers.flats += flats
 
     def deliver(self, logits: np.ndarray, values: np.ndarray) -> None:
         self._search.deliver(logits, values)
-
-    @property
-    def started(self) -> bool:
-        """The root has been evaluated (a result exists)."""
-        return self._search.started
 
     @property
     def done(self) -> bool:
@@ -59,6 +45,28 @@ class CompiledPuct:
     @property
     def nodes(self) -> int:
         return self._search.nodes
+
+    def result(self) -> SearchResult:
+        """PUCT: the best move so far; Gumbel: the move to play and the improved policy (call when ``done``)."""
+        action, codes, indices, policy, value = self._search.result()
+        moves = core.code_moves(codes)
+        return SearchResult(move=moves[action], moves=moves, indices=indices.astype(np.int32),
+                            policy=policy.astype(np.float32), value=float(value), nodes=self.nodes)
+
+
+class CompiledPuct(_CompiledSource):
+    """PUCT with virtual loss (see :mod:`l4demons.search.puct`), compiled; optionally limited to ``root_moves``."""
+
+    def __init__(self, board: chess.Board, cfg: PuctConfig = PuctConfig(),
+                 root_moves: Collection[chess.Move] | None = None) -> None:
+        allowed = [core.move_code(m) for m in root_moves] if root_moves else []
+        search = core.module().PuctSearch(core.position(board), cfg.c_puct, cfg.fpu_reduction, allowed)
+        super().__init__(search, cfg.batch_size, cfg.batch_size)
+
+    @property
+    def started(self) -> bool:
+        """The root has been evaluated (a result exists)."""
+        return self._search.started
 
     @property
     def visits(self) -> int:
@@ -68,41 +76,16 @@ class CompiledPuct:
     def max_depth(self) -> int:
         return self._search.max_depth
 
-    def result(self) -> SearchResult:
-        """Best move so far: most visited, ties broken by Q, then prior."""
-        return _result(self._search.result(), self.nodes)
-
     def principal_variation(self, max_len: int = 20) -> list[chess.Move]:
         return core.code_moves(self._search.principal_variation(max_len))
 
 
-class CompiledGumbel:
+class CompiledGumbel(_CompiledSource):
     """One Gumbel AlphaZero search (see :mod:`l4demons.search.gumbel`), its Gumbels drawn from ``NoiseStream(seed)``."""
 
     def __init__(self, board: chess.Board, cfg: GumbelConfig, seed: int, simulations: int | None = None) -> None:
         c = core.module()
         params = c.GumbelParams(cfg.max_considered, cfg.c_visit, cfg.c_scale, cfg.gumbel_scale)
         sims = cfg.simulations if simulations is None else simulations
-        self._search = c.GumbelSearch(core.position(board), sims, params, seed)
-        self._most = max(1, cfg.max_considered)  # a round visits each considered root move at most once
-
-    def collect(self, buffers: BatchBuffers) -> None:
-        buffers.reserve(self._most, self._most * MAX_MOVES)
-        rows, flats = self._search.collect(buffers.planes, buffers.flat, buffers.rows, buffers.flats)
-        buffers.rows += rows
-        buffers.flats += flats
-
-    def deliver(self, logits: np.ndarray, values: np.ndarray) -> None:
-        self._search.deliver(logits, values)
-
-    @property
-    def done(self) -> bool:
-        return self._search.done
-
-    @property
-    def nodes(self) -> int:
-        return self._search.nodes
-
-    def result(self) -> SearchResult:
-        """The move to play and the improved policy; call when ``done``."""
-        return _result(self._search.result(), self.nodes)
+        # a round visits each considered root move at most once
+        super().__init__(c.GumbelSearch(core.position(board), sims, params, seed), max(1, cfg.max_considered))
