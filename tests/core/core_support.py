@@ -30,6 +30,7 @@ class Float64Net(torch.nn.Module):
     def __init__(self, name: str = "tiny", seed: int = 3) -> None:
         super().__init__()
         self.net = build_network(NetConfig.from_name(name), seed=seed).double().eval()
+        self.cfg = self.net.cfg
 
     def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         policy, wdl = self.net(planes.double())
