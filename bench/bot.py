@@ -2,10 +2,11 @@
 
     python bench/bot.py [--nets small,tiny] [--movetime 100,1000] [--threads 1] [--repeats 3]
 
-One :class:`l4demons.bot.Bot` (the search behind HTTP, UCI and lichess-bot)
-thinks for a fixed move time on a handful of positions (opening,
+Two :class:`l4demons.bot.Bot` instances with the same network (the search
+behind HTTP, UCI and lichess-bot; separate so that each predicts its own
+step times) think for a fixed move time on a handful of positions (opening,
 middlegame, endgame), alternately with the compiled core and with the Python
-reference search (``L4D_CORE=0`` for those moves), and reports the network
+reference search (``L4D_CORE=0`` for those moves), and report the network
 evaluations (nodes) each search managed in that time. Prints a markdown table.
 """
 
@@ -62,14 +63,18 @@ def main() -> None:
     print("| network | move time (ms) | Python reference | compiled core | ratio |")
     print("|---|---:|---:|---:|---:|")
     for name in args.nets.split(","):
-        bot = Bot.random(NetConfig.from_name(name), seed=0)
-        bot.warmup()
+        bots = {}
+        for compiled in (False, True):
+            os.environ["L4D_CORE"] = "1" if compiled else "0"
+            bots[compiled] = Bot.random(NetConfig.from_name(name), seed=0)
+            bots[compiled].warmup()
+        os.environ.pop("L4D_CORE", None)
         for ms in (float(x) for x in args.movetime.split(",")):
             ref, comp = 0, 0
             for _ in range(args.repeats):
-                ref = max(ref, nodes_per_move(bot, ms, compiled=False))
-                comp = max(comp, nodes_per_move(bot, ms, compiled=True))
-            print(f"| {bot.config.name} | {ms:.0f} | {ref} | {comp} | {comp / max(1, ref):.2f}x |", flush=True)
+                ref = max(ref, nodes_per_move(bots[False], ms, compiled=False))
+                comp = max(comp, nodes_per_move(bots[True], ms, compiled=True))
+            print(f"| {bots[True].config.name} | {ms:.0f} | {ref} | {comp} | {comp / max(1, ref):.2f}x |", flush=True)
 
 
 if __name__ == "__main__":
