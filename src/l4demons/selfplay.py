@@ -316,7 +316,7 @@ class _CompiledGames:
             setattr(params, name, getattr(cfg, name))
         g = GumbelConfig()
         params.gumbel = c.GumbelParams(cfg.max_considered, g.c_visit, g.c_scale, g.gumbel_scale)
-        self.games = c.SelfPlay(params, n_games, seed, 0)
+        self.games = c.SelfPlay(params, n_games, seed)
 
     def collect(self, buffers: BatchBuffers) -> None:
         buffers.reserve(self.games.max_rows, self.games.max_flats)

@@ -76,7 +76,7 @@ def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: s
                 np.random.default_rng(task.seed),
                 on_game=lambda rec: results.put(("game", wid, rec)),
                 should_stop=lambda: stop.is_set() or orphaned(),
-                compiled=task.compiled,
+                compiled=task.compiled and core.enabled(),  # a worker without the core says so and plays on
             )
             results.put(("done", wid, evaluator.evaluations))
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises

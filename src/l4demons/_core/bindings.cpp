@@ -21,7 +21,7 @@ using namespace l4d;
 
 namespace {
 
-constexpr int ABI_VERSION = 2;  // bumped with every change of this interface (core.py checks it)
+constexpr int ABI_VERSION = 3;  // bumped with every change of this interface (core.py checks it)
 
 template <class T>
 T* buffer(py::array& a, const char* name, int64_t& size) {
@@ -283,8 +283,7 @@ PYBIND11_MODULE(_core, m) {
         .def_readwrite("gumbel", &SelfPlayParams::gumbel);
 
     py::class_<SelfPlay>(m, "SelfPlay")
-        .def(py::init<const SelfPlayParams&, int, uint64_t, int>(), py::arg("params"), py::arg("games"),
-             py::arg("seed"), py::arg("max_batch"))
+        .def(py::init<const SelfPlayParams&, int, uint64_t>(), py::arg("params"), py::arg("games"), py::arg("seed"))
         .def("collect",
              [](SelfPlay& sp, py::array& planes, py::array& flat) {
                  Batch b(planes, flat, 0, 0);

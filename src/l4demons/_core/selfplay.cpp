@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace l4d {
 
@@ -72,17 +73,15 @@ struct SelfPlay::Game {
     }
 };
 
-SelfPlay::SelfPlay(const SelfPlayParams& params, int n_games, uint64_t seed, int max_batch)
-    : params_(params), n_games_(n_games), seed_(seed), max_batch_(max_batch) {}
+SelfPlay::SelfPlay(const SelfPlayParams& params, int n_games, uint64_t seed)
+    : params_(params), n_games_(n_games), seed_(seed) {}
 
 SelfPlay::~SelfPlay() = default;
 
 bool SelfPlay::finished() const { return started_ >= n_games_ && active_.empty(); }
 
 int64_t SelfPlay::max_rows() const {
-    const int64_t unit = std::max(1, params_.max_considered);
-    const int64_t all = unit * std::max(1, std::min(params_.concurrent_games, n_games_));
-    return max_batch_ > 0 ? std::min<int64_t>(all, std::max<int64_t>(max_batch_, unit)) : all;
+    return int64_t(std::max(1, params_.max_considered)) * std::max(1, std::min(params_.concurrent_games, n_games_));
 }
 
 void SelfPlay::next_search(Game& g) {
@@ -124,15 +123,10 @@ int SelfPlay::collect(BatchOut& out) {
         ++started_;
     }
     collected_.clear();
-    const int64_t unit = std::max(1, params_.max_considered);
     const int64_t start = out.rows;
-    const int64_t limit = std::min<int64_t>(out.cap_rows - start, max_rows());
-    const size_t n = active_.size();
-    if (cursor_ >= n) cursor_ = 0;
-    size_t visited = 0;
-    for (; visited < n; ++visited) {
-        if (out.rows - start + unit > limit && out.rows > start) break;  // the batch is full: the rest go first next time
-        Game& g = *active_[(cursor_ + visited) % n];
+    if (out.cap_rows - start < max_rows()) throw std::length_error("leaf batch buffer too small for the games in flight");
+    for (auto& game : active_) {
+        Game& g = *game;
         int wanted = g.search.collect(out);
         while (g.search.done()) {
             record_and_play(g);
@@ -147,18 +141,7 @@ int SelfPlay::collect(BatchOut& out) {
             collected_.push_back(&g);
         }
     }
-    // Drop finished games, keeping the order; the next call starts after the last game visited.
-    std::vector<std::unique_ptr<Game>> still;
-    still.reserve(n);
-    size_t next_cursor = 0;
-    for (size_t i = 0; i < n; ++i) {
-        const size_t k = (cursor_ + i) % n;
-        if (i == visited) next_cursor = still.size();
-        if (!active_[k]->over) still.push_back(std::move(active_[k]));
-    }
-    if (visited >= n) next_cursor = 0;
-    active_ = std::move(still);
-    cursor_ = next_cursor;
+    active_.erase(std::remove_if(active_.begin(), active_.end(), [](const auto& g) { return g->over; }), active_.end());
     return int(out.rows - start);
 }
 

@@ -53,8 +53,7 @@ struct FinishedGame {
 
 class SelfPlay {
    public:
-    // ``max_batch`` caps the leaves of one call (0: every game in flight every call).
-    SelfPlay(const SelfPlayParams& params, int n_games, uint64_t seed, int max_batch);
+    SelfPlay(const SelfPlayParams& params, int n_games, uint64_t seed);
     ~SelfPlay();
     // Advances every game that can move without the network and writes the leaves the
     // games want now; returns how many (0 only when every game has finished).
@@ -77,9 +76,7 @@ class SelfPlay {
     SelfPlayParams params_;
     int n_games_;
     uint64_t seed_;
-    int max_batch_;
     int started_ = 0;
-    size_t cursor_ = 0;
     std::vector<std::unique_ptr<Game>> active_;
     std::vector<Game*> collected_;
     std::vector<FinishedGame> finished_;
