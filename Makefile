@@ -11,7 +11,8 @@ APT_PKGS := stockfish gnuchess-book chromium fonts-dejavu-core
 
 .PHONY: setup system-deps train test bench clean
 
-$(VENV)/.installed: pyproject.toml
+# The compiled search core (src/l4demons/_core) is built by the editable install; a changed source rebuilds it.
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard src/l4demons/_core/*.cpp src/l4demons/_core/*.hpp)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
@@ -35,4 +36,4 @@ test: setup system-deps
 	$(VENV)/bin/pytest -q
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache build src/l4demons/_core.*.so

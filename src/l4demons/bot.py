@@ -2,8 +2,10 @@
 
 ``choose_move(board, time_left_ms)`` runs a PUCT search with batched network
 calls until its budget is spent (time, nodes, depth, or a stop request) and
-returns the best move so far with the move probabilities. The network is
-essential: it supplies every prior and every value the search sees.
+returns the best move so far with the move probabilities. The search runs in
+the compiled core when it is built (:mod:`l4demons.search.play`), so the
+clock goes to the network. The network is essential: it supplies every
+prior and every value the search sees.
 
 Time management: a move gets ``time_left / moves_to_go + 3/4 increment``,
 never more than a fixed fraction of what is left, minus a safety margin for
@@ -36,7 +38,9 @@ import chess
 
 from l4demons.devices import resolve_device
 from l4demons.network import ChessNet, NetConfig, build_network, load_network
-from l4demons.search import Evaluator, Leaf, PuctConfig, PuctSearch
+from l4demons.search import Evaluator, PuctConfig, run_step
+from l4demons.search.batch import write_leaves
+from l4demons.search.play import PlaySearch, puct_search
 from l4demons.search.tree import root_leaf
 
 logger = logging.getLogger(__name__)
@@ -85,7 +89,7 @@ class SearchInfo:
 class _Job:
     """One ``choose_move`` call in flight (owned by whichever thread drives)."""
 
-    search: PuctSearch
+    search: PlaySearch
     start: float
     deadline_ms: float | None
     nodes: int | None
@@ -93,7 +97,6 @@ class _Job:
     stop: threading.Event | None
     on_info: Callable[[SearchInfo], None] | None
     info_interval_ms: float
-    root_moves: frozenset[chess.Move] | None
     last_info: float = 0.0
     finished: bool = False
     error: BaseException | None = None
@@ -112,7 +115,8 @@ class Bot:
         self._pending: list[_Job] = []  # guarded by _cond
         self._driving = False  # guarded by _cond: one thread runs steps at a time
         self._active: list[_Job] = []  # touched only by the driving thread
-        self._spent: list[PuctSearch] = []  # guarded by _cond: trees to free at the next call
+        self._buffers = self.evaluator.new_buffers()  # touched only by the driving thread
+        self._spent: list[PlaySearch] = []  # guarded by _cond: trees to free at the next call
         self._step_costs: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
         """(when, ms per leaf) of recent full steps: what the next step will probably cost."""
 
@@ -141,8 +145,11 @@ class Bot:
         board = chess.Board()
         self.choose_move(board, nodes=2 * self.puct.batch_size)
         leaf = root_leaf(None, board)
+        buffers = self.evaluator.new_buffers()
         for n in range(1, 2 * self.puct.batch_size + 1):  # batch shapes of one or two searches at once
-            self.evaluator.evaluate([leaf] * n)
+            buffers.clear()
+            write_leaves(buffers, [leaf] * n)
+            self.evaluator.evaluate(buffers.batch())
         self._step_costs.clear()  # the first calls are slow; time the next ones afresh
         self.choose_move(board, nodes=2 * self.puct.batch_size)
         gc.collect()
@@ -195,8 +202,9 @@ class Bot:
             deadline = movetime_ms if deadline is None else min(deadline, movetime_ms)
         if deadline is None and nodes is None and depth is None and stop is None:
             nodes = 800
-        job = _Job(PuctSearch(board.copy(), self.puct), start, deadline, nodes, depth, stop, on_info,
-                   info_interval_ms, frozenset(allowed) if allowed is not None else None, last_info=start)
+        self.evaluator.warm_thread()  # whichever thread drives a step must not pay its first-call set-up then
+        job = _Job(puct_search(board, self.puct, allowed), start, deadline, nodes, depth, stop, on_info,
+                   info_interval_ms, last_info=start)
         self._run(job)
         result = job.search.result()
         probs = {m.uci(): float(p) for m, p in zip(result.moves, result.policy)}
@@ -235,16 +243,10 @@ class Bot:
     def _step(self) -> None:
         """One batch: leaves from every active search, one network call, then bookkeeping."""
         t0 = time.perf_counter()
-        leaves: list[Leaf] = []
-        for job in self._active:
-            leaves.extend(self._collect(job))
-        if leaves:
-            logits, values = self.evaluator.evaluate(leaves)
-            for leaf, lg, v in zip(leaves, logits, values):
-                leaf.owner.deliver(leaf, lg, float(v))
+        leaves = run_step([job.search for job in self._active], self.evaluator, self._buffers)
         now = time.perf_counter()
-        if len(leaves) >= 4:  # a root-only step is no guide to the next full one
-            self._step_costs.append((now, (now - t0) * 1000 / len(leaves)))
+        if leaves >= 4:  # a root-only step is no guide to the next full one
+            self._step_costs.append((now, (now - t0) * 1000 / leaves))
         # The next step gathers up to a full batch from every search still running.
         next_step_ms = self._ms_per_leaf(now) * self.puct.batch_size * len(self._active)
         still: list[_Job] = []
@@ -262,16 +264,6 @@ class Bot:
                 still.append(job)
         self._active[:] = still
 
-    def _collect(self, job: _Job) -> list[Leaf]:
-        fresh = job.search.root is None
-        leaves = job.search.collect()
-        if fresh and job.root_moves is not None:  # the root leaf: search the allowed moves only
-            (root,) = leaves
-            keep = [i for i, m in enumerate(root.moves) if m in job.root_moves]
-            root.moves = [root.moves[i] for i in keep]
-            root.indices = [root.indices[i] for i in keep]
-        return leaves
-
     def _ms_per_leaf(self, now: float) -> float:
         """A cautious estimate of a step's cost per leaf: the upper quartile of the last few steps.
 
@@ -285,7 +277,7 @@ class Bot:
 
     def _should_stop(self, job: _Job, elapsed_ms: float, next_step_ms: float) -> bool:
         search = job.search
-        if search.root is None or not search.root.expanded:
+        if not search.started:
             return False
         if search.done or (job.stop is not None and job.stop.is_set()):
             return True
@@ -310,7 +302,7 @@ def _legal_subset(board: chess.Board, root_moves: Collection[chess.Move] | None)
     return legal
 
 
-def _info(search: PuctSearch, elapsed_ms: float) -> SearchInfo:
+def _info(search: PlaySearch, elapsed_ms: float) -> SearchInfo:
     result = search.result()
     return SearchInfo(
         nodes=search.nodes,

@@ -28,15 +28,32 @@ def cpu_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+MAX_WORKERS_PER_GPU = 4
+"""A cap on self-play processes per GPU: each holds its own CUDA context and copy of the network."""
+
+
+def workers_per_gpu(gpus: int | None = None) -> int:
+    """Self-play processes that share one GPU.
+
+    A worker spends its time between network calls on the CPU (the search,
+    a few microseconds per leaf), and the GPU idles then; several workers per
+    GPU keep it busy while each prepares its next batch. Each worker needs a
+    core of its own, and one core stays with the learner.
+    """
+    gpus = max(1, torch.cuda.device_count() if gpus is None else gpus)
+    return max(1, min(MAX_WORKERS_PER_GPU, (cpu_count() - 1) // gpus))
+
+
 def default_workers(device: str) -> int:
-    """One self-play worker per GPU on CUDA, one per core on CPU."""
+    """Self-play worker processes: one per core on CPU; several per GPU on CUDA (see :func:`workers_per_gpu`)."""
     if device.startswith("cuda"):
-        return max(1, torch.cuda.device_count())
+        gpus = max(1, torch.cuda.device_count()) if device == "cuda" else 1
+        return gpus * workers_per_gpu(gpus)
     return cpu_count()
 
 
 def worker_devices(device: str) -> list[str]:
-    """Devices the self-play workers spread over (round robin)."""
+    """Devices the self-play workers spread over (round robin: worker i uses device i mod the count)."""
     if device == "cuda":
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return [device]

@@ -1,8 +1,13 @@
 """Self-play: many games at once in one process, each move a Gumbel search.
 
-All games in flight share every network call (see
-:func:`l4demons.search.run_searches`), so a CPU core sees batches of
-hundreds of leaves instead of one.
+All games in flight share every network call (one
+:func:`l4demons.search.run_step` per call), so a CPU core sees batches of
+hundreds of leaves instead of one. The games run in the compiled core
+(:mod:`l4demons.core`) when it is available: it fills one contiguous batch
+and Python only runs the network. The Python implementation below is the
+reference the core is tested against and the fallback without it; both
+play the same games for the same seed (each game draws its random numbers
+from its own :class:`~l4demons.search.noise.NoiseStream`).
 
 - Playout-cap randomisation (KataGo): a fraction of moves get a full search
   and become policy targets; the rest get a fast search and only teach the
@@ -32,8 +37,11 @@ from typing import Callable
 import chess
 import numpy as np
 
+from l4demons import core
 from l4demons.encoding import POSITION_DTYPE, encode_position
 from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, SearchResult
+from l4demons.search.batch import BatchBuffers, LeafSource, run_step
+from l4demons.search.noise import NoiseStream, game_seed
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +147,10 @@ def game_over(board: chess.Board) -> tuple[str, int] | None:
 class _Game:
     """A game in flight: the board, what was recorded so far, adjudication state."""
 
-    def __init__(self, cfg: SelfPlayConfig, rng: np.random.Generator) -> None:
+    def __init__(self, cfg: SelfPlayConfig, rng: np.random.Generator | NoiseStream) -> None:
         self.cfg = cfg
+        self.rng = rng
+        """This game's random numbers (resignation playthrough, playout cap, Gumbels)."""
         self.board = chess.Board()
         self.positions: list[np.ndarray] = []
         self.policies: list[tuple[np.ndarray, np.ndarray]] = []
@@ -225,6 +235,8 @@ def play_games(
     rng: np.random.Generator,
     on_game: Callable[[GameRecord], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    *,
+    compiled: bool | None = None,
 ) -> list[GameRecord]:
     """Play ``n_games`` with up to ``cfg.concurrent_games`` in flight.
 
@@ -233,20 +245,31 @@ def play_games(
     finished plays its move and starts the next search at once, so batches
     stay large. ``should_stop`` is polled between network calls; when it
     turns true the games in flight are dropped and the finished ones returned.
+    ``compiled`` picks the compiled core (True) or the Python reference
+    (False); the default uses the core when :func:`l4demons.core.enabled`.
     """
+    seed = int(rng.integers(0, 2**63))
+    if core.enabled() if compiled is None else compiled:
+        return _play_compiled(evaluator, cfg, n_games, seed, on_game, should_stop)
+    return _play_reference(evaluator, cfg, n_games, seed, on_game, should_stop)
+
+
+def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, seed: int,
+                    on_game: Callable[[GameRecord], None] | None, should_stop: Callable[[], bool]) -> list[GameRecord]:
     gcfg = GumbelConfig(simulations=cfg.simulations, max_considered=cfg.max_considered)
+    buffers = evaluator.new_buffers()
     finished: list[GameRecord] = []
     active: list[_Game] = []
     started = 0
 
     def next_search(game: _Game) -> None:
-        game.full_now = bool(rng.random() < cfg.full_search_prob)
+        game.full_now = bool(game.rng.random() < cfg.full_search_prob)
         sims = cfg.simulations if game.full_now else cfg.fast_simulations
-        game.search = GumbelSearch(game.board, gcfg, rng, sims)
+        game.search = GumbelSearch(game.board, gcfg, game.rng, sims)
 
     while (started < n_games or active) and not should_stop():
         while started < n_games and len(active) < cfg.concurrent_games:
-            game = _Game(cfg, rng)
+            game = _Game(cfg, NoiseStream(game_seed(seed, started)))
             next_search(game)
             active.append(game)
             started += 1
@@ -271,8 +294,69 @@ def play_games(
             still.append(game)
             leaves.extend(wanted)
         active = still
-        if leaves:
-            logits, values = evaluator.evaluate(leaves)
-            for leaf, lg, v in zip(leaves, logits, values):
-                leaf.owner.deliver(leaf, lg, float(v))
+        run_step([LeafSource(leaves)], evaluator, buffers)
+    return finished
+
+
+_CORE_FIELDS = (
+    "simulations", "fast_simulations", "full_search_prob", "max_considered", "max_plies", "adjudicate_material",
+    "material_win", "material_win_plies", "resign_threshold", "resign_moves", "resign_playthrough", "draw_threshold",
+    "draw_min_ply", "draw_plies", "concurrent_games",
+)
+"""The SelfPlayConfig fields the core implements (a test checks that this is all of them)."""
+
+
+class _CompiledGames:
+    """The core's scheduler of many games as a batch source."""
+
+    def __init__(self, cfg: SelfPlayConfig, n_games: int, seed: int) -> None:
+        c = core.module()
+        params = c.SelfPlayParams()
+        for name in _CORE_FIELDS:
+            setattr(params, name, getattr(cfg, name))
+        g = GumbelConfig()
+        params.gumbel = c.GumbelParams(cfg.max_considered, g.c_visit, g.c_scale, g.gumbel_scale)
+        self.games = c.SelfPlay(params, n_games, seed)
+
+    def collect(self, buffers: BatchBuffers) -> None:
+        buffers.reserve(self.games.max_rows, self.games.max_flats)
+        rows, flats = self.games.collect(buffers.planes, buffers.flat)
+        buffers.rows, buffers.flats = rows, flats
+
+    def deliver(self, logits: np.ndarray, values: np.ndarray) -> None:
+        self.games.deliver(logits, values)
+
+    def take_finished(self) -> list[GameRecord]:
+        return [_record(*raw) for raw in self.games.take_finished()]
+
+
+def _record(index: int, positions: np.ndarray, offsets: np.ndarray, indices: np.ndarray, probs: np.ndarray,
+            full: np.ndarray, values: np.ndarray, results: np.ndarray, moves: list[str], termination: str,
+            false_resign: bool, would_resign: bool) -> GameRecord:
+    return GameRecord(
+        positions=positions.view(POSITION_DTYPE).reshape(-1),
+        policy_offsets=offsets,
+        policy_indices=indices,
+        policy_probs=probs.astype(np.float16),  # float64 -> float32 in the core, as the reference rounds
+        full_search=full,
+        values=values.astype(np.float16),
+        results=results,
+        moves=moves,
+        termination=termination,
+        false_resign=false_resign,
+        would_resign=would_resign,
+    )
+
+
+def _play_compiled(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, seed: int,
+                   on_game: Callable[[GameRecord], None] | None, should_stop: Callable[[], bool]) -> list[GameRecord]:
+    source = _CompiledGames(cfg, n_games, seed)
+    buffers = evaluator.new_buffers(source.games.max_rows)
+    finished: list[GameRecord] = []
+    while not source.games.finished and not should_stop():
+        run_step([source], evaluator, buffers)
+        for rec in source.take_finished():
+            finished.append(rec)
+            if on_game is not None:
+                on_game(rec)
     return finished

@@ -2,7 +2,10 @@
 
 Each worker holds its own copy of the network (one intra-op thread on CPU,
 or its own GPU) and plays its share of a cycle's games with the batched
-scheduler of :mod:`l4demons.selfplay`. The learner publishes new weights by
+scheduler of :mod:`l4demons.selfplay` (the compiled core when the parent
+has it: the parent decides, so a missing core is reported once, not once per
+worker). On CUDA several workers share a GPU
+(:func:`l4demons.devices.workers_per_gpu`). The learner publishes new weights by
 sending them with the next cycle's task. Finished games stream back one by
 one over a queue, so the progress bar moves and a stop request loses only
 the games in flight.
@@ -24,6 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from l4demons import core
 from l4demons.network import ChessNet, NetConfig
 from l4demons.search import Evaluator
 from l4demons.selfplay import GameRecord, SelfPlayConfig, play_games
@@ -37,6 +41,7 @@ class _Task:
     games: int
     seed: int
     cfg: SelfPlayConfig
+    compiled: bool
 
 
 def _build(net_cfg: NetConfig, state_dict: dict, device: str) -> Evaluator:
@@ -71,6 +76,7 @@ def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: s
                 np.random.default_rng(task.seed),
                 on_game=lambda rec: results.put(("game", wid, rec)),
                 should_stop=lambda: stop.is_set() or orphaned(),
+                compiled=task.compiled and core.enabled(),  # a worker without the core says so and plays on
             )
             results.put(("done", wid, evaluator.evaluations))
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises
@@ -114,9 +120,10 @@ class SelfPlayPool:
     ) -> list[GameRecord]:
         """Play ``games`` games with these weights (and ``cfg``, default the pool's); stops early when ``should_stop()``."""
         cfg = cfg or self.sp_cfg
+        compiled = core.enabled()
         if self.workers == 1:
             evaluator = _build(self.net_cfg, state_dict, self.devices[0])
-            out = play_games(evaluator, cfg, games, np.random.default_rng(seed), on_game, should_stop)
+            out = play_games(evaluator, cfg, games, np.random.default_rng(seed), on_game, should_stop, compiled=compiled)
             self.evaluations += evaluator.evaluations
             return out
         self._stop.clear()
@@ -124,7 +131,7 @@ class SelfPlayPool:
         busy = 0
         for wid, share in enumerate(shares):
             if share:
-                self._tasks[wid].put(_Task(state_dict, share, seed * 1000 + wid, cfg))
+                self._tasks[wid].put(_Task(state_dict, share, seed * 1000 + wid, cfg, compiled))
                 busy += 1
         records: list[GameRecord] = []
         while busy:

@@ -2,7 +2,8 @@ import chess
 import numpy as np
 import pytest
 
-from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, PuctConfig, PuctSearch, run_searches
+from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, PuctConfig, PuctSearch, run_searches, run_step
+from l4demons.search.batch import LeafSource
 from l4demons.search.gumbel import halving_schedule
 
 MATE_IN_ONE = "r1bqkb1r/pppp1ppp/2n2n2/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR w KQkq - 4 4"  # Qxf7#
@@ -24,12 +25,9 @@ def allows_mate_in_one(board: chess.Board, move: chess.Move) -> bool:
 
 def run_puct(board, evaluator, visits):
     search = PuctSearch(board.copy(), PuctConfig())
+    buffers = evaluator.new_buffers()
     while search.visits < visits and not search.done:
-        leaves = search.collect()
-        if leaves:
-            logits, values = evaluator.evaluate(leaves)
-            for leaf, lg, v in zip(leaves, logits, values):
-                search.deliver(leaf, lg, float(v))
+        run_step([LeafSource(search.collect())], evaluator, buffers)
     return search.result()
 
 
@@ -96,8 +94,7 @@ def test_improved_policy_is_a_distribution_over_legal_moves(uniform_net):
 def test_puct_batches_with_virtual_loss(uniform_net):
     search = PuctSearch(chess.Board(), PuctConfig(batch_size=8))
     ev = Evaluator(uniform_net)
-    root = search.collect()
-    search.deliver(root[0], *[(lg, float(v)) for lg, v in zip(*ev.evaluate(root))][0])
+    run_step([LeafSource(search.collect())], ev, ev.new_buffers())
     leaves = search.collect()
     assert len(leaves) == 8
     assert len({id(leaf.node) for leaf in leaves}) == 8

@@ -20,6 +20,7 @@ import math
 import chess
 import numpy as np
 
+from l4demons.search.noise import NoiseStream
 from l4demons.search.tree import Leaf, Node, SearchResult, backup, make_leaf_or_terminal, root_leaf
 
 
@@ -95,7 +96,7 @@ class GumbelSearch:
         self,
         board: chess.Board,
         cfg: GumbelConfig,
-        rng: np.random.Generator,
+        rng: np.random.Generator | NoiseStream,
         simulations: int | None = None,
     ) -> None:
         self.board = board
@@ -135,7 +136,7 @@ class GumbelSearch:
         n = len(leaf.moves)  # the root: draw the Gumbels and plan the rounds
         self._gumbel = self.rng.gumbel(size=n) * self.cfg.gumbel_scale
         m = min(self.cfg.max_considered, n)
-        self._considered = np.argsort(-(self._gumbel + self.root.logits))[:m]
+        self._considered = np.argsort(-(self._gumbel + self.root.logits), kind="stable")[:m]
         self._rounds = halving_schedule(m, self.simulations - 1) if n > 1 else []
 
     # -- internals ------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""Helpers for the compiled-core tests: the core itself, and a network whose answers do not depend on the batch."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from l4demons import core
+from l4demons.network import NetConfig, build_network
+
+
+def require_core():
+    """The compiled module; a test fails when it is missing (CI must build it), unless L4D_CORE=0 says to skip."""
+    if os.environ.get("L4D_CORE", "1").strip() == "0":
+        pytest.skip("compiled core switched off (L4D_CORE=0)")
+    return core.module()
+
+
+class Float64Net(torch.nn.Module):
+    """A random network run in float64: each position's outputs are the same whatever batch it is in.
+
+    float32 convolutions may round differently for different batch sizes, and
+    a search that evaluates its leaves in other batches would then see other
+    last bits; comparisons of two searches want the same answers for the same
+    position, wherever it was evaluated.
+    """
+
+    def __init__(self, name: str = "tiny", seed: int = 3) -> None:
+        super().__init__()
+        self.net = build_network(NetConfig.from_name(name), seed=seed).double().eval()
+        self.cfg = self.net.cfg
+
+    def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        policy, wdl = self.net(planes.double())
+        return policy.float(), wdl.float()
