@@ -44,7 +44,11 @@ class _Task:
     compiled: bool
 
 
-def _build(net_cfg: NetConfig, state_dict: dict, device: str) -> Evaluator:
+def _build(net_cfg: NetConfig, state_dict: dict, device: str, evaluator: Evaluator | None = None) -> Evaluator:
+    """An evaluator with these weights: the one given, updated in place (its backend is kept), else a new one."""
+    if evaluator is not None:
+        evaluator.load_state_dict(state_dict)
+        return evaluator
     net = ChessNet(net_cfg)
     net.load_state_dict(state_dict)
     return Evaluator(net, device)
@@ -58,6 +62,7 @@ def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: s
     def orphaned() -> bool:  # the trainer was killed (kill -9 skips its clean-up): stop too
         return os.getppid() != parent
 
+    evaluator = None
     while True:
         try:
             task = tasks.get(timeout=1.0)
@@ -68,7 +73,8 @@ def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: s
         if task is None:
             return
         try:
-            evaluator = _build(net_cfg, task.state_dict, device)
+            evaluator = _build(net_cfg, task.state_dict, device, evaluator)
+            before = evaluator.evaluations
             play_games(
                 evaluator,
                 task.cfg,
@@ -78,7 +84,7 @@ def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: s
                 should_stop=lambda: stop.is_set() or orphaned(),
                 compiled=task.compiled and core.enabled(),  # a worker without the core says so and plays on
             )
-            results.put(("done", wid, evaluator.evaluations))
+            results.put(("done", wid, evaluator.evaluations - before))
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises
             results.put(("error", wid, f"{type(e).__name__}: {e}"))
 
@@ -92,6 +98,7 @@ class SelfPlayPool:
         self.sp_cfg = sp_cfg
         self.devices = devices or ["cpu"]
         self.evaluations = 0
+        self._evaluator: Evaluator | None = None  # the in-process player's (one worker), kept across cycles
         self._procs: list = []
         if self.workers > 1:
             ctx = mp.get_context("spawn")
@@ -122,9 +129,11 @@ class SelfPlayPool:
         cfg = cfg or self.sp_cfg
         compiled = core.enabled()
         if self.workers == 1:
-            evaluator = _build(self.net_cfg, state_dict, self.devices[0])
-            out = play_games(evaluator, cfg, games, np.random.default_rng(seed), on_game, should_stop, compiled=compiled)
-            self.evaluations += evaluator.evaluations
+            self._evaluator = _build(self.net_cfg, state_dict, self.devices[0], self._evaluator)
+            before = self._evaluator.evaluations
+            out = play_games(self._evaluator, cfg, games, np.random.default_rng(seed), on_game, should_stop,
+                             compiled=compiled)
+            self.evaluations += self._evaluator.evaluations - before
             return out
         self._stop.clear()
         shares = [games // self.workers + (w < games % self.workers) for w in range(self.workers)]

@@ -23,9 +23,16 @@ from l4demons.search.batch import BatchBuffers, LeafBatch
 class Evaluator:
     """Runs the network on batches of leaves; counts what it evaluated."""
 
-    def __init__(self, net: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+    def __init__(self, net: torch.nn.Module, device: str | torch.device = "cpu", backend: str | None = None) -> None:
+        """``backend``: an :mod:`l4demons.inference` backend name; default ``auto`` on a CPU and the eager
+        device path (with the gather on the device) on a GPU. Build it after ``torch.set_num_threads``."""
+        from l4demons.inference import build_forward
+
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
+        on_gpu_default = self.device.type != "cpu" and backend in (None, "eager")
+        self.forward = None if on_gpu_default else build_forward(self.net, self.device, backend or "auto")
+        """The fast forward pass (CPU-side outputs), or None for the eager device path."""
         self.evaluations = 0
         self.calls = 0
         self.net_seconds = 0.0
@@ -47,9 +54,19 @@ class Evaluator:
         """
         if getattr(self._threads, "warm", False):
             return
-        with self._autocast():
-            self.net(torch.zeros(1, NUM_PLANES, 8, 8, device=self.device))
+        zeros = torch.zeros(1, NUM_PLANES, 8, 8, device=self.device)
+        if self.forward is not None:
+            self.forward(zeros)
+        else:
+            with self._autocast():
+                self.net(zeros)
         self._threads.warm = True
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """New weights of the same network (the next cycle's), into the net and the backend."""
+        self.net.load_state_dict(state_dict)
+        if self.forward is not None:
+            self.forward.load_state_dict(state_dict)
 
     def new_buffers(self, rows: int = 64) -> BatchBuffers:
         """Host buffers for batches this evaluator will run (pinned when the network is on a GPU)."""
@@ -62,14 +79,18 @@ class Evaluator:
         The arrays stay valid until the next call (on a GPU they are views of one pinned buffer).
         """
         t0 = time.perf_counter()
-        planes = batch.planes.to(self.device, non_blocking=True)
-        flat = batch.flat.to(self.device, non_blocking=True)
-        with self._autocast():
-            policy, wdl = self.net(planes)
+        if self.forward is not None:
+            planes, flat = batch.planes, batch.flat
+            policy, wdl = self.forward(planes)
+        else:
+            planes = batch.planes.to(self.device, non_blocking=True)
+            flat = batch.flat.to(self.device, non_blocking=True)
+            with self._autocast():
+                policy, wdl = self.net(planes)
         logits = policy.float().reshape(-1).index_select(0, flat)
         wdl = torch.softmax(wdl.float(), dim=1)
         answer = torch.cat((logits, wdl[:, 0] - wdl[:, 2]))
-        if self.device.type != "cpu":
+        if answer.device.type != "cpu":
             answer = self._to_host(answer)
         out = answer.numpy()
         self.net_seconds += time.perf_counter() - t0
