@@ -75,7 +75,7 @@ def test_a_net_learns_material_from_the_materials_label(value_head):
     torch.manual_seed(0)
     net = build_network(NetConfig(blocks=2, channels=32, value_hidden=64, value_head=value_head), seed=0)
     before = probe(net)
-    learner = Learner(net, LearnerConfig(batch_size=128, lr=3e-3, warmup_steps=1, value_target_mix=0.0))
+    learner = Learner(net, LearnerConfig(batch_size=128, lr=3e-3, warmup_steps=1, value_target_mix=0.0, value_weight=1.0))
     learner.train_steps(window, 250, rng)
     after = probe(net)
     assert after.sees_material, after.summary()

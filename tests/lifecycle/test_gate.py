@@ -23,7 +23,7 @@ def nets(tmp_path_factory):
     window.add(material_chunk(random_positions(1500, rng)))
     torch.manual_seed(0)
     good = build_network(CFG, seed=0)
-    Learner(good, LearnerConfig(batch_size=128, lr=3e-3, warmup_steps=1, value_target_mix=0.0)).train_steps(
+    Learner(good, LearnerConfig(batch_size=128, lr=3e-3, warmup_steps=1, value_target_mix=0.0, value_weight=1.0)).train_steps(
         window, 250, rng)
     assert probe(good).sees_material
     weak = build_network(CFG, seed=0)

@@ -84,6 +84,8 @@ class EloEstimate:
     pgn_path: str | None = None
     pooled_games: float = 0.0
     """Games of earlier cycles (decayed counts) in the fit besides this call's own."""
+    longest_game_s: float = 0.0
+    """The longest of this call's games, in seconds (what the next call may expect)."""
 
     def tally(self) -> dict[str, list[float]]:
         """This call's own games per anchor, ``{name: [wins, draws, losses]}`` (to pool into later estimates)."""
@@ -123,6 +125,7 @@ def quick_estimate(
     pgn_path: str | os.PathLike[str] | None = None,
     seed: int = 0,
     game_pool: GamePool | None = None,
+    expected_game_s: float = 0.0,
 ) -> EloEstimate:
     """Per-cycle estimate: the two anchors nearest the estimate, until the budget is spent.
 
@@ -131,6 +134,8 @@ def quick_estimate(
     the choice of anchors, and the result's :meth:`EloEstimate.tally` is
     this call's games alone. Anchors the pool names that this anchor set
     lacks are ignored. ``game_pool``: play in the caller's worker processes.
+    ``expected_game_s``: how long a game probably takes (earlier calls'
+    ``longest_game_s``), so that no game starts that would end past the budget.
 
     No game starts once the time left is shorter than the longest game so
     far, so the call ends within ``time_budget_s`` unless a game runs
@@ -138,7 +143,7 @@ def quick_estimate(
     """
     return _gauntlet(candidate, anchors or load_anchors(), prior_elo, max_games, time_budget_s,
                      workers, book, pgn_path, seed, spread=2, event="l4demons elo (per cycle)", pool=pool,
-                     max_plies=max_plies, game_pool=game_pool)
+                     max_plies=max_plies, game_pool=game_pool, expected_game_s=expected_game_s)
 
 
 def full_measurement(
@@ -204,6 +209,7 @@ def _gauntlet(
     pool: Mapping[str, Sequence[float]] | None = None,
     max_plies: int = DEFAULT_MAX_PLIES,
     game_pool: GamePool | None = None,
+    expected_game_s: float = 0.0,
 ) -> EloEstimate:
     started = time.monotonic()
     by_name = {a.name: a for a in anchor_set.anchors}
@@ -235,7 +241,8 @@ def _gauntlet(
         pending: dict[cf.Future[GameRecord], str] = {}
         index = 0
         while True:
-            while index < max_games and len(pending) < pool.slots and time_for_another(records, deadline):
+            while (index < max_games and len(pending) < pool.slots
+                   and time_for_another(records, deadline, expected_game_s)):
                 job = next_job(index)
                 pending[pool.submit(job)] = job.b.name
                 index += 1
@@ -259,7 +266,8 @@ def _gauntlet(
     )
     result = EloEstimate(candidate.name, fit.elo, fit.lo, fit.hi, len(records), time.monotonic() - started,
                          rows, None if pgn_path is None else os.fspath(pgn_path),
-                         pooled_games=sum(sum(c) for c in prior.values()))
+                         pooled_games=sum(sum(c) for c in prior.values()),
+                         longest_game_s=max((r.seconds for r in records), default=0.0))
     log.debug("%s: Elo %.0f [%.0f, %.0f] from %d games in %.0fs", result.candidate, result.elo, result.lo,
              result.hi, result.games, result.seconds)
     return result

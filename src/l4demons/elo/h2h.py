@@ -52,6 +52,8 @@ def head_to_head(
     max_plies: int = DEFAULT_MAX_PLIES,
     seed: int = 0,
     pool: GamePool | None = None,
+    expected_game_s: float = 0.0,
+    adjudicate_material: int = 0,
 ) -> HeadToHead:
     """Play ``a`` against ``b`` in colour-swapped opening pairs until the SPRT decides.
 
@@ -68,7 +70,7 @@ def head_to_head(
 
     match = play_match(a, b, openings, max_games, workers=workers, time_budget_s=time_budget_s,
                        should_stop=decided, max_plies=max_plies, seed=seed, event="l4demons head-to-head",
-                       pool=pool)
+                       pool=pool, expected_game_s=expected_game_s, adjudicate_material=adjudicate_material)
     if pgn_path is not None:
         write_pgn(pgn_path, match.pgns)
     w, d, lost = match.wins, match.draws, match.losses

@@ -31,7 +31,7 @@ import chess.pgn
 
 from l4demons.atomic import atomic_write
 from l4demons.elo.openings import Opening
-from l4demons.elo.players import Player, PlayerSpec, build_player
+from l4demons.elo.players import Player, PlayerSpec, build_player, material_balance
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class GameJob:
     max_plies: int
     seed: int
     event: str
+    adjudicate_material: int = 0
+    """At ``max_plies``, a lead of this many pawns wins instead of a draw (0: always a draw)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +123,12 @@ Tally = tuple[int, int, int]
 
 
 def play_game(white: Player, black: Player, opening: Opening, max_plies: int = DEFAULT_MAX_PLIES,
-              headers: dict[str, str] | None = None) -> tuple[str, str, chess.pgn.Game]:
-    """Play one game; returns (result, termination, PGN game)."""
+              headers: dict[str, str] | None = None, adjudicate_material: int = 0) -> tuple[str, str, chess.pgn.Game]:
+    """Play one game; returns (result, termination, PGN game).
+
+    A game still going at ``max_plies`` is a draw, or with
+    ``adjudicate_material`` a win for a side that many pawns ahead.
+    """
     board = opening.board()
     book_plies = len(board.move_stack)
     termination = ""
@@ -138,7 +144,12 @@ def play_game(white: Player, black: Player, opening: Opening, max_plies: int = D
             result, termination = "1/2-1/2", "fifty moves"
             break
         if len(board.move_stack) >= max_plies:
-            result, termination = "1/2-1/2", f"adjudicated at {max_plies} plies"
+            lead = material_balance(board, chess.WHITE)
+            if adjudicate_material and abs(lead) >= adjudicate_material:
+                result = "1-0" if lead > 0 else "0-1"
+                termination = f"adjudicated on material at {max_plies} plies"
+            else:
+                result, termination = "1/2-1/2", f"adjudicated at {max_plies} plies"
             break
         player = white if board.turn == chess.WHITE else black
         move = player.choose(board)
@@ -202,7 +213,7 @@ def run_job(job: GameJob) -> GameRecord:
         "Event": job.event, "Site": "?", "Round": str(job.index + 1),
         "Date": datetime.date.today().strftime("%Y.%m.%d"),
     }
-    result, termination, game = play_game(white, black, job.opening, job.max_plies, headers)
+    result, termination, game = play_game(white, black, job.opening, job.max_plies, headers, job.adjudicate_material)
     return GameRecord(
         index=job.index, a_white=job.a_white, result=result, termination=termination,
         plies=int(game.headers["PlyCount"]), seconds=time.perf_counter() - started,
@@ -211,12 +222,14 @@ def run_job(job: GameJob) -> GameRecord:
 
 
 def schedule(a: PlayerSpec, b: PlayerSpec, openings: Sequence[Opening], games: int, *,
-             max_plies: int = DEFAULT_MAX_PLIES, seed: int = 0, event: str = "l4demons elo") -> list[GameJob]:
+             max_plies: int = DEFAULT_MAX_PLIES, seed: int = 0, event: str = "l4demons elo",
+             adjudicate_material: int = 0) -> list[GameJob]:
     """Games in order: opening k is played by games 2k (A white) and 2k+1 (A black)."""
     if not openings:
         raise ValueError("a match needs at least one opening")
     return [
-        GameJob(i, a, b, i % 2 == 0, openings[(i // 2) % len(openings)], max_plies, seed * 1_000_003 + i, event)
+        GameJob(i, a, b, i % 2 == 0, openings[(i // 2) % len(openings)], max_plies, seed * 1_000_003 + i, event,
+                adjudicate_material)
         for i in range(games)
     ]
 
@@ -291,6 +304,8 @@ def play_match(
     seed: int = 0,
     event: str = "l4demons elo",
     pool: GamePool | None = None,
+    expected_game_s: float = 0.0,
+    adjudicate_material: int = 0,
 ) -> MatchResult:
     """Play up to ``games`` games (default: each opening twice) between A and B.
 
@@ -300,9 +315,10 @@ def play_match(
     its budget unless a game runs longer than all before it. ``should_stop(tally)`` is
     asked after every finished game; games already running still count. A
     ``pool`` of the caller's is used as is (and left open): no processes start.
+    ``expected_game_s``: how long a game probably takes (see :func:`time_for_another`).
     """
     jobs = schedule(a, b, openings, 2 * len(openings) if games is None else games,
-                    max_plies=max_plies, seed=seed, event=event)
+                    max_plies=max_plies, seed=seed, event=event, adjudicate_material=adjudicate_material)
     started = time.monotonic()
     deadline = None if time_budget_s is None else started + time_budget_s
     records: list[GameRecord] = []
@@ -313,7 +329,8 @@ def play_match(
         pending: set[cf.Future[GameRecord]] = set()
         queue = list(jobs)
         while queue or pending:
-            while queue and len(pending) < pool.slots and not stop and time_for_another(records, deadline):
+            while (queue and len(pending) < pool.slots and not stop
+                   and time_for_another(records, deadline, expected_game_s)):
                 pending.add(pool.submit(queue.pop(0)))
             if not pending:
                 break
@@ -333,17 +350,18 @@ def play_match(
     return result
 
 
-def time_for_another(records: Sequence[GameRecord], deadline: float | None) -> bool:
-    """Whether a game as long as the longest so far still fits before ``deadline``.
+def time_for_another(records: Sequence[GameRecord], deadline: float | None, expected_s: float = 0.0) -> bool:
+    """Whether a game as long as the longest so far (or ``expected_s``) still fits before ``deadline``.
 
     The longest, not the mean: a game started just in time by the mean
-    overruns the budget half the time. Before any game has finished
-    nothing is known, so the first wave always starts.
+    overruns the budget half the time. Before any game has finished only
+    the caller's ``expected_s`` (say, games of earlier calls) is known;
+    without it the first wave always starts.
     """
     if deadline is None:
         return True
-    longest = max((r.seconds for r in records), default=0.0)
-    return time.monotonic() + longest <= deadline
+    longest = max((r.seconds for r in records), default=expected_s)
+    return time.monotonic() + max(longest, expected_s) <= deadline
 
 
 def write_pgn(path: str | os.PathLike[str], pgns: Sequence[str]) -> None:

@@ -106,7 +106,7 @@ class MaterialGrabber:
 
     def choose(self, board: chess.Board) -> chess.Move:
         us = board.turn
-        balance = _balance(board, us)
+        balance = material_balance(board, us)
         best_score = -math.inf
         best: list[chess.Move] = []
         for move in list(board.legal_moves):
@@ -129,7 +129,7 @@ class MaterialGrabber:
         pass
 
 
-def _balance(board: chess.Board, color: chess.Color) -> int:
+def material_balance(board: chess.Board, color: chess.Color) -> int:
     """Material of ``color`` minus the opponent's."""
     total = 0
     for piece_type, value in PIECE_VALUES.items():

@@ -36,8 +36,11 @@ log = logging.getLogger("l4demons.train")
 
 GATE_SHARE = 0.4
 """Part of the measuring time that goes to the gate (the rest to the Elo estimate)."""
-QUICK_MAX_PLIES = 250
-"""Per-cycle games are drawn after this many plies (the full measurement plays on to 400)."""
+QUICK_MAX_PLIES = 200
+"""Per-cycle games end after this many plies (the full measurement plays on to 400): drawn in Elo games,
+in gate games won by a side at least :data:`GATE_ADJUDICATION` pawns ahead (nets that cannot mate yet would
+otherwise draw every gate game, and the best would never change)."""
+GATE_ADJUDICATION = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +101,23 @@ class MeasureMixin:
                             commit[:8], e)
         save_weights(self.net, self.net_cfg, self._new_best_path())
 
+    # Time this run spent measuring and doing everything else, and how long recent games took: the
+    # budget of a cycle is what keeps the whole run's measuring at its share (an overrun is paid back by
+    # the next cycles), and no game starts that would probably end past it.
+    _spent = (0.0, 0.0)
+    _game_s = {"elo": 0.0, "gate": 0.0}
+
     def _measure(self, cycle: int, other_seconds: float) -> Measurement:
         """Elo and gate for the net after this cycle's training, within the measuring budget."""
         cfg = self.cfg
-        budget = cfg.elo_seconds if cfg.elo_seconds is not None else elo_budget_seconds(cfg.elo_share, other_seconds)
-        if not cfg.measures or budget <= 0:
+        if not cfg.measures:
             return Measurement(promoted=True)
+        measured, other = self._spent
+        other += other_seconds
+        if cfg.elo_seconds is not None:
+            budget = cfg.elo_seconds
+        else:
+            budget = max(0.0, elo_budget_seconds(cfg.elo_share, other) - measured)
         from l4demons.elo import PlayerSpec, quick_estimate
 
         candidate_path = self.workdir / f"candidate-{cycle}.pt"
@@ -112,20 +126,29 @@ class MeasureMixin:
         gate_budget = budget * GATE_SHARE if cfg.gate_games else 0.0
         st = self.state
         est = quick_estimate(candidate, prior_elo=st.elo, pool=st.elo_pool, time_budget_s=budget - gate_budget,
-                             max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle, game_pool=self._games())
+                             max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle, game_pool=self._games(),
+                             expected_game_s=self._game_s["elo"])
+        if est.games:
+            self._game_s = {**self._game_s, "elo": est.longest_game_s}
         st.elo_pool = decayed_pool(st.elo_pool, est.tally(), cfg.elo_decay)
-        log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d new games (+%.1f pooled) in %.0fs: %s", cycle,
-                 est.elo, est.lo, est.hi, est.games, est.pooled_games, est.seconds,
-                 ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent))
-        if not cfg.gate_games:
-            return Measurement(elo=est, promoted=True, seconds=est.seconds)
-        gate, promoted = play_gate(candidate_path, self._best_path, cfg.elo_nodes, cfg.gate_games,
-                                   max(gate_budget, 1.0), seed=cycle, game_pool=self._games())
-        m = gate.match
-        log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
-                 "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
-                 "the new best" if promoted else "kept the old best")
-        return Measurement(elo=est, gate=gate, promoted=promoted, seconds=est.seconds + m.seconds)
+        log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d new games (+%.1f pooled) in %.0fs of %.0fs: %s",
+                 cycle, est.elo, est.lo, est.hi, est.games, est.pooled_games, est.seconds, budget - gate_budget,
+                 ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent) or "no time")
+        elo = est if est.games or est.pooled_games else None
+        gate, promoted, seconds = None, not cfg.gate_games, est.seconds
+        if cfg.gate_games:
+            gate, promoted = play_gate(candidate_path, self._best_path, cfg.elo_nodes, cfg.gate_games,
+                                       budget - est.seconds, seed=cycle, game_pool=self._games(),
+                                       expected_game_s=self._game_s["gate"])
+            m = gate.match
+            seconds += m.seconds
+            if m.games:
+                self._game_s = {**self._game_s, "gate": max(r.seconds for r in m.records)}
+            log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
+                     "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
+                     "the new best" if promoted else "kept the old best")
+        self._spent = (measured + seconds, other)
+        return Measurement(elo=elo, gate=gate, promoted=promoted, seconds=seconds)
 
     def _promote(self, cycle: int) -> None:
         self.state.best_cycle = cycle
@@ -133,7 +156,7 @@ class MeasureMixin:
 
 
 def play_gate(candidate: Path, best: Path, nodes: int, games: int, time_budget_s: float | None, seed: int = 0,
-              workers: int | None = None, game_pool=None):
+              workers: int | None = None, game_pool=None, expected_game_s: float = 0.0):
     """The candidate against the best in colour-swapped pairs; ``(HeadToHead, promoted)``.
 
     Promoted only by scoring more than half: a draw-heavy match between
@@ -143,7 +166,8 @@ def play_gate(candidate: Path, best: Path, nodes: int, games: int, time_budget_s
 
     gate = head_to_head(PlayerSpec.net(candidate, nodes=nodes), PlayerSpec.net(best, nodes=nodes),
                         max_games=games, time_budget_s=time_budget_s, max_plies=QUICK_MAX_PLIES, seed=seed,
-                        elo0=0.0, elo1=50.0, workers=workers, pool=game_pool)
+                        elo0=0.0, elo1=50.0, workers=workers, pool=game_pool, expected_game_s=expected_game_s,
+                        adjudicate_material=GATE_ADJUDICATION)
     return gate, gate.match.games > 0 and gate.match.score > 0.5
 
 
