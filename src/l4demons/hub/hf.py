@@ -65,12 +65,11 @@ from l4demons.hub.base import (
     HubUnavailable,
     check_local_files,
     rollback_message,
-    sha256_file,
     short_id,
     validate_filename,
 )
 from l4demons.hub.hf_cache import RepoCache
-from l4demons.hub.hf_download import HFDownloadMixin, git_sha1
+from l4demons.hub.hf_download import HFDownloadMixin
 from l4demons.hub.hf_errors import RepoMissing, Where, reason, retryable, translate
 from l4demons.hub.hf_storage import HFStorageMixin
 from l4demons.hub.retry import RetryPolicy, call_with_retries
@@ -227,17 +226,15 @@ class HFHub(HFDownloadMixin, HFStorageMixin):
         parent, base = self._prepare_parent(parent)
         deletions = sorted(set(delete) & set(base) - set(sources))
         names = (set(base) - set(deletions)) | set(sources)
-        unchanged = False if deletions else _unchanged(sources, base)
-        if unchanged:
-            return dataclasses.replace(self._nothing_new(parent), files=tuple(sorted(names)))
 
         def operations() -> list:
             adds = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(src)) for name, src in sources.items()]
             return adds + [CommitOperationDelete(path_in_repo=name) for name in deletions]
 
         info = self._create_commit(operations, message, parent)
-        if unchanged is None and self._commit_info(info.id).parent != parent:
-            # The Hub gave no hashes to compare with, and the client found nothing to send: no commit was made.
+        made = self._commit_info(info.id) if info.id != parent else None
+        if made is None or made.parent != parent or made.message.strip() != message.strip():
+            # The client found every file already at main's head, sent nothing and answered that head unchecked.
             return dataclasses.replace(self._nothing_new(parent), files=tuple(sorted(names)))
         if info.parent == parent and info.id != parent:  # made here (not found landed by another try)
             self._cache.add_commit(info.id, parent, sources, dropped=deletions)
@@ -440,24 +437,6 @@ class HFHub(HFDownloadMixin, HFStorageMixin):
             return self.head()
         except HubError:
             return None
-
-
-def _unchanged(sources: dict[str, Path], base: dict[str, RemoteFile]) -> bool | None:
-    """Whether every file to commit has the bytes the parent holds under its name (None: no hash to tell)."""
-    unknown = False
-    for name, src in sources.items():
-        remote = base.get(name)
-        if remote is None or (remote.size is not None and remote.size != src.stat().st_size):
-            return False
-        if remote.sha256 is not None:
-            if sha256_file(src)[0] != remote.sha256:
-                return False
-        elif remote.blob_id is not None:
-            if git_sha1(src) != remote.blob_id:
-                return False
-        else:
-            unknown = True
-    return None if unknown else True
 
 
 def _timestamp(date: str) -> float:
