@@ -89,6 +89,8 @@ class Trainer(StartMixin, CommitMixin):
                     while self._keep_going(cycles_done, t0):
                         self._cycle(pool)
                         cycles_done += 1
+            if self.world.is_main:
+                self._commit_waiting()  # cycles paced onto disk go up before the run ends (lifecycle/commit.py)
             if self.stop.requested:
                 log.info("[TRAIN] stopped (%s); last commit %s", self.stop.reason, (self.head or "")[:8])
             return self.state
