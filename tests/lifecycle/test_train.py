@@ -92,8 +92,9 @@ def test_sigint_saves_commits_and_exits_zero(tmp_path, hub_dir, phase, args, rea
 
 SECOND_SIGNAL_CHILD = """
 import os, signal, sys
-from l4demons.signals import StopFlag
-stop = StopFlag()
+from l4demons import signals
+signals.REPEAT_WINDOW_S = 0.0  # the second signal counts as a second ask at once
+stop = signals.StopFlag()
 with stop.handle_signals():
     os.kill(os.getpid(), signal.SIGINT)
     assert stop.requested, "first SIGINT must only ask"
@@ -103,12 +104,31 @@ with stop.handle_signals():
 sys.exit(0)
 """
 
+ONE_STOP_CHILD = """
+import os, signal, sys
+from l4demons.signals import StopFlag
+stop = StopFlag()
+with stop.handle_signals():
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):  # one stop, sent to every process
+        os.kill(os.getpid(), sig)
+    print("still running, stop:", stop.reason, flush=True)
+sys.exit(0)
+"""
+
 
 def test_second_sigint_exits_at_once(tmp_path):
     result = subprocess.run([sys.executable, "-c", SECOND_SIGNAL_CHILD], capture_output=True, text=True,
                             env=cli_env(tmp_path), timeout=60)
     assert result.returncode == 130
     assert "asked" in result.stdout and "still running" not in result.stdout
+
+
+def test_copies_of_one_stop_are_one_stop(tmp_path):
+    result = subprocess.run([sys.executable, "-c", ONE_STOP_CHILD], capture_output=True, text=True,
+                            env=cli_env(tmp_path), timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "still running, stop: SIGINT" in result.stdout
+    assert result.stdout.count("received") + result.stderr.count("received") <= 1
 
 
 def test_kill_9_at_random_moments_leaves_the_last_good_commit(tmp_path, hub_dir):
