@@ -187,6 +187,11 @@ class FakeHub(LfsMixin):
         with self._lock:
             self._faults.append([method, path_part, status, times, after, headers or {}])
 
+    def heal(self) -> None:
+        """Forget the faults still pending."""
+        with self._lock:
+            self._faults.clear()
+
     def create_repo(self, repo_id: str) -> None:
         """Create ``repo_id`` as the Hub does: one "initial commit" holding .gitattributes."""
         with self._lock:

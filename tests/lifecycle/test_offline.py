@@ -89,3 +89,27 @@ def test_cycles_left_on_disk_are_merged_when_another_machine_committed_meanwhile
     chunks = {n for n in head.files if n.startswith("replay/")}
     assert len(chunks) == 3  # cycle 1's, machine b's cycle 2 and machine a's merged one
     assert {replay_file(n) for n in state.replay_chunks} == chunks
+
+
+XET_ON = {"HF_HUB_DISABLE_XET": "0", "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS": "1", "HF_XET_CLIENT_RETRY_BASE_DELAY": "10ms",
+          "HF_XET_CLIENT_RETRY_MAX_DURATION": "2s"}
+
+
+def test_failed_transfers_keep_the_cycle_on_disk(fake, tmp_path):
+    """An LFS upload that keeps failing, then a Xet upload whose storage is unreachable: "hub unavailable" both
+    times, the cycles wait in the outbox, and the next run that can upload takes them up."""
+    env = hf_env(fake, tmp_path)
+    ok(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=env))
+    head = fake.repos[REPO].main
+    fake.fail("PUT", "/lfs-upload/", status=400, times=1000)  # every pre-signed upload refused
+    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=env))
+    assert "a file transfer failed" in out and "cycle 2 stays on disk" in out, out
+    fake.heal()
+    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env={**env, **XET_ON}))  # Xet: the CAS is down
+    assert "a file transfer failed" in out and "stay on disk" in out, out
+    assert fake.count("GET", "/xet-write-token/") >= 1 and fake.repos[REPO].main == head
+    assert outbox_cycles(tmp_path) == [2, 3]
+    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    assert "(left on disk until now, cycles 2 folded in)" in out, out
+    assert cycles_of(fake) == [1, 3] and outbox_cycles(tmp_path) == []
+    assert load_files(fake, fake.repos[REPO].main, tmp_path).cycle == 3

@@ -90,6 +90,27 @@ def test_sigint_saves_commits_and_exits_zero(tmp_path, hub_dir, phase, args, rea
     assert "SIGINT received" in out
 
 
+def test_a_stop_short_of_time_commits_the_weights_and_reuses_the_last_optimizer_state(tmp_path, hub_dir):
+    run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path)
+    hub = LocalHub(hub_dir)
+    parent = hub.head()
+    proc = start_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "500", "--steps", "3",
+                      "--stop-seconds", "0.5", *FAST_RESUME], tmp_path)
+    seen: list[str] = []
+    wait_for_line(proc, "cycle 2: self-play", seen)
+    proc.send_signal(signal.SIGINT)
+    out = "".join(seen) + proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, out
+    assert "too few to upload the optimizer state too" in out, out
+    info = hub.history()[0]
+    assert info.parent == parent and "(interrupted)" in info.message
+    for name, same in (("optimizer.pt", True), ("metrics.jsonl", False), ("training_state.pt", False)):
+        assert (hub.download(name).read_bytes() == hub.download(name, parent).read_bytes()) == same, name
+    resumed = run_cli(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST_RESUME], tmp_path)
+    assert resumed.returncode == 0 and f"resuming from commit {info.id[:8]}: cycle 2" in resumed.stdout
+    assert "fresh optimizer" not in resumed.stdout + resumed.stderr
+
+
 SECOND_SIGNAL_CHILD = """
 import os, signal, sys
 from l4demons import signals
