@@ -28,7 +28,8 @@ are private). Faults: :meth:`FakeHub.fail` answers the next requests that
 match (on either host) with an error status; ``corrupt`` lists file names (or
 ``(commit id, file name)`` pairs) served with a flipped byte. A request whose
 body stops short (its client was killed mid-upload) changes nothing and is
-counted in ``aborted``. ``commit_limit=(n, seconds)`` answers a commit past
+counted in ``aborted``; ``upload_rate`` slows the storage host's reading of
+uploads, so that a kill lands mid-upload. ``commit_limit=(n, seconds)`` answers a commit past
 ``n`` in any such window with 429 and ``Retry-After`` (counted in
 ``rate_limited``), as the Hub limits commits per repository. Runs in
 threads; other processes reach it through ``HF_ENDPOINT=fake.endpoint``.
@@ -112,7 +113,7 @@ class FakeHub(LfsMixin):
     def __init__(
         self, tokens: dict[str, str] | None = None, lfs_suffixes: tuple[str, ...] = (".pt",), page_size: int = 3,
         lfs: bool = False, xet: bool = False, lfs_threshold: int = 10_000_000, multipart_threshold: int = 1_000_000,
-        chunk_size: int = 400_000, commit_limit: tuple[int, float] | None = None,
+        chunk_size: int = 400_000, commit_limit: tuple[int, float] | None = None, upload_rate: float | None = None,
     ) -> None:
         self.tokens = {"hf_write": "write", "hf_read": "read"} if tokens is None else tokens
         self.lfs_mode, self.xet = lfs or xet, xet
@@ -120,6 +121,8 @@ class FakeHub(LfsMixin):
         self.page_size = page_size
         self.lfs_threshold, self.multipart_threshold, self.chunk_size = lfs_threshold, multipart_threshold, chunk_size
         self.commit_limit = commit_limit
+        self.upload_rate = upload_rate
+        """Bytes/s the storage host reads uploads at (None: as fast as it can), so a kill can land mid-upload."""
         self.repos: dict[str, Repo] = {}
         self.corrupt: set[str | tuple[str, str]] = set()
         self.requests: list[tuple[str, str]] = []
@@ -127,6 +130,8 @@ class FakeHub(LfsMixin):
         self.rate_limited: list[tuple[str, float]] = []
         self.deleted_lfs: list[str] = []
         self.leaked_auth: list[str] = []
+        self.uploads: list[tuple[float, float]] = []
+        """``time.monotonic()`` at the start and the end of receiving each upload to the storage host."""
         self._faults: list[list] = []  # [method, path substring, status, times left, after, headers]
         self._lock = threading.Lock()
         self._counter = 0
@@ -274,38 +279,29 @@ class FakeHub(LfsMixin):
                 fault[3] -= 1
             if fault is not None and not fault[4]:
                 return Reply(fault[2], {"error": "Service Unavailable (fake)"}, fault[5])
-            reply = self._route_storage(method, path, query, headers, body) if storage else \
-                self._route(method, path, query, headers, body)
+            reply = self._route(method, path, query, headers, body, storage)
             if fault is not None:
                 return Reply(fault[2], {"error": "Service Unavailable (fake)"}, fault[5])
             return reply
 
-    def _route(self, method: str, path: str, query: dict, headers, body: bytes) -> Reply:
-        for route_method, pattern, name in _ROUTES:
+    def _route(self, method: str, path: str, query: dict, headers, body: bytes, storage: bool) -> Reply:
+        if storage and headers.get("authorization"):  # a pre-signed URL must not get the Hub token
+            self.leaked_auth.append(path)
+            return Reply(400, b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed"
+                              b"</Message></Error>")
+        for route_method, pattern, name in STORAGE_ROUTES if storage else _ROUTES:
             match = pattern.match(path)
             if route_method == method and match:
                 try:
-                    if name not in _PUBLIC:
+                    if not storage and name not in _PUBLIC:
                         self._auth(headers, write=name in _WRITES)
                     args = [unquote(g) if g else g for g in match.groups()]
                     return getattr(self, f"_{name}")(method, query, body, *args)
                 except Reply as reply:
                     return reply
+        if storage:
+            return Reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
         return Reply(404, {"error": f"fake hub: no route {method} {path}"})
-
-    def _route_storage(self, method: str, path: str, query: dict, headers, body: bytes) -> Reply:
-        if headers.get("authorization"):  # a pre-signed URL must not get the Hub token
-            self.leaked_auth.append(path)
-            return Reply(400, b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed"
-                              b"</Message></Error>")
-        for route_method, pattern, name in STORAGE_ROUTES:
-            match = pattern.match(path)
-            if route_method == method and match:
-                try:
-                    return getattr(self, f"_{name}")(method, query, body, headers, *match.groups())
-                except Reply as reply:
-                    return reply
-        return Reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
 
     def _auth(self, headers, write: bool) -> None:
         auth = headers.get("authorization") or ""
@@ -492,6 +488,21 @@ class FakeHub(LfsMixin):
         return Reply(200, data, headers)
 
 
+def _read(stream, length: int, rate: float | None) -> bytes:
+    """``length`` bytes of a request body, at ``rate`` bytes/s if given (a slow link); fewer if the client died."""
+    if rate is None:
+        return stream.read(length) if length else b""
+    parts, got = [], 0
+    while got < length:
+        piece = stream.read(min(16_384, length - got))
+        if not piece:
+            break
+        parts.append(piece)
+        got += len(piece)
+        time.sleep(len(piece) / rate)
+    return b"".join(parts)
+
+
 class _Handler(BaseHTTPRequestHandler):
     hub: FakeHub
     is_storage: bool
@@ -500,10 +511,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
+        rate = self.hub.upload_rate if self.is_storage else None
+        t0 = time.monotonic()
         try:
-            body = self.rfile.read(length) if length else b""
+            body = _read(self.rfile, length, rate)
         except OSError:  # the client died mid-request
             body = b""
+        if self.is_storage and self.command == "PUT":
+            self.hub.uploads.append((t0, time.monotonic()))
         complete = len(body) == length
         reply = self.hub.handle(self.command, url.path, parse_qs(url.query), self.headers, body, complete,
                                 storage=self.is_storage)

@@ -80,7 +80,7 @@ class LfsMixin:
             objects.append(entry)
         return Reply(200, {"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
 
-    def _storage_put(self, method, query, body, headers, repo_id, oid) -> Reply:
+    def _storage_put(self, method, query, body, repo_id, oid) -> Reply:
         repo = self._repo(repo_id)
         part = query.get("part", [None])[0]
         if part is not None:
@@ -110,7 +110,7 @@ class LfsMixin:
             raise Reply(404, {"error": f"fake hub: LFS object {obj['oid']} was not uploaded"})
         return Reply(200, {})
 
-    def _storage_get(self, method, query, body, headers, repo_id, oid) -> Reply:
+    def _storage_get(self, method, query, body, repo_id, oid) -> Reply:
         stored = self._repo(repo_id).lfs.get(oid)
         if stored is None:
             raise Reply(404, b"<Error><Code>NoSuchKey</Code></Error>")

@@ -147,7 +147,10 @@ class CommitMixin:
                 self.pacer.hold(e.retry_after)
             raise
         except HubNotFound as e:  # the parent is gone: another machine pruned or squashed the history
-            raise HubConflict(f"commit {(parent or '')[:8]} is no longer in {self.hub.uri} ({e})") from e
+            head = self.hub.head()
+            if head is None:  # or the whole repository is gone
+                raise
+            raise HubConflict(f"commit {(parent or '')[:8]} is no longer in {self.hub.uri} ({e})", head=head) from e
         self._unreachable = False
         if OPTIMIZER_FILE in files:
             self._full_upload_s = time.monotonic() - t0
