@@ -166,8 +166,7 @@ def finish(proc: subprocess.Popen, seen: list[str] | None = None) -> tuple[str, 
     return m.group(1), out
 
 
-@pytest.mark.parametrize("signum,outcome", [(signal.SIGINT, "preempted"), (signal.SIGTERM, "preempted"),
-                                            (signal.SIGUSR1, "cancelled")])
+@pytest.mark.parametrize("signum,outcome", [(signal.SIGINT, "preempted"), (signal.SIGUSR1, "cancelled")])
 def test_a_preemption_or_a_cancel_commits_and_spends_no_retry(tmp_path, signum, outcome):
     hub_dir = tmp_path / "hub"
     proc = start_attempt(tmp_path, tmp_path / "volume", {"hub": str(hub_dir), "cycles": 1, "run_id": "p",
