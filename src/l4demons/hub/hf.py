@@ -29,23 +29,20 @@ is the whole message on every backend.
 
 A repository that does not exist yet reads as an empty hub (``head()`` is
 None), since the first commit creates it; asking it for a named revision
-raises :class:`HubNotFound`. Storage and pruning: :mod:`.hf_storage`.
+raises :class:`HubNotFound`. The commit list: :mod:`.hf_history`; verified
+downloads: :mod:`.hf_download`; storage and pruning: :mod:`.hf_storage`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Collection
-from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-import httpx2
 from huggingface_hub import (
     CommitOperationAdd,
     CommitOperationCopy,
@@ -54,14 +51,12 @@ from huggingface_hub import (
     constants,
 )
 from huggingface_hub.errors import EntryNotFoundError
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from l4demons.hub.base import (
     CommitInfo,
     HubAuthError,
     HubConflict,
     HubError,
-    HubNotFound,
     HubUnavailable,
     check_local_files,
     rollback_message,
@@ -71,6 +66,7 @@ from l4demons.hub.base import (
 from l4demons.hub.hf_cache import RepoCache
 from l4demons.hub.hf_download import HFDownloadMixin
 from l4demons.hub.hf_errors import RepoMissing, Where, reason, retryable, translate
+from l4demons.hub.hf_history import HFHistoryMixin
 from l4demons.hub.hf_storage import HFStorageMixin
 from l4demons.hub.retry import RetryPolicy, call_with_retries
 
@@ -78,8 +74,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SHA1 = re.compile(r"[0-9a-f]{40}")
-_HEX = re.compile(r"[0-9a-f]{4,40}")
 _AUTO_FILES = {".gitattributes"}
 """Files the Hub puts in a new repo's automatic "initial commit"."""
 
@@ -95,7 +89,7 @@ class RemoteFile:
     """The content's sha256, for an LFS file."""
 
 
-class HFHub(HFDownloadMixin, HFStorageMixin):
+class HFHub(HFHistoryMixin, HFDownloadMixin, HFStorageMixin):
     """A checkpoint hub in a Hugging Face model repository.
 
     :param uri: ``hf://owner/repo``.
@@ -161,16 +155,6 @@ class HFHub(HFDownloadMixin, HFStorageMixin):
             if revision is None:
                 return []
             raise
-
-    def history(self, limit: int | None = None) -> list[CommitInfo]:
-        """Commits of ``main``, newest first (``files`` left empty: one request per commit otherwise).
-
-        With ``limit``, only the pages of the Hub's commit list that hold them are read.
-        """
-        try:
-            return self._commits("main", limit)
-        except RepoMissing:
-            return []
 
     def download(self, filename: str, revision: str | None = None) -> Path | None:
         """A verified copy of ``filename`` at ``revision`` (default head), in the HF cache.
@@ -374,53 +358,6 @@ class HFHub(HFDownloadMixin, HFStorageMixin):
             f"{short_id(parent) if parent else 'an empty hub'}. Pull the new head, merge and retry."
         )
 
-    # -- history ------------------------------------------------------------
-
-    def _commits(self, revision: str, limit: int | None) -> list[CommitInfo]:
-        """Commits from ``revision`` back, newest first, following the Hub's pagination as far as needed."""
-        url: str | None = f"{self.endpoint}/api/models/{self.repo_id}/commits/{revision}"
-        items: list[dict] = []
-        while url is not None and (limit is None or len(items) <= limit):
-            response = self._call("list commits", functools.partial(self._get, url))
-            items.extend(response.json())
-            url = response.links.get("next", {}).get("url")
-        keep = items if limit is None else items[:limit]
-        return [
-            CommitInfo(
-                id=item["id"],
-                message=item["title"] + (f"\n\n{item['message'].strip()}" if (item.get("message") or "").strip() else ""),
-                parent=items[i + 1]["id"] if i + 1 < len(items) else None,
-                created_at=_timestamp(item["date"]),
-            )
-            for i, item in enumerate(keep)
-        ]
-
-    def _commit_info(self, revision: str) -> CommitInfo:
-        try:
-            found = self._commits(revision, 1)
-        except RepoMissing:
-            raise
-        except HubNotFound as err:
-            raise HubNotFound(f"No commit {revision!r} in {self.uri}. See `l4demons history`.") from err
-        if not found:
-            raise HubNotFound(f"No commit {revision!r} in {self.uri}. See `l4demons history`.")
-        return found[0]
-
-    def _resolve(self, revision: str) -> str:
-        """A full commit id from an id, a unique hex prefix, or a branch name."""
-        if _SHA1.fullmatch(revision) or not _HEX.fullmatch(revision):
-            return revision
-        matches = [c.id for c in self._commits("main", None) if c.id.startswith(revision)]  # a missing repo says so
-        if len(matches) != 1:
-            what = "is ambiguous" if matches else "matches no commit"
-            raise HubNotFound(f"Revision {revision!r} {what} in {self.uri}. See `l4demons history`.")
-        return matches[0]
-
-    def _get(self, url: str) -> httpx2.Response:
-        response = get_session().get(url, headers=build_hf_headers(token=self._token, library_name="l4demons"))
-        hf_raise_for_status(response)
-        return response
-
     # -- errors and retries -------------------------------------------------
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -437,7 +374,3 @@ class HFHub(HFDownloadMixin, HFStorageMixin):
             return self.head()
         except HubError:
             return None
-
-
-def _timestamp(date: str) -> float:
-    return datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp()
