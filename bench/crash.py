@@ -14,11 +14,17 @@ train cycle C + 1. After the last trial one more run must do the same and
 commit cycle C + 1.
 
 The Hugging Face variant runs against the fake Hub of ``tests/hub/fake_hf.py``
-on loopback (each check downloads the head afresh, through the verified
-download path). ``tests/lifecycle/test_crash.py`` runs a few trials of each.
+on loopback, with binary files through LFS to its second host as the real
+Hub does (``--hub hf-inline``: every file inline instead). That host reads
+uploads at ``UPLOAD_RATE`` bytes/s, a slow link, so that kills in the
+commit window land in the middle of LFS uploads; the fake records when it
+was receiving each upload, and the table counts the kills that came then. Each check downloads the head afresh, through the
+verified download path (the redirect to the storage host included).
+``tests/lifecycle/test_crash.py`` runs a few trials of each.
 
-    python bench/crash.py                          # 20 trials on each hub (about 4 minutes)
+    python bench/crash.py                          # 20 trials on each hub (about 5 minutes)
     python bench/crash.py --trials 50 --hub hf --seed 7
+    python bench/crash.py --hub hf --window-share 1     # every kill aimed at a commit, most during LFS uploads
 """
 
 from __future__ import annotations
@@ -40,10 +46,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "hub"))  # the fake Hub
 
 FAST = ["--net", "tiny", "--elo-seconds", "0", "--simulations", "4", "--fast-simulations", "2", "--max-plies", "30",
-        "--workers", "1", "--concurrent-games", "8", "--batch-size", "32", "--games", "2", "--steps", "2"]
+        "--workers", "1", "--concurrent-games", "8", "--batch-size", "32", "--games", "2", "--steps", "2",
+        "--commit-interval", "0"]
 HF_CLIENT_ENV = {"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0",
                  "HF_HUB_DISABLE_PROGRESS_BARS": "1", "L4D_HF_RETRIES": "3", "L4D_HF_RETRY_DELAY": "0.05"}
 REPO = "crash/bot"
+UPLOAD_RATE = 2_000_000
+"""Bytes/s the fake's storage host reads LFS uploads at: a commit of the tiny net's files takes a few tenths of a second."""
+KINDS = ("local", "hf", "hf-inline")
 RESUMING = re.compile(r"resuming from commit ([0-9a-f]{8}): cycle (\d+)")
 RAN = re.compile(r"\[TRAIN\] cycle (\d+): self-play")
 LOSS = re.compile(r"\[LOSS\] cycle (\d+):")
@@ -63,6 +73,8 @@ class Summary:
     torn: int = 0
     """Kills that left evidence of a write cut short: temporary files in the local hub, an upload the fake Hub
     received only part of."""
+    mid_upload: int = 0
+    """Kills that came while the fake's storage host was receiving an LFS upload (fake Hub with LFS)."""
     finished: int = 0
     """Runs that finished before their kill came."""
     resumes_checked: int = 0
@@ -78,6 +90,7 @@ class Child:
                                      stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
         self.lines: list[str] = []
         self.losses = 0
+        self.killed_at: float | None = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -97,6 +110,7 @@ class Child:
         """SIGKILL the whole group; False if the run had already ended."""
         alive = self.proc.poll() is None
         if alive:
+            self.killed_at = time.monotonic()
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -143,14 +157,15 @@ class LocalTarget:
 
 
 class HFTarget:
-    """The fake Hugging Face Hub, in this process, on loopback."""
+    """The fake Hugging Face Hub, in this process, on loopback (binary files through LFS unless ``inline``)."""
 
     name = "hf"
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, inline: bool = False) -> None:
         from fake_hf import FakeHub
 
-        self.fake = FakeHub().start()
+        self.fake = FakeHub(lfs=not inline, upload_rate=None if inline else UPLOAD_RATE).start()
+        self.name = "hf-inline" if inline else "hf"
         self.uri = f"hf://{REPO}"
         self.env = dict(HF_CLIENT_ENV, HF_ENDPOINT=self.fake.endpoint, HF_TOKEN="hf_write",
                         HF_HOME=str(work / "hf-home"))
@@ -162,6 +177,10 @@ class HFTarget:
         new = len(self.fake.aborted) - self._aborted
         self._aborted = len(self.fake.aborted)
         return new
+
+    def mid_upload(self, kills: list[float]) -> int:
+        """Kills (``time.monotonic()``) that came while the storage host was receiving an LFS upload."""
+        return sum(any(start <= t <= end for start, end in self.fake.uploads) for t in kills)
 
     def open(self, work: Path):
         from l4demons.hub.hf import HFHub
@@ -186,7 +205,8 @@ def child_env(work: Path, extra: dict[str, str]) -> dict[str, str]:
 
 def check_head(hub) -> tuple[str | None, int | None]:
     """``(head id, its cycle)``, or ``(None, None)`` when the hub holds no model yet; raises on a bad file."""
-    from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics, replay_file
+    from l4demons.checkpoint import (BEST_FILE, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TrainingState,
+                                     load_optimizer, read_metrics, replay_file)
     from l4demons.network import load_network
     from l4demons.replay import ReplayChunk
 
@@ -200,6 +220,9 @@ def check_head(hub) -> tuple[str | None, int | None]:
     if best is not None:
         load_network(best)
     state = TrainingState.load(hub.download(STATE_FILE, head))
+    optimizer = hub.download(OPTIMIZER_FILE, head)
+    if optimizer is not None:
+        load_optimizer(optimizer)
     for name in state.replay_chunks:
         path = hub.download(replay_file(name), head)
         if path is None:
@@ -230,10 +253,12 @@ def check_resume(out: str, expected: tuple[str, int] | None, summary: Summary, l
 
 
 def run_trials(kind: str, trials: int, seed: int, work: Path, say=print, max_delay: float = 5.0,
-               cycles: int = 12) -> Summary:
+               cycles: int = 12, window_share: float = 0.5) -> Summary:
     """``trials`` kills on a fresh hub of ``kind`` ("local" or "hf"), then the final resume."""
     work.mkdir(parents=True, exist_ok=True)
-    target = LocalTarget(work) if kind == "local" else HFTarget(work)
+    target = LocalTarget(work) if kind == "local" else HFTarget(work, inline=kind == "hf-inline")
+    window = 1.5 if kind == "hf" else 0.1  # how long a commit of the tiny net takes, about
+    kills: list[float] = []
     env = child_env(work, target.env)
     rng = random.Random(f"{seed}-{kind}")
     summary = Summary(kind)
@@ -242,7 +267,7 @@ def run_trials(kind: str, trials: int, seed: int, work: Path, say=print, max_del
     try:
         for k in range(trials):
             child = Child(["train", "--hub", target.uri, "--cycles", str(cycles), *FAST], env)
-            if rng.random() < 0.5:
+            if rng.random() >= window_share:
                 delay = rng.uniform(0.2, max_delay)
                 where = f"{delay:.1f}s after the start"
                 try:
@@ -253,8 +278,10 @@ def run_trials(kind: str, trials: int, seed: int, work: Path, say=print, max_del
                 n = rng.randint(1, cycles)
                 where = f"in the commit window of its cycle #{n}"
                 child.wait_for_loss(n)
-                time.sleep(rng.uniform(0.0, 0.1))  # a commit of the tiny net takes about 0.1 s
+                time.sleep(rng.uniform(0.0, window))
             killed = child.kill()
+            if killed and child.killed_at is not None:
+                kills.append(child.killed_at)
             out = child.output
             summary.trials += 1
             summary.finished += not killed
@@ -275,6 +302,7 @@ def run_trials(kind: str, trials: int, seed: int, work: Path, say=print, max_del
             expected = (head, cycle) if head is not None else None
             say(f"  {label}: {'finished before its kill' if not killed else 'killed ' + where}, head "
                 f"{head[:8] if head else '-'} cycle {cycle}{', torn write' if torn else ''}")
+        summary.mid_upload = target.mid_upload(kills) if hasattr(target, "mid_upload") else 0
         final = Child(["train", "--hub", target.uri, "--cycles", "1", *FAST], env)
         code = final.finish(timeout=300)
         if code != 0:
@@ -290,28 +318,32 @@ def run_trials(kind: str, trials: int, seed: int, work: Path, say=print, max_del
 
 
 def table(summaries: list[Summary]) -> str:
-    head = (f"{'hub':6} {'trials':>6} {'kills in commit window':>22} {'commit landed':>13} {'torn writes':>11} "
-            f"{'finished first':>14} {'resumes checked':>15} {'failures':>8} {'seconds':>7}")
-    rows = [head, "-" * len(head)]
+    cols = ["hub", "trials", "kills in the commit window", "commit landed", "torn writes", "kills mid-LFS-upload",
+            "finished first", "resumes checked", "corrupt heads / failures", "seconds"]
+    rows = ["| " + " | ".join(cols) + " |", "|---|" + "---:|" * (len(cols) - 1)]
     for s in summaries:
-        rows.append(f"{s.hub:6} {s.trials:6d} {s.commit_window:22d} {s.landed:13d} {s.torn:11d} {s.finished:14d} "
-                    f"{s.resumes_checked:15d} {len(s.failures):8d} {s.seconds:7.0f}")
+        cells = [s.hub, s.trials, s.commit_window, s.landed, s.torn, s.mid_upload if s.hub == "hf" else "-",
+                 s.finished, s.resumes_checked, len(s.failures), f"{s.seconds:.0f}"]
+        rows.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=20, help="kills per hub (default 20)")
-    p.add_argument("--hub", choices=["local", "hf", "both"], default="both")
+    p.add_argument("--hub", choices=[*KINDS, "both"], default="both", help="both: local and hf (LFS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-delay", type=float, default=5.0, help="latest random kill, in seconds after the start")
+    p.add_argument("--window-share", type=float, default=0.5,
+                   help="share of the kills aimed at a commit window (1: all, the LFS uploads' test)")
     p.add_argument("--work", default=None, help="folder for the hubs and caches (default: a temporary one)")
     args = p.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="l4d-crash-"))
     summaries = []
     for kind in (["local", "hf"] if args.hub == "both" else [args.hub]):
         print(f"{kind}: {args.trials} trials (seed {args.seed})", flush=True)
-        summaries.append(run_trials(kind, args.trials, args.seed, work / kind, max_delay=args.max_delay))
+        summaries.append(run_trials(kind, args.trials, args.seed, work / kind, max_delay=args.max_delay,
+                                    window_share=args.window_share))
     print()
     print(table(summaries))
     failures = [f for s in summaries for f in s.failures]

@@ -1,10 +1,16 @@
-"""What a hub commit holds besides the weights: training state and metrics.
+"""What a hub commit holds besides the weights: training state, optimizer state and metrics.
 
 ``training_state.pt`` is a dict of tensors and primitives, loaded with
-``weights_only=True`` like the weights: optimizer and scheduler state,
-counters, RNG states, best validation loss, the names of the replay chunks
-in the window, and the run's configuration. ``metrics.jsonl`` has one JSON
-row per cycle.
+``weights_only=True`` like the weights: scheduler state and step, counters,
+RNG states, best validation loss, the names of the replay chunks in the
+window, and the run's configuration. It is small and stays in every commit.
+``optimizer.pt`` holds the optimizer's state (AdamW: twice the weights): the
+heaviest file of a commit and the one no one rolls back to, so it is kept
+apart, may be pruned from old commits, and may lag the weights by a cycle
+when a stop leaves no time to upload it (a resume then rebuilds from the
+last one uploaded; a commit without any starts a fresh optimizer). Older
+commits hold the optimizer inside ``training_state.pt``; both load.
+``metrics.jsonl`` has one JSON row per cycle.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from l4demons.atomic import atomic_write
 from l4demons.network import atomic_torch_save
 
 STATE_FORMAT = "l4demons-state-v1"
+OPTIMIZER_FORMAT = "l4demons-optimizer-v1"
 
 MODEL_FILE = "model.pt"
 BEST_FILE = "model_best.pt"
 STATE_FILE = "training_state.pt"
+OPTIMIZER_FILE = "optimizer.pt"
 METRICS_FILE = "metrics.jsonl"
 REPLAY_DIR = "replay"
 
@@ -37,7 +45,7 @@ class TrainingState:
     cycle: int = 0
     """Cycles completed (the initial commit is cycle 0)."""
     learner: dict | None = None
-    """Learner.state_dict(): optimizer, scheduler, step."""
+    """Learner.state_dict() but the optimizer (in optimizer.pt): scheduler, step (older commits: all three)."""
     games: int = 0
     positions: int = 0
     train_positions: int = 0
@@ -82,6 +90,30 @@ class TrainingState:
             raise StateError(f"{path} is not an L4Demons training state")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in blob.items() if k in names})
+
+
+def save_optimizer(state: dict, path: str | os.PathLike) -> None:
+    """Write an optimizer's ``state_dict()`` as ``optimizer.pt`` (atomically)."""
+    atomic_torch_save({"format": OPTIMIZER_FORMAT, "optimizer": state}, path)
+
+
+def load_optimizer(path: str | os.PathLike) -> dict:
+    """The optimizer ``state_dict()`` of an ``optimizer.pt``.
+
+    :raises StateError: the file does not load, or is not an optimizer state.
+    """
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise StateError(f"{path} is not a loadable optimizer state ({type(e).__name__})") from e
+    if not isinstance(blob, dict) or blob.get("format") != OPTIMIZER_FORMAT:
+        raise StateError(f"{path} is not an L4Demons optimizer state")
+    return blob["optimizer"]
+
+
+def is_replay_file(name: str) -> bool:
+    """Whether a hub file name is a replay chunk (``replay/`` holds the window's chunks and nothing else)."""
+    return name.startswith(REPLAY_DIR + "/") and name.endswith(".npz")
 
 
 def replay_file(name: str) -> str:

@@ -1,7 +1,7 @@
 """``l4demons``: the command line, a thin door onto the library.
 
 Subcommands: ``train``, ``history``, ``rollback``, ``elo``, ``report``,
-``uci``. User errors (bad flags, an unusable hub, weights of another
+``uci``, ``prune``. User errors (bad flags, an unusable hub, weights of another
 architecture) print one line and exit 2; Ctrl-C during training saves,
 uploads and exits 0.
 """
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="draw Elo and loss curves over cycles and hours to a PNG")
     _add_hub(rp)
     rp.add_argument("--out", default="l4demons_report.png", help="PNG to write")
+
+    _add_prune(sub)
 
     u = sub.add_parser("uci", help="speak UCI on stdin/stdout (for GUIs, lichess-bot, match runners)")
     _add_hub(u)
@@ -209,8 +211,36 @@ def cmd_uci(args: argparse.Namespace) -> int:
     return run_uci(args)
 
 
+# -- hub traffic, storage and the stop path: `train` flags and `prune` -----------------------------------
+
+def _add_prune(sub) -> None:
+    p = sub.add_parser("prune", help="delete old optimizer states and replay chunks for good to fit a size")
+    _add_hub(p)
+    p.add_argument("--max-repo-gb", type=_positive_float, required=True, help="the size the hub must fit in")
+    p.add_argument("--squash-history", action="store_true",
+                   help="if that is not enough, squash old history into the head (old model.pt versions go)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from l4demons.hub.storage import format_bytes
+    from l4demons.lifecycle.commit import is_heavy
+
+    hub = _open_hub(args)
+    report = hub.prune(int(args.max_repo_gb * 1e9), is_heavy, squash=args.squash_history, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for label in report.deleted:
+        print(f"{verb} {label}")
+    print(f"hub {hub.uri}: {format_bytes(report.size_before)} -> {format_bytes(report.size_after)} "
+          f"(limit {format_bytes(report.limit)}){', history squashed' if report.squashed else ''}")
+    if not report.within:
+        raise CliError(f"{hub.uri} still holds {format_bytes(report.size_after)}: only model.pt history is left; "
+                       "add --squash-history or raise --max-repo-gb")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "history": cmd_history, "rollback": cmd_rollback, "elo": cmd_elo,
-            "report": cmd_report, "uci": cmd_uci}
+            "report": cmd_report, "uci": cmd_uci, "prune": cmd_prune}
 
 
 def main(argv: list[str] | None = None) -> int:

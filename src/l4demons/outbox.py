@@ -8,10 +8,18 @@ one before, with the next commit of this run or at the start of the next
 run; a run that starts while entries wait continues from the newest one, so
 no cycle is trained twice or lost.
 
+Commits are paced (see :mod:`l4demons.lifecycle.commit`), so cycles also
+wait here on purpose, and the entries go up folded into one commit: the
+newest entry's checkpoint with every entry's replay chunk. Only the newest
+checkpoint ever goes up, so stashing an entry drops from the older ones the
+files it supersedes (:meth:`Outbox.supersede`).
+
 Every entry is written into a temporary folder (each file through
 :func:`l4demons.atomic.atomic_write`, so it is whole and on disk) and the
 folder is renamed into place, its ``pending.json`` written last, so a crash
-never leaves half an entry.
+never leaves half an entry. The outbox lives under ``$L4D_OUTBOX`` if set (a
+Modal volume, so that a retried container finds it), else under the user's
+cache folder.
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ class Pending:
 class Outbox:
     def __init__(self, hub_uri: str) -> None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        self.path = Path(base) / "l4demons" / "outbox" / hashlib.sha256(hub_uri.encode()).hexdigest()[:16]
+        root = Path(os.environ.get("L4D_OUTBOX") or Path(base) / "l4demons" / "outbox")
+        self.path = root / hashlib.sha256(hub_uri.encode()).hexdigest()[:16]
         """The outbox folder of this hub on this machine."""
 
     def stash(self, files: dict[str, Path], message: str, parent: str | None, cycle: int) -> Pending:
@@ -65,6 +74,19 @@ class Outbox:
         final = self.path / f"{number:06d}"
         os.replace(tmp, final)
         return self._read(final)  # type: ignore[return-value]
+
+    def supersede(self, newest: Pending) -> None:
+        """Drop from the older entries every file ``newest`` holds, but replay chunks.
+
+        Only the newest checkpoint of the waiting cycles goes up (folded),
+        while every entry's replay chunk and message are kept. ``newest`` is
+        complete on disk before anything older is touched.
+        """
+        replaced = {n for n in newest.files if not n.startswith("replay/")}
+        for entry in self.entries():
+            if entry.path != newest.path:
+                for name in replaced & set(entry.files):
+                    entry.files[name].unlink(missing_ok=True)
 
     def entries(self) -> list[Pending]:
         """The waiting commits, oldest first (complete entries only)."""

@@ -1,9 +1,16 @@
-"""Graceful stop: the first Ctrl-C (or SIGTERM) asks, the second insists.
+"""Graceful stop: the first Ctrl-C (or SIGTERM, or SIGUSR1) asks, a second one later insists.
 
 The first signal sets a flag that self-play and backprop poll between
-steps; the trainer then saves and commits and exits 0. The second exits at
-once with status 130: every hub write is atomic, so the last commit stays
-intact.
+steps; the trainer then saves and commits and exits 0. SIGTERM is how a
+scheduler (and Modal's preemption) asks; SIGUSR1 is how Modal cancels an
+input, and ``train_modal.py`` passes it on. A second signal exits at once
+with status 130: every hub write is atomic, so the last commit stays intact.
+
+One stop, however many processes get the signal: a terminal's Ctrl-C
+reaches the whole process group, and ``torchrun`` or ``train_modal.py``
+passes the signal on to the trainer as well, so one stop can arrive two
+or three times within moments. Signals within :data:`REPEAT_WINDOW_S` of
+the first are that same stop; only a signal after it is a second one.
 """
 
 from __future__ import annotations
@@ -13,9 +20,16 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Iterator
 
 log = logging.getLogger(__name__)
+
+REPEAT_WINDOW_S = 1.0
+"""Signals this soon after the first are copies of it (sent to several processes of one run), not a second ask."""
+
+STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None)
+"""What asks a run to stop (SIGUSR1: Modal's cancellation; absent on Windows)."""
 
 
 class StopFlag:
@@ -24,8 +38,12 @@ class StopFlag:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = ""
+        self.requested_at: float | None = None
+        """``time.monotonic()`` of the first request: where the time a stop may take is counted from."""
 
     def request(self, reason: str = "stop requested") -> None:
+        if self.requested_at is None:
+            self.requested_at = time.monotonic()
         self.reason = reason
         self._event.set()
 
@@ -36,22 +54,31 @@ class StopFlag:
     def requested(self) -> bool:
         return self._event.is_set()
 
+    def seconds_left(self, budget: float) -> float:
+        """Of ``budget`` seconds counted from the first request, how many are left (all of them if none came)."""
+        if self.requested_at is None:
+            return budget
+        return max(0.0, budget - (time.monotonic() - self.requested_at))
+
     @contextlib.contextmanager
     def handle_signals(self) -> Iterator[StopFlag]:
-        """Route SIGINT and SIGTERM to this flag while the block runs (main thread only)."""
+        """Route :data:`STOP_SIGNALS` to this flag while the block runs (main thread only)."""
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
 
         def on_signal(signum: int, _frame: object) -> None:
             name = signal.Signals(signum).name
+            if self.requested_at is not None and time.monotonic() - self.requested_at < REPEAT_WINDOW_S:
+                log.debug("[TRAIN] %s again within %.0fs: the same stop", name, REPEAT_WINDOW_S)
+                return
             if self.requested:
                 log.warning("[TRAIN] second %s: exiting now; the hub keeps its last commit", name)
                 os._exit(130)
             log.warning("[TRAIN] %s received: finishing this step, saving and uploading (again to exit at once)", name)
             self.request(name)
 
-        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
         try:
             yield self
         finally:

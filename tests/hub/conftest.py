@@ -28,14 +28,17 @@ from l4demons.hub.local import LocalHub
 REPO = "me/l4d"
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeHub]:
-    with FakeHub() as server:
+MODES = {"inline": False, "lfs": True}
+"""The fake Hub's two ways of carrying files: all inline, or binary files through LFS (as the real Hub)."""
+
+
+@pytest.fixture(params=list(MODES))
+def fake(request: pytest.FixtureRequest) -> Iterator[FakeHub]:
+    with FakeHub(lfs=MODES[request.param]) as server:
         yield server
 
 
-@pytest.fixture
-def make_hf(fake: FakeHub, tmp_path: Path) -> Callable[..., HFHub]:
+def hf_maker(fake: FakeHub, tmp_path: Path) -> Callable[..., HFHub]:
     """HFHub on the fake, with a per-test cache and fast retries."""
 
     def make(token: str | None = "hf_write", repo: str = REPO, cache: Path | None = None) -> HFHub:
@@ -46,17 +49,26 @@ def make_hf(fake: FakeHub, tmp_path: Path) -> Callable[..., HFHub]:
             cache_dir=cache or tmp_path / "hf-cache",
             retries=3,
             retry_delay=0.01,
+            retry_budget=5.0,
         )
 
     return make
 
 
-@pytest.fixture(params=["local", "hf"])
+@pytest.fixture
+def make_hf(fake: FakeHub, tmp_path: Path) -> Callable[..., HFHub]:
+    return hf_maker(fake, tmp_path)
+
+
+@pytest.fixture(params=["local", "hf-inline", "hf-lfs"])
 def hub(request: pytest.FixtureRequest, tmp_path: Path):
-    """An empty hub of each backend."""
+    """An empty hub of each backend (the fake Hub it talks to, if any, in ``request.node.fake``)."""
     if request.param == "local":
         return LocalHub(tmp_path / "hub")
-    return request.getfixturevalue("make_hf")()
+    server = FakeHub(lfs=request.param == "hf-lfs").start()
+    request.addfinalizer(server.stop)
+    request.node.fake = server
+    return hf_maker(server, tmp_path)()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import hf_maker
 
 from l4demons.hub.base import CorruptFile, Hub, HubConflict, HubNotFound, open_hub
 from l4demons.hub.hf import HFHub
@@ -131,8 +132,8 @@ def _corrupt(hub, name: str, request: pytest.FixtureRequest, tmp_path: Path):
         data[len(data) // 2] ^= 0x01
         obj.write_bytes(bytes(data))
         return hub
-    request.getfixturevalue("fake").corrupt.add(name)
-    return request.getfixturevalue("make_hf")(cache=tmp_path / "another-machine")
+    request.node.fake.corrupt.add(name)
+    return hf_maker(request.node.fake, tmp_path)(cache=tmp_path / "another-machine")
 
 
 def _local_files(hub: LocalHub) -> dict[str, str]:

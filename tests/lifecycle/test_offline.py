@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -25,7 +26,7 @@ def cycles_of(fake) -> list[int]:
     return [int(m.group(1)) for c in fake.history(REPO) if (m := CYCLE_MESSAGE.match(c.title))]
 
 
-def test_offline_start_keeps_cycles_on_disk_and_uploads_them_in_order(fake, tmp_path):
+def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_path):
     env = hf_env(fake, tmp_path)
     ok(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=env))
     head = fake.repos[REPO].main
@@ -46,20 +47,27 @@ def test_offline_start_keeps_cycles_on_disk_and_uploads_them_in_order(fake, tmp_
     assert outbox_cycles(tmp_path) == [2, 3]
 
     fake.start()  # back, same port, same repos
-    # As if a run had uploaded cycle 2 and been killed before crossing it off: it must not go up twice.
-    entry = next((tmp_path / "machine-a" / "cache" / "l4demons" / "outbox").glob("*/000001"))
-    meta = json.loads((entry / "pending.json").read_text())
-    title, _, description = meta["message"].partition("\n")
-    fake.push(REPO, title, {n: (entry / n).read_bytes() for n in meta["files"]}, description.strip())
+    outbox = tmp_path / "machine-a" / "cache" / "l4demons" / "outbox"
+    shutil.copytree(outbox, tmp_path / "outbox-copy")
     out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
-    assert "Training cycle 2, Elo ~n/a, Loss" in out and "had gone up before its run ended" in out, out
-    assert out.count("(left on disk until now)") == 1 and "merged" not in out, out
-    assert cycles_of(fake) == [1, 2, 3] and outbox_cycles(tmp_path) == []
+    # One commit carries both waiting cycles: the newest checkpoint, every replay chunk, every metrics row.
+    assert out.count("(left on disk until now, cycles 2 folded in)") == 1 and "merged" not in out, out
+    assert cycles_of(fake) == [1, 3] and outbox_cycles(tmp_path) == []
     commits = fake.history(REPO)
-    assert commits[-3].id == head and commits[-2].parent == head
+    assert commits[-2].id == head and commits[-1].parent == head
+    assert "Cycles 2 are folded into this commit" in commits[-1].description
     state = load_files(fake, commits[-1].id, tmp_path)
     assert state.cycle == 3 and len(state.replay_chunks) == 3
     assert all(replay_file(n) in commits[-1].files for n in state.replay_chunks)
+
+    # As if that run had been killed after the upload, before crossing the cycles off: they must not go up twice.
+    shutil.rmtree(outbox)
+    shutil.copytree(tmp_path / "outbox-copy", outbox)
+    landed = fake.repos[REPO].main
+    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    # The Hub client finds every file already there and sends nothing; the trainer takes the commit as its own.
+    assert "Training cycle 3, Elo ~n/a, Loss" in out and f"commit {landed[:8]}" in out and "merged" not in out, out
+    assert fake.repos[REPO].main == landed and cycles_of(fake) == [1, 3] and outbox_cycles(tmp_path) == []
 
 
 def test_cycles_left_on_disk_are_merged_when_another_machine_committed_meanwhile(fake, tmp_path):
@@ -81,3 +89,27 @@ def test_cycles_left_on_disk_are_merged_when_another_machine_committed_meanwhile
     chunks = {n for n in head.files if n.startswith("replay/")}
     assert len(chunks) == 3  # cycle 1's, machine b's cycle 2 and machine a's merged one
     assert {replay_file(n) for n in state.replay_chunks} == chunks
+
+
+XET_ON = {"HF_HUB_DISABLE_XET": "0", "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS": "1", "HF_XET_CLIENT_RETRY_BASE_DELAY": "10ms",
+          "HF_XET_CLIENT_RETRY_MAX_DURATION": "2s"}
+
+
+def test_failed_transfers_keep_the_cycle_on_disk(fake, tmp_path):
+    """An LFS upload that keeps failing, then a Xet upload whose storage is unreachable: "hub unavailable" both
+    times, the cycles wait in the outbox, and the next run that can upload takes them up."""
+    env = hf_env(fake, tmp_path)
+    ok(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=env))
+    head = fake.repos[REPO].main
+    fake.fail("PUT", "/lfs-upload/", status=400, times=1000)  # every pre-signed upload refused
+    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=env))
+    assert "a file transfer failed" in out and "cycle 2 stays on disk" in out, out
+    fake.heal()
+    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env={**env, **XET_ON}))  # Xet: the CAS is down
+    assert "a file transfer failed" in out and "stay on disk" in out, out
+    assert fake.count("GET", "/xet-write-token/") >= 1 and fake.repos[REPO].main == head
+    assert outbox_cycles(tmp_path) == [2, 3]
+    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    assert "(left on disk until now, cycles 2 folded in)" in out, out
+    assert cycles_of(fake) == [1, 3] and outbox_cycles(tmp_path) == []
+    assert load_files(fake, fake.repos[REPO].main, tmp_path).cycle == 3

@@ -90,10 +90,32 @@ def test_sigint_saves_commits_and_exits_zero(tmp_path, hub_dir, phase, args, rea
     assert "SIGINT received" in out
 
 
+def test_a_stop_short_of_time_commits_the_weights_and_reuses_the_last_optimizer_state(tmp_path, hub_dir):
+    run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path)
+    hub = LocalHub(hub_dir)
+    parent = hub.head()
+    proc = start_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "500", "--steps", "3",
+                      "--stop-seconds", "0.5", *FAST_RESUME], tmp_path)
+    seen: list[str] = []
+    wait_for_line(proc, "cycle 2: self-play", seen)
+    proc.send_signal(signal.SIGINT)
+    out = "".join(seen) + proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, out
+    assert "too few to upload the optimizer state too" in out, out
+    info = hub.history()[0]
+    assert info.parent == parent and "(interrupted)" in info.message
+    for name, same in (("optimizer.pt", True), ("metrics.jsonl", False), ("training_state.pt", False)):
+        assert (hub.download(name).read_bytes() == hub.download(name, parent).read_bytes()) == same, name
+    resumed = run_cli(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST_RESUME], tmp_path)
+    assert resumed.returncode == 0 and f"resuming from commit {info.id[:8]}: cycle 2" in resumed.stdout
+    assert "fresh optimizer" not in resumed.stdout + resumed.stderr
+
+
 SECOND_SIGNAL_CHILD = """
 import os, signal, sys
-from l4demons.signals import StopFlag
-stop = StopFlag()
+from l4demons import signals
+signals.REPEAT_WINDOW_S = 0.0  # the second signal counts as a second ask at once
+stop = signals.StopFlag()
 with stop.handle_signals():
     os.kill(os.getpid(), signal.SIGINT)
     assert stop.requested, "first SIGINT must only ask"
@@ -103,12 +125,31 @@ with stop.handle_signals():
 sys.exit(0)
 """
 
+ONE_STOP_CHILD = """
+import os, signal, sys
+from l4demons.signals import StopFlag
+stop = StopFlag()
+with stop.handle_signals():
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):  # one stop, sent to every process
+        os.kill(os.getpid(), sig)
+    print("still running, stop:", stop.reason, flush=True)
+sys.exit(0)
+"""
+
 
 def test_second_sigint_exits_at_once(tmp_path):
     result = subprocess.run([sys.executable, "-c", SECOND_SIGNAL_CHILD], capture_output=True, text=True,
                             env=cli_env(tmp_path), timeout=60)
     assert result.returncode == 130
     assert "asked" in result.stdout and "still running" not in result.stdout
+
+
+def test_copies_of_one_stop_are_one_stop(tmp_path):
+    result = subprocess.run([sys.executable, "-c", ONE_STOP_CHILD], capture_output=True, text=True,
+                            env=cli_env(tmp_path), timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "still running, stop: SIGINT" in result.stdout
+    assert result.stdout.count("received") + result.stderr.count("received") <= 1
 
 
 def test_kill_9_at_random_moments_leaves_the_last_good_commit(tmp_path, hub_dir):

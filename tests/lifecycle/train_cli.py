@@ -17,9 +17,10 @@ from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE,
 from l4demons.network import load_network
 from l4demons.replay import ReplayChunk
 
-# A configuration that trains in seconds: a tiny net, short games, no Elo games.
+# A configuration that trains in seconds: a tiny net, short games, no Elo games, a commit per cycle.
 FAST = ["--net", "tiny", "--elo-seconds", "0", "--simulations", "4", "--fast-simulations", "2",
-        "--max-plies", "30", "--workers", "1", "--concurrent-games", "8", "--batch-size", "32"]
+        "--max-plies", "30", "--workers", "1", "--concurrent-games", "8", "--batch-size", "32",
+        "--commit-interval", "0"]
 FAST_RESUME = [a for a in FAST if a not in ("--net", "tiny")]
 
 REPO = "test/bot"

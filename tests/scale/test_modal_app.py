@@ -1,11 +1,14 @@
 """``train_modal.py``: imports with no credentials and no network, and its
-function body trains a tiny run against a local hub through ``.local()``."""
+function body trains through ``.local()``: a tiny run against a local hub, a
+preemption and a cancel (neither spends a retry), an outbox that outlives its
+container on the volume (a stand-in folder here), resources and pruning."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -71,10 +74,10 @@ def test_train_modal_imports_offline_and_runs_locally(tmp_path):
     finally:
         sys.path.remove(str(ROOT))
     marker = tmp_path / "runs" / "r1.json"
-    assert train_modal._cycles_left(str(hub_dir), 3, marker) == 3  # first attempt: the hub is at cycle 1
+    assert train_modal._cycles_left(str(hub_dir), 3, marker) == (3, False)  # first attempt: the hub is at cycle 1
     marker.write_text(json.dumps({"start_cycle": 0, "cycles": 3}))  # as if it began at cycle 0
-    assert train_modal._cycles_left(str(hub_dir), 3, marker) == 2
-    assert train_modal._cycles_left(str(hub_dir), 1, marker) == 0
+    assert train_modal._cycles_left(str(hub_dir), 3, marker) == (2, False)
+    assert train_modal._cycles_left(str(hub_dir), 1, marker) == (0, False)
 
 
 def test_a_preemption_signal_reaches_the_trainer(tmp_path):
@@ -103,3 +106,135 @@ def test_a_preemption_signal_reaches_the_trainer(tmp_path):
     threading.Thread(target=preempt, daemon=True).start()
     rc, signals = train_modal._run_forwarding_signals([sys.executable, "-c", child], dict(os.environ))
     assert (rc, signals) == (7, ["SIGINT"])
+
+
+# -- preemption, cancellation, the volume, resources ---------------------------------------------------------
+
+sys.path.insert(0, str(ROOT / "tests" / "hub"))  # the fake Hub
+sys.path.insert(0, str(ROOT / "tests" / "lifecycle"))  # its client settings and checks
+from fake_hf import FakeHub  # noqa: E402
+from train_cli import HF_CLIENT_ENV, load_files  # noqa: E402
+
+# train.local() in a fresh interpreter; prints how the attempt ended, as Modal would see it.
+ATTEMPT = r"""
+import json, sys, warnings
+sys.path.insert(0, sys.argv[1])
+import modal, train_modal
+warnings.filterwarnings("ignore", message=".*executing locally.*")
+args = json.loads(sys.argv[2])
+try:
+    rc = train_modal.train.local(**args)
+    outcome = f"returned {rc}"
+except KeyboardInterrupt:
+    outcome = "preempted"
+except modal.exception.InputCancellation:
+    outcome = "cancelled"
+except RuntimeError as e:
+    outcome = f"failed: {e}"
+print("OUTCOME " + outcome, flush=True)
+"""
+
+
+def _import_train_modal():
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train_modal
+    finally:
+        sys.path.remove(str(ROOT))
+    return train_modal
+
+
+def attempt_env(tmp_path: Path, volume: Path, fake=None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_") and k not in ("L4D_HUB", "HF_TOKEN")}
+    env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "xc"),
+               L4D_MODAL_CACHE=str(volume), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **HF_CLIENT_ENV)
+    if fake is not None:
+        env.update(HF_ENDPOINT=fake.endpoint, HF_TOKEN="hf_write")
+    return env
+
+
+def start_attempt(tmp_path: Path, volume: Path, args: dict, fake=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", ATTEMPT, str(ROOT), json.dumps(args)], cwd=tmp_path,
+                            env=attempt_env(tmp_path, volume, fake), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def finish(proc: subprocess.Popen, seen: list[str] | None = None) -> tuple[str, str]:
+    out = "".join(seen or []) + proc.communicate(timeout=300)[0]
+    m = re.search(r"^OUTCOME (.*)$", out, re.M)
+    assert m, out
+    return m.group(1), out
+
+
+@pytest.mark.parametrize("signum,outcome", [(signal.SIGINT, "preempted"), (signal.SIGUSR1, "cancelled")])
+def test_a_preemption_or_a_cancel_commits_and_spends_no_retry(tmp_path, signum, outcome):
+    hub_dir = tmp_path / "hub"
+    proc = start_attempt(tmp_path, tmp_path / "volume", {"hub": str(hub_dir), "cycles": 1, "run_id": "p",
+                                                          "extra": [*TINY, "--games", "500"]})
+    seen: list[str] = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "cycle 1: self-play" in line:
+            break
+    proc.send_signal(signum)  # Modal's notice reaches the function's process
+    got, out = finish(proc, seen)
+    # Not a RuntimeError: Modal restarts a preempted input itself, and a cancelled one is done.
+    assert got == outcome, out
+    last = LocalHub(hub_dir).history()[0].message
+    assert last.startswith("Training cycle 1, ") and "(interrupted)" in last, out
+    assert out.count("received: finishing this step") == 1, out  # one stop
+
+
+def test_the_outbox_and_the_run_record_live_on_the_volume(tmp_path):
+    volume = tmp_path / "volume"
+    with FakeHub(lfs=True) as fake:
+        args = {"hub": "hf://test/modal", "cycles": 1, "run_id": "r1", "extra": TINY}
+        got, out = finish(start_attempt(tmp_path, volume, args, fake))
+        assert got == "returned 0", out
+        fake.stop()  # the Hub goes away: the next attempt's cycles wait in the outbox, on the volume
+        got, out = finish(start_attempt(tmp_path, volume, {**args, "cycles": 3}, fake))
+        assert got == "returned 0" and "stays on disk" in out, out
+        assert len(list((volume / "outbox" / "r1").rglob("pending.json"))) == 2
+        fake.start()  # a later attempt (another container, same volume) owes no cycle but uploads the waiting ones
+        got, out = finish(start_attempt(tmp_path, volume, {**args, "cycles": 3}, fake))
+        assert got == "returned 0" and "--cycles 0" in out and "folded in" in out, out
+        assert not list((volume / "outbox" / "r1").rglob("pending.json"))
+        assert load_files(fake, fake.repos["test/modal"].main, tmp_path, repo="test/modal").cycle == 3
+
+
+def test_workers_get_cpus_and_memory_and_torchrun_fits_the_grace_period():
+    train_modal = _import_train_modal()
+    assert train_modal.resources("B200:4") == {"cpu": 32.0, "memory": 4 * 32 * 1024}
+    assert train_modal.resources("H100") == {"cpu": 8.0, "memory": 32 * 1024}
+    spec = train_modal.train._spec_  # what Modal will request for the function
+    assert (spec.cpu, spec.memory) == (32.0, 4 * 32 * 1024)
+    cmd = train_modal.command(4, ["--hub", "hf://a/b", "--stop-seconds", str(train_modal.STOP_S)])
+    assert f"--shutdown-timeout={train_modal.SHUTDOWN_S}" in cmd and "SIGUSR1" in " ".join(cmd)
+    assert train_modal.STOP_S < train_modal.SHUTDOWN_S < train_modal.GRACE_S
+    assert train_modal.command(1, ["--hub", "x"])[1:4] == ["-m", "l4demons", "train"]
+    env = train_modal.child_env(Path("/cache"), "r9")
+    assert env["L4D_OUTBOX"] == "/cache/outbox/r9" and env["HF_HOME"] == "/cache/huggingface"
+    assert not env["HF_XET_CACHE"].startswith("/cache")
+
+
+def test_old_downloads_and_caches_are_pruned_from_the_volume(tmp_path):
+    train_modal = _import_train_modal()
+    from l4demons.hub.hf_cache import RepoCache
+
+    storage = tmp_path / "huggingface" / "hub" / "models--me--bot"
+    repo = RepoCache(storage, keep_own=10)
+    for i in range(6):
+        src = tmp_path / f"w{i}"
+        src.write_bytes(os.urandom(10_000))
+        repo.add_commit(f"{i:040x}", None, {"model.pt": src})
+    (tmp_path / "huggingface" / "xet" / "chunk-cache").mkdir(parents=True)
+    (tmp_path / "huggingface" / "xet" / "chunk-cache" / "c").write_bytes(os.urandom(5000))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "old.json").write_text("{}")
+    os.utime(tmp_path / "runs" / "old.json", (0, 0))
+    (tmp_path / "runs" / "new.json").write_text("{}")
+    freed = train_modal.prune_volume(tmp_path)
+    assert freed >= 4 * 10_000 + 5000
+    assert len(list((storage / "snapshots").iterdir())) == train_modal.KEEP_SNAPSHOTS
+    assert not (tmp_path / "huggingface" / "xet").exists()
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["new.json"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -48,7 +49,12 @@ class HubAuthError(HubError, PermissionError):
 
 
 class HubUnavailable(HubError, ConnectionError):
-    """The hub cannot be reached (network down, server error after retries)."""
+    """The hub cannot be reached (network down, a transfer or server error after retries, a rate limit)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds the hub asked to be left alone (HTTP 429/503 ``Retry-After``), when it said."""
 
 
 class CorruptFile(HubError, ValueError):
@@ -71,6 +77,27 @@ class CommitInfo:
     """Names of the files the commit holds (after carrying over)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class PruneReport:
+    """What :meth:`Hub.prune` found and did."""
+
+    size_before: int
+    """Bytes the hub held before (all of history, as the hub counts its storage)."""
+    size_after: int
+    """Bytes it holds now."""
+    limit: int
+    """The size asked for, in bytes."""
+    deleted: tuple[str, ...] = ()
+    """What was deleted for good, as ``name@sha256-prefix``, oldest first."""
+    squashed: bool = False
+    """Whether the history was squashed into one commit (old ``model.pt`` versions dropped)."""
+
+    @property
+    def within(self) -> bool:
+        """Whether the hub is now at or under the limit."""
+        return self.size_after <= self.limit
+
+
 @runtime_checkable
 class Hub(Protocol):
     """A checkpoint hub. Implementations: LocalHub, HFHub."""
@@ -90,10 +117,13 @@ class Hub(Protocol):
         :raises CorruptFile: the file failed verification.
         """
 
-    def commit(self, files: dict[str, Path], message: str, parent: str | None) -> CommitInfo:
+    def commit(
+        self, files: dict[str, Path], message: str, parent: str | None, delete: Collection[str] = ()
+    ) -> CommitInfo:
         """Make one commit holding ``files`` (name -> local path) on top of ``parent``.
 
-        Files of the parent commit not named here are carried over.
+        Files of the parent commit not named here are carried over, except
+        those named in ``delete`` (names the parent does not hold are ignored).
 
         :raises HubConflict: the head is no longer ``parent``; nothing was written.
         """
@@ -108,6 +138,22 @@ class Hub(Protocol):
         """A new commit whose files are exactly those of ``revision``.
 
         History is never rewritten.
+        """
+
+    def storage(self) -> int:
+        """Bytes the hub holds, all of history included (what a storage quota counts)."""
+
+    def prune(
+        self, limit: int, prunable: Callable[[str], bool], squash: bool = False, dry_run: bool = False
+    ) -> PruneReport:
+        """Bring the hub under ``limit`` bytes by deleting old contents for good.
+
+        Deleted, oldest first, until the hub fits: contents of files whose name
+        ``prunable`` accepts and that the head does not hold (their older
+        commits then no longer hold them). Everything else stays, so every
+        commit's ``model.pt`` still downloads. With ``squash`` (and the hub
+        still too big), the history is squashed into the head as one commit
+        and what only older commits held is deleted too.
         """
 
 

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 from l4demons.hub.base import sha256_file, short_id
@@ -57,8 +58,9 @@ class RepoCache:
         except OSError as err:
             logger.warning("[HF] could not record the cached head in %s: %s", refs, err)
 
-    def add_commit(self, commit_id: str, parent: str | None, sources: dict[str, Path]) -> None:
-        """Make ``commit_id`` a snapshot, as if downloaded: its new files, and the parent's cached ones.
+    def add_commit(self, commit_id: str, parent: str | None, sources: dict[str, Path],
+                   dropped: Collection[str] = ()) -> None:
+        """Make ``commit_id`` a snapshot, as if downloaded: its new files, and the parent's cached ones bar ``dropped``.
 
         Then ``refs/main`` points at it, and the snapshots of this object's
         older commits (all but the newest ``keep_own``) are dropped: a
@@ -71,7 +73,7 @@ class RepoCache:
             if old is not None and old.is_dir():
                 for entry in old.rglob("*"):
                     name = entry.relative_to(old).as_posix()
-                    if name not in sources and entry.is_file():
+                    if name not in sources and name not in dropped and entry.is_file():
                         _link(Path(os.path.realpath(entry)), snapshot / name)
             blobs = self.storage / "blobs"
             blobs.mkdir(parents=True, exist_ok=True)
@@ -92,20 +94,60 @@ class RepoCache:
     def _prune(self) -> None:
         """Drop this object's older snapshots, and the blobs only they linked to."""
         old, self._own = self._own[: -self.keep_own], self._own[-self.keep_own :]
+        self._drop([self.storage / "snapshots" / commit_id for commit_id in old])
+
+    def trim(self, keep: int = 2) -> int:
+        """Keep the snapshot of ``refs/main`` and the newest others, ``keep`` in all; drop the rest and stale parts.
+
+        For a cache that outlives its runs (a Modal volume): every resumed
+        commit's downloads would otherwise stay. Returns the bytes freed.
+        """
+        snapshots = self.storage / "snapshots"
+        try:
+            folders = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        except OSError:
+            return 0
+        head = self.head()
+        folders.sort(key=lambda p: p.name != head)  # stable: the head first, then newest first
+        freed = self._drop(folders[keep:])
+        for part in (self.storage / "blobs").glob("*.incomplete"):  # downloads cut short
+            freed += _unlink(part)
+        return freed
+
+    def _drop(self, folders: list[Path]) -> int:
+        """Remove snapshot folders and the blobs no remaining snapshot links to (best effort: another
+        process may share the cache). Returns the bytes freed."""
         snapshots = self.storage / "snapshots"
         candidates: set[str] = set()
-        for commit_id in old:
-            folder = snapshots / commit_id
-            candidates.update(os.path.realpath(p) for p in folder.rglob("*") if p.is_symlink())
-            shutil.rmtree(folder, ignore_errors=True)
-        if not candidates:
-            return
-        used = {os.path.realpath(p) for p in snapshots.rglob("*") if p.is_symlink()}
-        for blob in candidates - used:
-            try:
-                os.unlink(blob)
-            except OSError:
-                pass
+        try:
+            for folder in folders:
+                candidates.update(os.path.realpath(p) for p in folder.rglob("*") if p.is_symlink())
+                shutil.rmtree(folder, ignore_errors=True)
+            if not candidates:
+                return 0
+            used = {os.path.realpath(p) for p in snapshots.rglob("*") if p.is_symlink()}
+        except OSError as err:
+            logger.debug("[HF] cache clean-up of %s stopped: %s", self.storage, err)
+            return 0
+        return sum(_unlink(Path(blob)) for blob in candidates - used)
+
+
+def trim_cache(hub_cache: Path, keep: int = 2) -> int:
+    """:meth:`RepoCache.trim` on every model repository of an HF hub cache folder; the bytes freed."""
+    try:
+        repos = [p for p in hub_cache.iterdir() if p.name.startswith("models--")]
+    except OSError:
+        return 0
+    return sum(RepoCache(p).trim(keep) for p in repos)
+
+
+def _unlink(path: Path) -> int:
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except OSError:
+        return 0
+    return size
 
 
 def _link(blob: Path, pointer: Path) -> None:

@@ -7,6 +7,7 @@ Layout under the hub directory::
                          created_at, files: name -> {sha256, size})
     HEAD                 the id of the newest commit (text)
     lock                 flock'ed while a commit is being written
+    pruned.json          sha256 of objects deleted for good (see :mod:`.local_storage`)
 
 Crash safety: every file is written to a temporary name, fsync'ed and moved
 into place with ``os.replace``; ``HEAD`` is replaced last. A process killed
@@ -25,7 +26,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from l4demons.hub.base import (
     short_id,
     validate_filename,
 )
+from l4demons.hub.local_storage import LocalStorageMixin
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ _COPY_CHUNK = 1 << 20
 _MIN_PREFIX = 4
 
 
-class LocalHub:
+class LocalHub(LocalStorageMixin):
     """A checkpoint hub in a local directory (created on first use).
 
     :param path: the hub directory; created with its parents if missing.
@@ -135,8 +137,10 @@ class LocalHub:
 
     # -- writing ------------------------------------------------------------
 
-    def commit(self, files: dict[str, Path], message: str, parent: str | None) -> CommitInfo:
-        """Make one commit holding ``files`` on top of ``parent``; other files carry over.
+    def commit(
+        self, files: dict[str, Path], message: str, parent: str | None, delete: Collection[str] = ()
+    ) -> CommitInfo:
+        """Make one commit holding ``files`` on top of ``parent``; other files carry over, bar ``delete``.
 
         :raises HubConflict: HEAD is no longer ``parent``; nothing was written.
         :raises HubError: the hub directory is not writable.
@@ -144,7 +148,7 @@ class LocalHub:
         sources = check_local_files(files)
         with self._locked():
             base = self._check_parent(parent)
-            entries = dict(base["files"]) if base else {}
+            entries = {n: e for n, e in base["files"].items() if n not in delete} if base else {}
             for name, src in sources.items():
                 entries[name] = self._store_object(src)
             return self._write_commit(entries, message, parent)
@@ -201,6 +205,9 @@ class LocalHub:
             raise CorruptFile(f"Commit record {path} is unreadable ({err}); the local hub is damaged.") from err
         if record.get("id") != commit_id or _commit_id(record) != commit_id:
             raise CorruptFile(f"Commit record {path} does not match its id; the local hub is damaged.")
+        pruned = self.pruned()
+        if pruned:  # contents deleted for good: the commit reads as if it never held them
+            record["files"] = {n: e for n, e in record["files"].items() if e["sha256"] not in pruned}
         return record
 
     @staticmethod

@@ -1,36 +1,62 @@
-"""Committing a cycle: the files of a commit, the upload, the outbox, and merges.
+"""Committing a cycle: the files of a commit, the pace of commits, the outbox, merges and pruning.
+
+Pace: a hub limits commits (the Hugging Face Hub: about 128 an hour per
+repository, every trainer and merge retry counted). Each commit attempt
+takes a token of a :class:`~l4demons.hub.pacing.CommitPacer` (one per
+``--commit-interval`` seconds: 180 on ``hf://``, none on a local hub). A
+cycle that finds no token waits on disk in the outbox; the next commit that
+goes up carries every waiting cycle folded into one: the newest checkpoint,
+the replay chunks of all of them, every cycle's metrics row, and a
+description naming the folded cycles. The end of a run commits what waits.
+
+Unreachable hub: a commit that cannot go up (network, a failed transfer, a
+rate limit, a token without write access) waits in the :class:`Outbox`
+likewise, and goes up folded with the next commit that reaches the hub; a
+hub that asked to be left alone (``Retry-After``) gets no attempt before then.
 
 Several trainers on one hub (merge policy): every commit names the head it
 started from. When the hub answers that another trainer committed first,
 this trainer pulls the new head and merges: weights become
 ``theirs + 1/2 * (ours - base)`` (see :mod:`l4demons.merge`: the hub's commit
 stays whole, our cycle's change counts half), this cycle is renumbered
-after theirs, the replay windows are united, and the commit is retried. A
+after theirs, the replay windows are united, and the commit is retried (a
+retry takes a token too; without one the merged cycle waits on disk). A
 merge keeps our delta whole for a further retry (the base moves with it),
 so a second conflict adds 1/2 of our delta again, never theirs. After
 ``MAX_MERGES`` failed tries the cycle is dropped with a log line saying so;
 nothing is ever lost silently.
 
-Unreachable hub: a commit that cannot go up (network, or a token without
-write access) waits in the :class:`Outbox`; later cycles queue behind it,
-and the queue goes up in order, each commit on the one before, with the
-next upload that reaches the hub. If the hub moved on meanwhile, the
-waiting cycles are merged onto its head as one commit (merge policy above).
+Storage: each commit drops from the head the replay chunks that left the
+window, and the optimizer state lives in its own file. With
+``--max-repo-gb``, after each commit the hub is pruned under that size
+(:meth:`Hub.prune`: old optimizer states and replay chunks go for good,
+every ``model.pt`` stays; ``--squash-history`` lets it squash old history).
+
+Stop (a signal): the cycle is put in the outbox first (a kill during the
+upload loses nothing), then goes up within ``--stop-seconds`` of the
+signal; when the last full upload says the optimizer state would not fit
+in the time left, it stays behind and the last commit's one is reused.
 Mixed into :class:`l4demons.lifecycle.trainer.Trainer`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import torch
 
-from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, REPLAY_DIR, STATE_FILE, TrainingState, read_metrics, replay_file, write_metrics
-from l4demons.hub import HubAuthError, HubConflict, HubError, HubUnavailable
-from l4demons.lifecycle.config import config_record
+from l4demons.checkpoint import (BEST_FILE, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, REPLAY_DIR, STATE_FILE,
+                                 TrainingState, is_replay_file, read_metrics, replay_file, save_optimizer,
+                                 write_metrics)
+from l4demons.hub import CommitInfo, HubAuthError, HubConflict, HubError, HubNotFound, HubUnavailable
+from l4demons.hub.pacing import DEFAULT_HF_INTERVAL, CommitPacer
+from l4demons.hub.storage import format_bytes
 from l4demons.lifecycle.common import TrainError, cycles_text, machine_name
+from l4demons.lifecycle.config import config_record
 from l4demons.merge import merge_weights
 from l4demons.modelcard import CARD_FILE, render_model_card
 from l4demons.network import read_weights, save_weights, weights_dict
@@ -42,20 +68,28 @@ log = logging.getLogger("l4demons.train")
 MAX_MERGES = 5
 
 
-class CommitMixin:
-    """Save, upload, queue and merge; see the module docstring."""
+def is_heavy(name: str) -> bool:
+    """Files no one rolls back to, which pruning may delete from old commits."""
+    return name == OPTIMIZER_FILE or is_replay_file(name)
 
-    # -- saving and committing ------------------------------------------------
+
+class CommitMixin:
+    """Save, pace, upload, queue, merge and prune; see the module docstring."""
+
+    # -- saving ---------------------------------------------------------------
     def _save_files(self, best: bool, chunk: ReplayChunk | None = None) -> dict[str, Path]:
         st = self.state
-        st.learner = self.learner.state_dict()
+        st.learner = self.learner.state_dict()  # whole in memory (other ranks load it); on disk without the optimizer
         st.torch_rng = torch.get_rng_state()
         st.numpy_rng = self.rng.bit_generator.state
         st.config = config_record(self.cfg)
         d = self.workdir
-        files = {MODEL_FILE: d / MODEL_FILE, STATE_FILE: d / STATE_FILE, METRICS_FILE: d / METRICS_FILE}
+        files = {MODEL_FILE: d / MODEL_FILE, STATE_FILE: d / STATE_FILE, METRICS_FILE: d / METRICS_FILE,
+                 OPTIMIZER_FILE: d / OPTIMIZER_FILE}
         save_weights(self.net, self.net_cfg, files[MODEL_FILE])
-        st.save(files[STATE_FILE])
+        light = {k: v for k, v in st.learner.items() if k != "optimizer"}
+        dataclasses.replace(st, learner=light).save(files[STATE_FILE])
+        save_optimizer(st.learner["optimizer"], files[OPTIMIZER_FILE])
         write_metrics(self.metrics, files[METRICS_FILE])
         if best:
             shutil.copyfile(files[MODEL_FILE], d / BEST_FILE)
@@ -68,25 +102,72 @@ class CommitMixin:
         files[CARD_FILE] = card
         return files
 
+    # -- one cycle's commit -----------------------------------------------------
     def _commit(self, message: str, chunk: ReplayChunk | None, best: bool) -> None:
-        """Upload this cycle: in turn behind cycles still waiting on disk, else at once."""
-        if self.outbox:
-            self.outbox.stash(self._save_files(best, chunk), message, self.head, self.state.cycle)
-            self._flush_outbox()
-        else:
+        """Commit this cycle now, or leave it on disk to go up folded into a later commit."""
+        if not self.stop.requested and not self.outbox and self.pacer.ready():
             self._upload(message, best, chunk, cycles=[self.state.cycle])
+            return
+        entry = self.outbox.stash(self._save_files(best, chunk), message, self.head, self.state.cycle)
+        self.outbox.supersede(entry)
+        if self.stop.requested:
+            self._flush_outbox(stopping=True)
+        elif (wait := self.pacer.wait()) > 0:
+            log.info("[SAVE] cycle %d saved on disk; it goes up with the next commit, in %.0fs at the earliest "
+                     "(--commit-interval)", self.state.cycle, wait)
+        else:
+            self._flush_outbox()
+
+    def _commit_waiting(self) -> None:
+        """End of the run: commit the cycles waiting on disk, token or not (one commit), unless the hub
+        was unreachable at the last try (they wait for the next run)."""
+        if self.outbox and not getattr(self, "_unreachable", False):
+            self._flush_outbox(stopping=self.stop.requested)
+
+    @property
+    def pacer(self) -> CommitPacer:
+        if getattr(self, "_pacer", None) is None:
+            interval = self.cfg.commit_interval
+            if interval is None:
+                interval = DEFAULT_HF_INTERVAL if self.hub.uri.startswith("hf://") else 0.0
+            self._pacer = CommitPacer(interval)
+        return self._pacer
+
+    def _attempt(self, files: dict[str, Path], message: str, parent: str | None) -> CommitInfo:
+        """One commit attempt (a token taken): the files, minus the replay chunks that left the window."""
+        self.pacer.take()
+        window = {replay_file(n) for n in self.state.replay_chunks}
+        try:
+            stale = [n for n in self.hub.list_files(parent) if is_replay_file(n) and n not in window] if parent else []
+            t0 = time.monotonic()
+            info = self.hub.commit(files, message, parent=parent, delete=stale)
+        except HubUnavailable as e:
+            self._unreachable = True
+            if e.retry_after:
+                self.pacer.hold(e.retry_after)
+            raise
+        except HubNotFound as e:  # the parent is gone: another machine pruned or squashed the history
+            head = self.hub.head()
+            if head is None:  # or the whole repository is gone
+                raise
+            raise HubConflict(f"commit {(parent or '')[:8]} is no longer in {self.hub.uri} ({e})", head=head) from e
+        self._unreachable = False
+        if OPTIMIZER_FILE in files:
+            self._full_upload_s = time.monotonic() - t0
+        return info
 
     def _upload(self, message: str, best: bool, chunk: ReplayChunk | None, cycles: list[int],
                 extra: dict[str, Path] | None = None, merges: int = 0) -> bool:
         """Commit the checkpoint in memory on ``self.head``; on a moved head merge and retry.
 
         ``extra`` are files to upload besides the checkpoint (replay chunks of
-        merged cycles). An unreachable hub leaves the commit in the outbox.
+        merged cycles). An unreachable hub leaves the commit in the outbox, as
+        does a merged cycle whose retry finds no token.
         """
         while True:
             files = {**(extra or {}), **self._save_files(best, chunk)}
             try:
-                info = self.hub.commit(files, message, parent=self.head)
+                info = self._attempt(files, message, self.head)
             except HubConflict as e:
                 if merges == MAX_MERGES:
                     log.error("[SAVE] dropped cycle %s of %s: the hub kept moving after %d merges (its weights live "
@@ -95,6 +176,12 @@ class CommitMixin:
                 merges += 1
                 message, best = self._merge_head(e.head, message, cycles)
                 cycles = [self.state.cycle]
+                if not self.pacer.ready() and not self.stop.requested:
+                    self.outbox.stash({**(extra or {}), **self._save_files(best, chunk)}, message, self.head,
+                                      self.state.cycle)
+                    log.info("[SAVE] merged cycle %d saved on disk; it goes up with the next commit "
+                             "(--commit-interval)", self.state.cycle)
+                    return False
                 continue
             except HubUnavailable as e:
                 self.outbox.stash(files, message, self.head, self.state.cycle)
@@ -108,40 +195,80 @@ class CommitMixin:
             self.head = info.id
             self.base_state = weights_dict(self.net, self.net_cfg)["state_dict"]
             log.info("[SAVE] %s -> commit %s%s", message.splitlines()[0], info.id[:8], " (+ model_best.pt)" if best else "")
+            self._after_commit()
             return True
 
-    def _flush_outbox(self) -> None:
-        """Upload the commits waiting on disk, oldest first; the checkpoint in memory is the newest of them.
+    # -- the outbox -------------------------------------------------------------
+    def _flush_outbox(self, stopping: bool = False) -> bool:
+        """Upload the commits waiting on disk as one, folded; the checkpoint in memory is the newest of them.
 
         On a hub that moved on, the waiting cycles are merged as one onto its
-        head (the merge policy), carrying all their replay chunks.
+        head (the merge policy), carrying all their replay chunks. Stopping,
+        the optimizer state stays behind if it would not go up in time.
         """
         pending = self.outbox.entries()
-        for i, entry in enumerate(pending):
-            title = entry.message.splitlines()[0]
-            try:
-                commit_id = self.hub.commit(entry.files, entry.message, parent=self.head).id
-            except HubConflict as e:
-                commit_id = self._landed(entry)
-                if commit_id is None:
-                    self._merge_pending(pending[i:], e.head)
-                    return
-                log.info("[SAVE] %s had gone up before its run ended (or lost the answer): commit %s",
-                         title, commit_id[:8])
-            except HubUnavailable as e:
-                log.warning("[SAVE] hub unreachable (%s): cycle(s) %s stay on disk in %s and go up with the next "
-                            "successful upload (this run or the next)",
-                            e, cycles_text([p.cycle for p in pending[i:]]), self.outbox.path)
-                return
-            except HubAuthError as e:
-                raise TrainError(f"{e} Cycle(s) {cycles_text([p.cycle for p in pending[i:]])} stay on disk in "
-                                 f"{self.outbox.path} and go up with the next run whose token can write.") from e
-            else:
-                log.info("[SAVE] %s -> commit %s (left on disk until now)%s", title, commit_id[:8],
-                         " (+ model_best.pt)" if BEST_FILE in entry.files else "")
+        if not pending:
+            return True
+        newest = pending[-1]
+        files, message = self._fold(pending)
+        if stopping:
+            files = self._fit_stop(files)
+        title = message.splitlines()[0]
+        try:
+            with _time_limit(self.hub, self.stop.seconds_left(self.cfg.stop_seconds) if stopping else None):
+                commit_id = self._attempt(files, message, self.head).id
+        except HubConflict as e:
+            commit_id = self._landed(newest)
+            if commit_id is None:
+                self._merge_pending(pending, e.head)
+                return True
+            log.info("[SAVE] %s had gone up before its run ended (or lost the answer): commit %s", title, commit_id[:8])
+        except HubUnavailable as e:
+            log.warning("[SAVE] hub unreachable (%s): cycle(s) %s stay on disk in %s and go up with the next "
+                        "successful upload (this run or the next)",
+                        e, cycles_text([p.cycle for p in pending]), self.outbox.path)
+            return False
+        except HubAuthError as e:
+            raise TrainError(f"{e} Cycle(s) {cycles_text([p.cycle for p in pending])} stay on disk in "
+                             f"{self.outbox.path} and go up with the next run whose token can write.") from e
+        else:
+            folded = f", cycles {cycles_text([p.cycle for p in pending[:-1]])} folded in" if len(pending) > 1 else ""
+            log.info("[SAVE] %s -> commit %s (left on disk until now%s)%s", title, commit_id[:8], folded,
+                     " (+ model_best.pt)" if BEST_FILE in files else "")
+        for entry in pending:
             self.outbox.remove(entry)
-            self.head = commit_id
+        self.head = commit_id
         self.base_state = weights_dict(self.net, self.net_cfg)["state_dict"]
+        self._after_commit()
+        return True
+
+    def _fold(self, pending: list[Pending]) -> tuple[dict[str, Path], str]:
+        """The files and message of one commit holding every waiting cycle (the newest checkpoint)."""
+        newest = pending[-1]
+        files = {n: p for n, p in newest.files.items() if not is_replay_file(n)}
+        window = {replay_file(n) for n in self.state.replay_chunks}
+        for entry in pending:
+            files.update({n: p for n, p in entry.files.items() if n in window})
+        best = next((e for e in reversed(pending) if BEST_FILE in e.files), None)
+        title, _, description = newest.message.partition("\n")
+        lines = [line for line in description.strip().splitlines() if line.strip()]
+        if best is not None:
+            files[BEST_FILE] = best.files[BEST_FILE]
+            lines = best.message.partition("\n")[2].strip().splitlines()
+        if len(pending) > 1:
+            lines.append(f"Cycles {cycles_text([p.cycle for p in pending[:-1]])} are folded into this commit "
+                         "(commits are paced: --commit-interval).")
+        return files, title + ("\n\n" + "\n".join(lines) if lines else "")
+
+    def _fit_stop(self, files: dict[str, Path]) -> dict[str, Path]:
+        """The files of a stop's commit: without the optimizer state if it would not go up in the time left."""
+        left = self.stop.seconds_left(self.cfg.stop_seconds)
+        needed = getattr(self, "_full_upload_s", None)
+        if OPTIMIZER_FILE not in files or (needed is not None and 1.5 * needed + 1 < left) or (needed is None and left > 10):
+            return files
+        log.warning("[SAVE] stopping: %.0fs left, too few to upload the optimizer state too; the next run "
+                    "reuses the last one committed", left)
+        return {n: p for n, p in files.items() if n != OPTIMIZER_FILE}
 
     def _landed(self, entry: Pending) -> str | None:
         """The hub's commit of ``entry`` when it went up but was never crossed off (a kill, a lost answer)."""
@@ -149,8 +276,9 @@ class CommitMixin:
             recent = self.hub.history(limit=len(self.outbox.entries()) + 8)
         except HubError:
             return None
+        title = entry.message.splitlines()[0].strip()
         for c in recent:
-            if c.parent == self.head and c.message.strip() == entry.message.strip():
+            if c.parent == self.head and c.message.splitlines()[0].strip() == title:
                 return c.id
         return None
 
@@ -209,3 +337,34 @@ class CommitMixin:
                     "cycle %d (weights: theirs + 1/2 of our delta)", head[:8], their_state.cycle,
                     cycles_text(cycles), new_cycle)
         return title, best
+
+    # -- storage ------------------------------------------------------------------
+    def _after_commit(self) -> None:
+        """With ``--max-repo-gb``: prune the hub under it (pruning may rewrite history: the head is read again)."""
+        if self.cfg.max_repo_gb is None:
+            return
+        try:
+            report = self.hub.prune(int(self.cfg.max_repo_gb * 1e9), is_heavy, squash=self.cfg.squash_history)
+            if report.deleted or report.squashed:
+                self.head = self.hub.head()
+                log.info("[SAVE] hub pruned from %s to %s (limit %s)", format_bytes(report.size_before),
+                         format_bytes(report.size_after), format_bytes(report.limit))
+        except HubError as e:
+            log.warning("[SAVE] could not prune the hub under --max-repo-gb (%s); trying again after the next commit", e)
+
+
+class _time_limit:
+    """Cap the retry waits of a hub's calls while a stop's deadline runs (hubs without a retry policy: no-op)."""
+
+    def __init__(self, hub, seconds: float | None) -> None:
+        self.hub, self.seconds, self.old = hub, seconds, None
+
+    def __enter__(self) -> None:
+        policy = getattr(self.hub, "retry", None)
+        if self.seconds is not None and policy is not None:
+            self.old = policy
+            self.hub.retry = dataclasses.replace(policy, budget=min(policy.budget, self.seconds))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is not None:
+            self.hub.retry = self.old

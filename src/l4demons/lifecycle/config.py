@@ -51,6 +51,15 @@ class TrainConfig:
     window: WindowConfig = WindowConfig()
     selfplay: SelfPlayConfig = SelfPlayConfig()
     learner: LearnerConfig = LearnerConfig()
+    # -- hub traffic, storage and the stop path (lifecycle/commit.py) --
+    commit_interval: float | None = None
+    """Fewest seconds between commits; cycles in between are folded into the next (None: 180 on hf://, 0 local)."""
+    max_repo_gb: float | None = None
+    """Keep the hub under this many GB: delete old optimizer states and replay chunks for good (None: no limit)."""
+    squash_history: bool = False
+    """If pruning cannot keep the hub under --max-repo-gb, squash its history (old model.pt versions go)."""
+    stop_seconds: float = 20.0
+    """After a stop signal, the time the final commit may take: weights first, the optimizer state if time is left."""
 
     @property
     def measures(self) -> bool:
@@ -58,6 +67,12 @@ class TrainConfig:
         return self.elo_share > 0 if self.elo_seconds is None else self.elo_seconds > 0
 
     def __post_init__(self) -> None:
+        if self.commit_interval is not None and self.commit_interval < 0:
+            raise ValueError("--commit-interval must be 0 or more")
+        if self.max_repo_gb is not None and self.max_repo_gb <= 0:
+            raise ValueError("--max-repo-gb must be positive")
+        if self.stop_seconds <= 0:
+            raise ValueError("--stop-seconds must be positive")
         if self.cycles is not None and self.cycles < 0:
             raise ValueError("--cycles must be 0 or more")
         if self.hours is not None and self.hours <= 0:

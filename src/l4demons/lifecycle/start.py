@@ -4,6 +4,10 @@ On an empty hub: random initial weights, committed at once. Otherwise the
 newest commit whose files all load (weights, training state, metrics; a
 damaged commit is named in a log line and skipped, the next commit still
 going on top of the head), its replay window, its optimizer and RNG state.
+Only the newest ``RESUME_DEPTH`` commits are read: a hub's history grows
+without end, and a head that bad needs a person (`l4demons rollback`).
+The optimizer state is its own file; a commit without a usable one (pruned,
+or left behind by a stop) resumes with a fresh optimizer and says so.
 An unreachable hub: the cycles an earlier run left in the outbox, else the
 newest cached commit. Mixed into :class:`l4demons.lifecycle.trainer.Trainer`.
 """
@@ -15,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from l4demons.checkpoint import METRICS_FILE, MODEL_FILE, REPLAY_DIR, STATE_FILE, StateError, TrainingState, read_metrics, replay_file
+from l4demons.checkpoint import (METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, REPLAY_DIR, STATE_FILE, StateError,
+                                 TrainingState, load_optimizer, read_metrics, replay_file)
 from l4demons.hub import CorruptFile, HubConflict, HubError, HubNotFound, HubUnavailable
 from l4demons.learner import Learner
 from l4demons.lifecycle.config import config_record
@@ -25,6 +30,9 @@ from l4demons.outbox import Pending
 from l4demons.replay import ReplayChunk
 
 log = logging.getLogger("l4demons.train")
+
+RESUME_DEPTH = 20
+"""Newest commits a resume tries before giving up on a damaged head."""
 
 
 class StartMixin:
@@ -72,7 +80,7 @@ class StartMixin:
         self.state = TrainingState(config=config_record(self.cfg))
         files = self._save_files(best=False)
         try:
-            info = self.hub.commit(files, INITIAL_MESSAGE, parent=head)
+            info = self._attempt(files, INITIAL_MESSAGE, head)
         except HubConflict as e:  # another trainer started on the same empty hub a moment earlier
             theirs = e.head or self.hub.head()
             log.warning("[SAVE] another trainer initialised %s first (commit %s); continuing from its weights",
@@ -90,6 +98,7 @@ class StartMixin:
         if offline:  # no history without the Hub: the cached commit, pinned (cached files need no network)
             commit = head
             paths = [self.hub.download(name, head) for name in (MODEL_FILE, STATE_FILE, METRICS_FILE)]
+            paths.append(self._optional(OPTIMIZER_FILE, head))
         else:
             commit, *paths = self._newest_usable(head)
         self._load_checkpoint(*paths)
@@ -106,7 +115,8 @@ class StartMixin:
         """
         last = pending[-1]
         try:
-            self._load_checkpoint(last.files.get(MODEL_FILE), last.files.get(STATE_FILE), last.files.get(METRICS_FILE))
+            self._load_checkpoint(last.files.get(MODEL_FILE), last.files.get(STATE_FILE), last.files.get(METRICS_FILE),
+                                  last.files.get(OPTIMIZER_FILE))
         except (WeightsError, StateError) as e:  # a TrainError (say, --net of another size) keeps them
             log.warning("[SAVE] dropped cycle(s) %s left on disk by an earlier run in %s: unusable (%s)",
                         cycles_text([p.cycle for p in pending]), self.outbox.path, e)
@@ -126,7 +136,8 @@ class StartMixin:
                  "top of %s", last.cycle, len(pending), (last.parent or "an empty hub")[:8])
         return True
 
-    def _load_checkpoint(self, model: Path | None, state: Path | None, metrics: Path | None) -> None:
+    def _load_checkpoint(self, model: Path | None, state: Path | None, metrics: Path | None,
+                         optimizer: Path | None = None) -> None:
         """Network, learner, counters, RNG and metrics from a commit's files."""
         if model is None:
             raise TrainError(f"no model.pt to resume from in {self.hub.uri}; roll back or use another --hub")
@@ -143,16 +154,39 @@ class StartMixin:
         self.learner = Learner(self.net, self.cfg.learner, self.device)
         self.state = TrainingState.load(state) if state is not None else TrainingState()
         if self.state.learner:
-            self.learner.load_state_dict(self.state.learner)
+            self._load_learner(dict(self.state.learner), optimizer)
         if self.state.numpy_rng:
             self.rng.bit_generator.state = self.state.numpy_rng
         if self.state.torch_rng is not None:
             torch.set_rng_state(self.state.torch_rng)
         self.metrics = read_metrics(metrics)
 
-    def _newest_usable(self, head: str) -> tuple[str, Path, Path | None, Path | None]:
-        """``(commit, model, state, metrics)`` of head, or of the newest earlier commit when head's are damaged."""
-        for info in self.hub.history():
+    def _load_learner(self, learner: dict, optimizer: Path | None) -> None:
+        """Scheduler and step from the training state; the optimizer from it (older commits) or ``optimizer.pt``."""
+        if "optimizer" not in learner and optimizer is not None:
+            try:
+                learner["optimizer"] = load_optimizer(optimizer)
+            except StateError as e:
+                log.warning("[ML] the optimizer state is unusable (%s)", e)
+        if "optimizer" in learner:
+            self.learner.load_state_dict(learner)
+            self.state.learner = learner  # whole, as other ranks load it
+            return
+        log.warning("[ML] no optimizer state to resume: a fresh optimizer starts at step %d", int(learner["step"]))
+        self.learner.scheduler.load_state_dict(learner["scheduler"])
+        self.learner.step = int(learner["step"])
+
+    def _optional(self, name: str, commit: str) -> Path | None:
+        """A file a resume can do without: None (and a log line) when it is missing or damaged."""
+        try:
+            return self.hub.download(name, commit)
+        except (CorruptFile, HubNotFound, HubUnavailable) as e:
+            log.warning("[ML] %s of commit %s is unavailable (%s); going on without it", name, commit[:8], e)
+            return None
+
+    def _newest_usable(self, head: str) -> tuple[str, Path, Path | None, Path | None, Path | None]:
+        """``(commit, model, state, metrics, optimizer)`` of head, or of the newest earlier commit when head's are damaged."""
+        for info in self.hub.history(limit=RESUME_DEPTH):
             try:
                 model = self.hub.download(MODEL_FILE, info.id)
                 if model is None:
@@ -169,8 +203,9 @@ class StartMixin:
             if info.id != head:
                 log.warning("[ML] using commit %s, the newest good one; the next commit goes on top of %s",
                             info.id[:8], head[:8])
-            return info.id, model, state, metrics
-        raise TrainError(f"no usable model.pt in any commit of {self.hub.uri}; roll back or use another --hub")
+            return info.id, model, state, metrics, self._optional(OPTIMIZER_FILE, info.id)
+        raise TrainError(f"no usable model.pt in the newest {RESUME_DEPTH} commits of {self.hub.uri}; roll back to an "
+                         "older good commit (`l4demons history`, `l4demons rollback REV`) or use another --hub")
 
     def _load_replay(self, names: list[str], commit: str | None, local: dict[str, Path] | None = None) -> None:
         for name in names:

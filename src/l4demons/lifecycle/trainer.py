@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from l4demons.checkpoint import TrainingState
-from l4demons.devices import default_workers, resolve_device, worker_devices
+from l4demons.devices import default_workers, resolve_device, worker_devices, workers_per_gpu
 from l4demons.distributed import World, any_rank, broadcast, close_world, gather_lists, init_world, rank_device, sync_module
 from l4demons.hub import Hub, open_hub
 from l4demons.learner import Learner, Losses
@@ -93,6 +93,8 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
                     while self._keep_going(cycles_done, t0):
                         self._cycle(pool)
                         cycles_done += 1
+            if self.world.is_main:
+                self._commit_waiting()  # cycles paced onto disk go up before the run ends (lifecycle/commit.py)
             if self.stop.requested:
                 log.info("[TRAIN] stopped (%s); last commit %s", self.stop.reason, (self.head or "")[:8])
             return self.state
@@ -109,8 +111,8 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
     def _selfplay_layout(self) -> tuple[int, list[str]]:
         """Workers and devices of this rank's self-play pool."""
         if self.world.active:
-            if self.device.startswith("cuda"):
-                return self.cfg.workers or 1, [self.device]
+            if self.device.startswith("cuda"):  # one GPU a rank, shared by several workers (devices.py)
+                return self.cfg.workers or workers_per_gpu(torch.cuda.device_count()), [self.device]
             return self.cfg.workers or max(1, default_workers("cpu") // self.world.size), ["cpu"]
         return self.cfg.workers or default_workers(self.device), worker_devices(self.device)
 
