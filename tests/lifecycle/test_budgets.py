@@ -63,7 +63,7 @@ def test_pooled_counts_decay_and_fade():
 
 @pytest.mark.parametrize("flags, problem", [
     (dict(sample_reuse=0), "--sample-reuse"), (dict(elo_share=1.0), "--elo-share"),
-    (dict(elo_decay=1.0), "--elo-decay"), (dict(steps=-1), "--steps"),
+    (dict(elo_halflife=0), "--elo-halflife"), (dict(steps=-1), "--steps"),
 ])
 def test_bad_budgets_are_refused_with_the_flag_named(flags, problem):
     with pytest.raises(ValueError, match=problem):

@@ -42,8 +42,8 @@ class TrainConfig:
     """Most games of the per-cycle Elo estimate."""
     elo_nodes: int = 64
     """Search nodes per move of the bot in Elo and gate games."""
-    elo_decay: float = 0.6
-    """Weight of the earlier cycles' Elo games in this cycle's estimate, per cycle of age."""
+    elo_halflife: float = 10.0
+    """Minutes of training after which an Elo game counts half in the pooled estimate."""
     gate_games: int = 8
     """Most games of the head-to-head against model_best.pt each cycle (0: no gate, the newest net is the best)."""
     material_trust: float = 0.9
@@ -87,8 +87,8 @@ class TrainConfig:
             raise ValueError("--elo-share must be in [0, 1)")
         if self.elo_seconds is not None and self.elo_seconds < 0:
             raise ValueError("--elo-seconds must be 0 or more")
-        if not 0 <= self.elo_decay < 1:
-            raise ValueError("--elo-decay must be in [0, 1)")
+        if self.elo_halflife <= 0:
+            raise ValueError("--elo-halflife must be positive")
         if self.elo_games < 1 or self.elo_nodes < 1 or self.gate_games < 0:
             raise ValueError("--elo-games and --elo-nodes must be at least 1, --gate-games 0 or more")
         if self.material_trust <= 0:

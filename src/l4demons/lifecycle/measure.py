@@ -6,9 +6,9 @@ GPU and a slow one on two cores both spend most of their time learning:
 
 - **Elo** (:func:`l4demons.elo.quick_estimate`): the net against the
   anchors nearest its rating, with the earlier cycles' games in the fit,
-  their counts decayed by ``--elo-decay`` per cycle. Consecutive nets differ
-  little, so a handful of new games a cycle gives a tight interval, and the
-  decay lets it follow a net that improves.
+  their counts halved every ``--elo-halflife`` minutes of training.
+  Consecutive nets differ little, so a game or two a cycle gives a tight
+  interval, and the decay lets it follow a net that improves.
 - **The gate** (:func:`l4demons.elo.head_to_head`, AlphaGo Zero's
   evaluator): the net against the current ``model_best.pt`` in
   colour-swapped opening pairs; it becomes the best only by scoring more
@@ -101,53 +101,58 @@ class MeasureMixin:
                             commit[:8], e)
         save_weights(self.net, self.net_cfg, self._new_best_path())
 
-    # Time this run spent measuring and doing everything else, and how long recent games took: the
-    # budget of a cycle is what keeps the whole run's measuring at its share (an overrun is paid back by
-    # the next cycles), and no game starts that would probably end past it.
-    _spent = (0.0, 0.0)
+    # Time this run spent on each kind of measuring and on everything else, and how long recent games took.
+    # Each kind keeps its share of the run (an overrun is paid back by later cycles, and a budget too small
+    # for one game this cycle grows until one fits), and no game starts that would probably end past it.
+    _spent = {"elo": 0.0, "gate": 0.0, "other": 0.0}
     _game_s = {"elo": 0.0, "gate": 0.0}
+
+    def _budget(self, kind: str, share: float) -> float:
+        cfg = self.cfg
+        if cfg.elo_seconds is not None:
+            return cfg.elo_seconds * share
+        return max(0.0, elo_budget_seconds(cfg.elo_share, self._spent["other"]) * share - self._spent[kind])
+
+    def _spend(self, kind: str, seconds: float, longest_game_s: float, games: int) -> None:
+        self._spent = {**self._spent, kind: self._spent[kind] + seconds}
+        if games:
+            self._game_s = {**self._game_s, kind: longest_game_s}
 
     def _measure(self, cycle: int, other_seconds: float) -> Measurement:
         """Elo and gate for the net after this cycle's training, within the measuring budget."""
         cfg = self.cfg
         if not cfg.measures:
             return Measurement(promoted=True)
-        measured, other = self._spent
-        other += other_seconds
-        if cfg.elo_seconds is not None:
-            budget = cfg.elo_seconds
-        else:
-            budget = max(0.0, elo_budget_seconds(cfg.elo_share, other) - measured)
+        self._spent = {**self._spent, "other": self._spent["other"] + other_seconds}
+        gate_share = GATE_SHARE if cfg.gate_games else 0.0
         from l4demons.elo import PlayerSpec, quick_estimate
 
         candidate_path = self.workdir / f"candidate-{cycle}.pt"
         save_weights(self.net, self.net_cfg, candidate_path)
         candidate = PlayerSpec.net(candidate_path, nodes=cfg.elo_nodes)
-        gate_budget = budget * GATE_SHARE if cfg.gate_games else 0.0
         st = self.state
-        est = quick_estimate(candidate, prior_elo=st.elo, pool=st.elo_pool, time_budget_s=budget - gate_budget,
+        budget = self._budget("elo", 1.0 - gate_share)
+        est = quick_estimate(candidate, prior_elo=st.elo, pool=st.elo_pool, time_budget_s=budget,
                              max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle, game_pool=self._games(),
                              expected_game_s=self._game_s["elo"])
-        if est.games:
-            self._game_s = {**self._game_s, "elo": est.longest_game_s}
-        st.elo_pool = decayed_pool(st.elo_pool, est.tally(), cfg.elo_decay)
+        self._spend("elo", est.seconds, est.longest_game_s, est.games)
+        decay = 0.5 ** (other_seconds / (60.0 * cfg.elo_halflife))  # this cycle's age, in half-lives
+        st.elo_pool = decayed_pool(st.elo_pool, est.tally(), decay)
         log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d new games (+%.1f pooled) in %.0fs of %.0fs: %s",
-                 cycle, est.elo, est.lo, est.hi, est.games, est.pooled_games, est.seconds, budget - gate_budget,
-                 ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent) or "no time")
+                 cycle, est.elo, est.lo, est.hi, est.games, est.pooled_games, est.seconds, budget,
+                 ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent) or "no game fit")
         elo = est if est.games or est.pooled_games else None
         gate, promoted, seconds = None, not cfg.gate_games, est.seconds
         if cfg.gate_games:
             gate, promoted = play_gate(candidate_path, self._best_path, cfg.elo_nodes, cfg.gate_games,
-                                       budget - est.seconds, seed=cycle, game_pool=self._games(),
+                                       self._budget("gate", gate_share), seed=cycle, game_pool=self._games(),
                                        expected_game_s=self._game_s["gate"])
             m = gate.match
+            self._spend("gate", m.seconds, max((r.seconds for r in m.records), default=0.0), m.games)
             seconds += m.seconds
-            if m.games:
-                self._game_s = {**self._game_s, "gate": max(r.seconds for r in m.records)}
             log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
                      "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
                      "the new best" if promoted else "kept the old best")
-        self._spent = (measured + seconds, other)
         return Measurement(elo=elo, gate=gate, promoted=promoted, seconds=seconds)
 
     def _promote(self, cycle: int) -> None:
