@@ -105,9 +105,11 @@ class _Job:
 class Bot:
     """A network plus a search; any number of threads may call ``choose_move``."""
 
-    def __init__(self, net: ChessNet, device: str = "cpu", puct: PuctConfig = PuctConfig(), time_policy: TimePolicy = TimePolicy()) -> None:
+    def __init__(self, net: ChessNet, device: str = "cpu", puct: PuctConfig = PuctConfig(),
+                 time_policy: TimePolicy = TimePolicy(), backend: str | None = None) -> None:
+        """``backend``: the network call's :mod:`l4demons.inference` backend (default: the fastest here)."""
         self.device = resolve_device(device)
-        self.evaluator = Evaluator(net, self.device)
+        self.evaluator = Evaluator(net, self.device, backend)
         self.puct = puct
         self.time_policy = time_policy
         self.config: NetConfig = net.cfg

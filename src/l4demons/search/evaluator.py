@@ -30,9 +30,9 @@ class Evaluator:
 
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
-        on_gpu_default = self.device.type != "cpu" and backend in (None, "eager")
-        self.forward = None if on_gpu_default else build_forward(self.net, self.device, backend or "auto")
-        """The fast forward pass (CPU-side outputs), or None for the eager device path."""
+        eager = backend == "eager" or (self.device.type != "cpu" and backend is None)
+        self.forward = None if eager else build_forward(self.net, self.device, backend or "auto")
+        """The fast forward pass (CPU-side outputs), or None: ``net`` itself, eager, on its device."""
         self.evaluations = 0
         self.calls = 0
         self.net_seconds = 0.0
