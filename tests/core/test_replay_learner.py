@@ -66,7 +66,9 @@ def test_loss_falls_on_a_fixed_small_dataset(games):
     first = learner.train_steps(window, 5, rng)
     for _ in range(6):
         last = learner.train_steps(window, 10, rng)
-    assert last.total < 0.8 * first.total
+    # Few-simulation targets are nearly uniform, so the policy loss sits close to their entropy:
+    # it falls a little; the value loss falls a lot.
+    assert last.value < 0.8 * first.value and last.policy < first.policy
     assert learner.step == 65
 
 

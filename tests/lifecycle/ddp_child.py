@@ -40,7 +40,8 @@ else:  # "learn": fixed data, DDP (if launched so) vs one process with the same 
     learner = Learner(net, LearnerConfig(batch_size=64 // world, lr=2e-3, warmup_steps=1))
     if world > 1:
         learner.net = DistributedDataParallel(net)
-    losses = [learner.train_steps(window, 1, np.random.default_rng([step, rank])).total for step in range(40)]
-    torch.save({"losses": losses, "weights": net.state_dict()}, f"{out}/rank{rank}.pt")
+    losses = [learner.train_steps(window, 1, np.random.default_rng([step, rank])) for step in range(40)]
+    torch.save({"losses": [l.total for l in losses], "value_losses": [l.value for l in losses],
+                "weights": net.state_dict()}, f"{out}/rank{rank}.pt")
     if world > 1:
         dist.destroy_process_group()

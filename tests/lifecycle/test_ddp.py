@@ -60,5 +60,6 @@ def test_ddp_loss_matches_a_single_process_on_the_same_data(tmp_path):
             assert torch.allclose(v, r1["weights"][k], atol=1e-6), k
     ddp_loss = np.mean(r0["losses"][-10:] + r1["losses"][-10:])
     single_loss = np.mean(single["losses"][-10:])
-    assert ddp_loss < 0.8 * np.mean(r0["losses"][:3])  # it learned
+    # it learned: few-simulation policy targets are nearly uniform, so the value loss shows it
+    assert np.mean(r0["value_losses"][-10:]) < 0.8 * np.mean(r0["value_losses"][:3])
     assert abs(ddp_loss - single_loss) / single_loss < 0.10
