@@ -30,7 +30,7 @@ system-deps:
 	fi
 
 train: setup
-	$(VENV)/bin/l4demons train --hub $(HUB) --cycles 2 --games 8 --steps 20 --elo-seconds 60
+	$(VENV)/bin/l4demons train --hub $(HUB) --cycles 2 --games 8
 
 test: setup system-deps
 	$(VENV)/bin/pytest -q
