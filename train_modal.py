@@ -102,13 +102,17 @@ def resources(gpu: str) -> dict[str, float | int]:
 
 app = modal.App("l4demons-train")
 cache = modal.Volume.from_name("l4demons-cache", create_if_missing=True)
+# What the image's build of the package leaves out: this machine's builds, runs and caches.
+IMAGE_IGNORE = [".git", ".venv", "runs", "build", "**/__pycache__", "**/*.so", "**/*.egg-info", ".pytest_cache"]
 image = (
     modal.Image.debian_slim()
-    .apt_install("stockfish")  # an opponent of the per-cycle Elo estimate
+    # stockfish: an opponent of the per-cycle Elo estimate; g++: builds the compiled search core
+    .apt_install("stockfish", "g++")
     .pip_install_from_pyproject(str(ROOT / "pyproject.toml"))
     .env({"PYTHONUNBUFFERED": "1"})
-    # the package with its data files (Elo anchors), mounted at start-up
-    .add_local_python_source("l4demons", ignore=lambda p: "__pycache__" in p.parts)
+    # the package installed as pip installs it here: data files (Elo anchors) and the C++ core built in the image
+    .add_local_dir(str(ROOT), "/opt/l4demons", copy=True, ignore=IMAGE_IGNORE)
+    .run_commands("pip install --no-deps /opt/l4demons")
 )
 
 
