@@ -81,6 +81,8 @@ class MeasureMixin:
     """The gate's opponent. Each new best gets a new file name: game workers cache players by file name."""
 
     def _new_best_path(self) -> Path:
+        if self._best_path is not None:
+            self._best_path.unlink(missing_ok=True)
         self._best_serial = getattr(self, "_best_serial", 0) + 1
         self._best_path = self.workdir / f"best-{self._best_serial}.pt"
         return self._best_path
@@ -153,6 +155,7 @@ class MeasureMixin:
             log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
                      "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
                      "the new best" if promoted else "kept the old best")
+        candidate_path.unlink(missing_ok=True)  # a run of many cycles would otherwise fill the disk
         return Measurement(elo=elo, gate=gate, promoted=promoted, seconds=seconds)
 
     def _promote(self, cycle: int) -> None:
