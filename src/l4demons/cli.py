@@ -1,6 +1,6 @@
 """``l4demons``: the command line, a thin door onto the library.
 
-Subcommands: ``train``, ``history``, ``rollback``, ``elo``, ``report``,
+Subcommands: ``train``, ``pretrain``, ``history``, ``rollback``, ``elo``, ``report``,
 ``uci``, ``prune``. User errors (bad flags, an unusable hub, weights of another
 architecture) print one line and exit 2; Ctrl-C during training saves,
 uploads and exits 0.
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="self-play and learn, committing every cycle to the hub")
     _add_train_flags(t)
+
+    w = sub.add_parser("pretrain", help="warm start: supervised training from a teacher engine or PGN games, one commit")
+    _add_pretrain_flags(w)
 
     h = sub.add_parser("history", help="list the hub's commits: cycle, Elo, loss, time, machine")
     _add_hub(h)
@@ -123,6 +126,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     stop = StopFlag()
     with stop.handle_signals():
         Trainer(cfg, _open_hub(args), stop).run()
+    return 0
+
+
+def _add_pretrain_flags(p: argparse.ArgumentParser) -> None:
+    """``l4demons pretrain``'s flags, generated from :class:`l4demons.pretrain.PretrainConfig`."""
+    from l4demons.flags import add_flags
+    from l4demons.pretrain.run import PretrainConfig
+
+    _add_hub(p)
+    p.add_argument("--pgn", nargs="+", metavar="FILE", default=None,
+                   help="learn from these .pgn or .pgn.zst files instead of a teacher engine")
+    add_flags(p, PretrainConfig)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from l4demons.flags import from_flags
+    from l4demons.pretrain import PretrainConfig, WarmStart
+    from l4demons.signals import StopFlag
+
+    try:
+        pcfg = from_flags(PretrainConfig, args)
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    stop = StopFlag()
+    with stop.handle_signals():
+        WarmStart(pcfg, args.pgn, _open_hub(args), args.hub, stop).run()
     return 0
 
 
@@ -239,7 +268,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "history": cmd_history, "rollback": cmd_rollback, "elo": cmd_elo,
+COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "history": cmd_history, "rollback": cmd_rollback, "elo": cmd_elo,
             "report": cmd_report, "uci": cmd_uci, "prune": cmd_prune}
 
 

@@ -1,0 +1,298 @@
+"""``l4demons pretrain``: a supervised warm start, committed like a training cycle.
+
+The run (``../docs/warmstart.md``):
+
+1. Check the input before touching the hub: the teacher starts as a UCI
+   engine, every PGN file yields a game, the budget leaves time to train.
+2. Open the hub as ``l4demons train`` does (:class:`~l4demons.lifecycle.Trainer`'s
+   start: the random-initial commit on an empty hub, else resume from the head).
+3. Collect labelled positions for ``label_share`` of the budget: the teacher
+   plays and labels games in one process per core
+   (:func:`~l4demons.pretrain.labels.teacher_games`), or PGN games are read
+   (:mod:`~l4demons.pretrain.pgn`). Every tenth game is held out.
+4. Train the hub's network on them for the rest of the budget (or
+   ``epochs`` passes when only ``--positions`` is given), the value target
+   all from the labels, the learning rate cut tenfold for the last quarter.
+5. A short Elo estimate (the per-cycle one, with a fresh pool: the net is
+   a new player), then one commit "Warm start: N positions from SOURCE,
+   Elo ~E, Loss L" with ``model_best.pt`` and the labelled positions as a
+   replay chunk in the window, so ``l4demons train`` goes on to train on
+   them beside its first self-play games instead of forgetting them.
+
+A stop (Ctrl-C) while labelling keeps the hub as it was; while training,
+the net trained so far is committed, marked interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import shutil
+import time
+import uuid
+
+import chess.engine
+import numpy as np
+from tqdm import tqdm
+
+from l4demons.devices import cpu_count
+from l4demons.learner import LearnerConfig, Losses
+from l4demons.lifecycle.common import TrainError, elo_text
+from l4demons.lifecycle.config import TrainConfig
+from l4demons.lifecycle.trainer import Trainer
+from l4demons.pretrain import labels, pgn
+from l4demons.replay import ReplayChunk, ReplayWindow
+
+log = logging.getLogger("l4demons.train")
+
+MIN_TRAIN_SECONDS = 20.0
+"""A budget that leaves less than this for training is refused before the hub is touched."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """One warm start; every field is a ``l4demons pretrain`` flag (see :mod:`l4demons.flags`)."""
+
+    teacher: str = "stockfish"
+    """UCI engine that labels positions: a path, or stockfish ($L4D_STOCKFISH, else Debian's)."""
+    nodes: int = 1000
+    """Teacher nodes per position (about 250 labelled positions a second on 2 cores with Stockfish 15)."""
+    depth: int | None = None
+    """Teacher depth per position instead of --nodes."""
+    multipv: int = 1
+    """Teacher moves in the policy target (above 1: a softmax over their scores, 50 cp temperature)."""
+    minutes: float | None = None
+    """Wall-clock budget for labelling and training (default: 30, or --positions then --epochs)."""
+    positions: int | None = None
+    """Most positions to label or read."""
+    label_share: float = 0.35
+    """Share of --minutes spent collecting positions; the rest trains."""
+    epochs: float = 6.0
+    """Passes over the positions when there is no --minutes."""
+    random_share: float = 0.2
+    """Share of uniformly random moves in the teacher's games (the rest are its best moves)."""
+    max_plies: int = 160
+    """Longest teacher game, after the book opening."""
+    min_elo: int | None = None
+    """PGN: keep games whose players are both rated at least this."""
+    net: str | None = None
+    """Network size for a new hub (bNcM or a preset); must match an existing hub's."""
+    workers: int = 0
+    """Labelling processes (0: one per core)."""
+    batch_size: int = 256
+    """Positions per backprop step."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW); a tenth of it for the last quarter of training."""
+    elo_seconds: float = 60.0
+    """Time of the Elo estimate in the commit message (0: none)."""
+    seed: int = 0
+    """Seed of the positions, the initial weights of an empty hub and the sampling."""
+
+    def __post_init__(self) -> None:
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError("--minutes must be positive")
+        if self.positions is not None and self.positions < 1:
+            raise ValueError("--positions must be at least 1")
+        if self.nodes < 1 or (self.depth is not None and self.depth < 1) or self.multipv < 1:
+            raise ValueError("--nodes, --depth and --multipv must be at least 1")
+        if not 0 < self.label_share < 1:
+            raise ValueError("--label-share must be between 0 and 1")
+        if self.epochs <= 0 or self.batch_size < 1 or self.lr <= 0 or self.elo_seconds < 0:
+            raise ValueError("--epochs, --batch-size and --lr must be positive, --elo-seconds 0 or more")
+        if not 0 <= self.random_share <= 1 or self.max_plies < 1 or self.workers < 0:
+            raise ValueError("--random-share must be in [0, 1], --max-plies at least 1, --workers 0 or more")
+
+    @property
+    def budget_s(self) -> float | None:
+        if self.minutes is not None:
+            return self.minutes * 60.0
+        return None if self.positions is not None else 30 * 60.0
+
+    @property
+    def limit(self) -> chess.engine.Limit:
+        return chess.engine.Limit(depth=self.depth) if self.depth is not None else chess.engine.Limit(nodes=self.nodes)
+
+
+class PretrainError(TrainError):
+    """Bad input to a warm start: reported in one line, nothing committed."""
+
+
+class WarmStart(Trainer):
+    """The trainer's start and commit, with supervised data instead of self-play cycles."""
+
+    def __init__(self, pcfg: PretrainConfig, pgn_paths: list[str] | None, hub=None, hub_uri: str | None = None,
+                 stop=None) -> None:
+        learner = LearnerConfig(batch_size=pcfg.batch_size, lr=pcfg.lr, value_target_mix=1.0)
+        cfg = TrainConfig(hub=hub_uri, net=pcfg.net, seed=pcfg.seed, elo_seconds=pcfg.elo_seconds, gate_games=0,
+                          learner=learner, workers=pcfg.workers)
+        super().__init__(cfg, hub, stop)
+        self.pcfg = pcfg
+        self.pgn_paths = list(pgn_paths or [])
+        self.teacher_path: str | None = None
+
+    # -- 1. input ---------------------------------------------------------------
+    def check_input(self) -> None:
+        budget = self.pcfg.budget_s
+        if budget is not None and budget * (1 - self.pcfg.label_share) < MIN_TRAIN_SECONDS:
+            raise PretrainError(f"a budget of {budget / 60:.2g} minutes leaves under {MIN_TRAIN_SECONDS:.0f}s "
+                                "to train; give more --minutes")
+        try:
+            for path in self.pgn_paths:
+                next(iter(pgn.read_games(path)))
+        except pgn.PgnError as e:
+            raise PretrainError(str(e)) from None
+        if not self.pgn_paths:
+            try:
+                self.teacher_path = labels.find_teacher(self.pcfg.teacher)
+                labels.open_teacher(self.teacher_path).quit()
+            except labels.TeacherError as e:
+                raise PretrainError(str(e)) from None
+
+    # -- the run ---------------------------------------------------------------
+    def run(self):
+        self.check_input()
+        t0 = time.time()
+        budget = self.pcfg.budget_s
+        try:
+            self._start()
+            games = self._collect(None if budget is None else t0 + budget * self.pcfg.label_share)
+            if self.stop.requested:
+                log.info("[TRAIN] stopped while collecting positions; the hub keeps commit %s", (self.head or "")[:8])
+                return self.state
+            chunk = ReplayChunk.from_games(self._chunk_name(), games)
+            n_train = int(chunk.position_mask(False).sum())
+            if n_train < self.pcfg.batch_size:
+                raise PretrainError(f"only {len(chunk)} positions were collected, too few to train on; "
+                                    "give more --minutes or --positions")
+            losses, val = self._fit(chunk, None if budget is None else t0 + budget)
+            self._finish(chunk, losses, val, time.time() - t0)
+            self._commit_waiting()
+            return self.state
+        finally:
+            self._close_games()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _chunk_name(self) -> str:
+        return f"{self.state.cycle + 1:06d}-warm-{uuid.uuid4().hex[:8]}"
+
+    @property
+    def source(self) -> str:
+        if self.pgn_paths:
+            return ", ".join(p.rsplit("/", 1)[-1] for p in self.pgn_paths)
+        limit = f"depth {self.pcfg.depth}" if self.pcfg.depth is not None else f"{self.pcfg.nodes} nodes"
+        return f"{self.teacher_path.rsplit('/', 1)[-1]} at {limit}"
+
+    # -- 3. positions ------------------------------------------------------------
+    def _collect(self, deadline: float | None) -> list:
+        p = self.pcfg
+        limit = p.positions if p.positions is not None else 10**9
+        t0 = time.time()
+        if self.pgn_paths:
+            games, read = pgn.pgn_games(self.pgn_paths, p.min_elo, limit, deadline or float("inf"), self.stop)
+            log.info("[TRAIN] warm start: %d positions from %d of %d games read in %.0fs", sum(map(len, games)),
+                     len(games), read, time.time() - t0)
+            return games
+        games = label_in_parallel(self.teacher_path, p, deadline or float("inf"), limit, self.stop)
+        n = sum(map(len, games))
+        log.info("[TRAIN] warm start: %d positions labelled by %s in %.0fs (%.0f/s)", n, self.source,
+                 time.time() - t0, n / max(time.time() - t0, 1e-9))
+        return games
+
+    # -- 4. supervised training ------------------------------------------------------
+    def _fit(self, chunk: ReplayChunk, deadline: float | None):
+        p, learner = self.pcfg, self.learner
+        window = ReplayWindow(capacity=max(1, len(chunk)))
+        window.add(chunk)
+        n = window.train_positions
+        total = None if deadline is not None else max(1, int(p.epochs * n / p.batch_size))
+        rng = np.random.default_rng([p.seed, self.state.cycle])
+        t0, done, sums = time.time(), 0, np.zeros(2)
+        span = (deadline - t0) if deadline is not None else None
+        base = list(learner.scheduler.base_lrs)
+        with tqdm(total=total, desc="[TRAIN] warm start", unit="step", ascii=True, leave=False) as bar:
+            while not self.stop.requested:
+                late = (done >= 0.75 * total) if total is not None else (time.time() - t0 >= 0.75 * span)
+                learner.scheduler.base_lrs = [b * (0.1 if late else 1.0) for b in base]
+                if total is not None and done >= total or deadline is not None and time.time() >= deadline:
+                    break
+                k = 20 if total is None else min(20, total - done)
+                losses = learner.train_steps(window, k, rng, should_stop=self.stop)
+                sums += np.array([losses.policy, losses.value]) * k
+                done += k
+                bar.update(k)
+        learner.scheduler.base_lrs = base
+        val = learner.validation_losses(window)
+        train = Losses(*(sums / max(done, 1))) if done else None
+        log.info("[LOSS] warm start: %d steps (%.1f epochs over %d positions) in %.0fs; train %s, validation %s",
+                 done, done * p.batch_size / max(n, 1), n, time.time() - t0,
+                 f"{train.total:.4f}" if train else "n/a", f"{val.total:.4f}" if val else "n/a")
+        self._steps_done = done
+        return train, val
+
+    # -- 5. measure and commit ----------------------------------------------------
+    def _finish(self, chunk: ReplayChunk, losses, val, seconds: float) -> None:
+        st = self.state
+        cycle = st.cycle + 1
+        interrupted = self.stop.requested
+        st.elo, st.elo_pool = None, {}  # a new player: earlier cycles' games say nothing about it
+        measured = None if interrupted or not self.cfg.measures else self._measure(cycle, seconds)
+        elo = measured.elo if measured is not None else None
+        st.cycle = cycle
+        st.positions += len(chunk)
+        st.hours += seconds / 3600
+        st.elo = elo.elo if elo is not None else None
+        # Self-play's window takes the labelled positions in as its oldest chunk; sample reuse counts self-play only.
+        self.replay.add(chunk)
+        st.replay_chunks = self.replay.names
+        self._promote(cycle)
+        loss = losses.total if losses else (val.total if val else None)
+        self.metrics.append({
+            "cycle": cycle, "warm_start": True, "source": self.source, "games": chunk.games,
+            "positions": len(chunk), "steps": self.learner.step, "warm_steps": self._steps_done,
+            "train_loss": losses.total if losses else None, "train_policy": losses.policy if losses else None,
+            "train_value": losses.value if losses else None, "val_loss": val.total if val else None,
+            "val_policy": val.policy if val else None, "val_value": val.value if val else None,
+            "seconds": round(seconds, 1), "hours": round(st.hours, 4), "time": time.time(),
+            "interrupted": interrupted, "best": True,
+            **(elo.as_metrics() if elo is not None else {"elo": None}),
+        })
+        loss_text = "n/a" if loss is None else f"{loss:.4f}"
+        message = (f"Warm start: {len(chunk)} positions from {self.source}, Elo ~{elo_text(st.elo)}, "
+                   f"Loss {loss_text}")
+        if interrupted:
+            message += " (interrupted)"
+        self._commit(message + f"\n\nBest model - cycle {cycle} (warm start)", chunk, best=True)
+
+
+def _label_worker(args: tuple) -> list:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C means
+    return labels.teacher_games(*args)
+
+
+def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int, stop) -> list:
+    """:func:`labels.teacher_games` in one process per core; an empty list if stopped."""
+    from l4demons.elo.openings import load_openings
+
+    workers = p.workers or cpu_count()
+    openings = [list(o.moves) for o in load_openings(500, plies=8, seed=p.seed)]
+    per_worker = -(-limit // workers)
+    jobs = [(path, openings, p.limit, p.multipv, p.random_share, p.max_plies, deadline, per_worker,
+             p.seed * 1000 + w) for w in range(workers)]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        result = pool.map_async(_label_worker, jobs)
+        with tqdm(desc="[TRAIN] labelling", unit="s", ascii=True, leave=False,
+                  total=None if deadline == float("inf") else int(deadline - time.time())) as bar:
+            while not result.ready():
+                result.wait(1.0)
+                bar.update(1)
+                if stop.requested:
+                    pool.terminate()
+                    return []
+        try:
+            return [g for games in result.get() for g in games]
+        except labels.TeacherError as e:
+            raise PretrainError(str(e)) from None
