@@ -45,14 +45,19 @@ def score_row(name: str, result) -> str:
             f"| {lo:.3f}..{hi:.3f} |")
 
 
-def train(hub_dir: Path, minutes: float, extra: list[str], log_path: Path) -> float:
-    """Run ``l4demons train`` as a user would; returns its wall time in seconds."""
-    cmd = [sys.executable, "-m", "l4demons", "train", "--hub", str(hub_dir), "--hours", str(minutes / 60), *extra]
+def run_cli(args: list[str], log_path: Path) -> float:
+    """``l4demons ARGS`` in a child process as a user runs it, its output to ``log_path``; returns its wall time."""
+    cmd = [sys.executable, "-m", "l4demons", *args]
     logging.info("[BENCH] %s (log: %s)", " ".join(cmd[2:]), log_path)
     t0 = time.time()
     with open(log_path, "w") as out:
         subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return time.time() - t0
+
+
+def train(hub_dir: Path, minutes: float, extra: list[str], log_path: Path) -> float:
+    """Run ``l4demons train`` as a user would; returns its wall time in seconds."""
+    return run_cli(["train", "--hub", str(hub_dir), "--hours", str(minutes / 60), *extra], log_path)
 
 
 def main() -> None:

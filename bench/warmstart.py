@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from l4demons.checkpoint import BEST_FILE, MODEL_FILE
@@ -33,17 +30,7 @@ from l4demons.elo.openings import load_openings
 from l4demons.hub.local import LocalHub
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning import score_row  # noqa: E402  (bench/learning.py: the same score table)
-
-
-def cli(args: list[str], log_path: Path) -> float:
-    """``l4demons ARGS`` in a child process, its output to ``log_path``; returns its wall time."""
-    cmd = [sys.executable, "-m", "l4demons", *args]
-    logging.info("[BENCH] %s (log: %s)", " ".join(cmd[2:]), log_path)
-    t0 = time.time()
-    with open(log_path, "w") as out:
-        subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    return time.time() - t0
+from learning import run_cli, score_row  # noqa: E402  (bench/learning.py: the same child run and score table)
 
 
 def measure(weights: Path, args: argparse.Namespace, pgn: Path, seed: int):
@@ -73,7 +60,7 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="l4d-warmstart-"))
     out.mkdir(parents=True, exist_ok=True)
     hub_dir = out / "hub"
-    warm_s = cli(["pretrain", "--hub", str(hub_dir), "--teacher", "stockfish", "--minutes", str(args.minutes),
+    warm_s = run_cli(["pretrain", "--hub", str(hub_dir), "--teacher", "stockfish", "--minutes", str(args.minutes),
                   *args.pretrain_args], out / "pretrain.log")
     hub = LocalHub(hub_dir)
     title = hub.history()[0].message.splitlines()[0]
@@ -83,7 +70,7 @@ def main() -> None:
 
     rows = [("warm start", warm_s, title, warm)]
     if args.cycles:
-        train_s = cli(["train", "--hub", str(hub_dir), "--cycles", str(args.cycles)], out / "train.log")
+        train_s = run_cli(["train", "--hub", str(hub_dir), "--cycles", str(args.cycles)], out / "train.log")
         after_path = out / "after_selfplay.pt"
         after_path.write_bytes(hub.download(MODEL_FILE).read_bytes())
         rows.append((f"+ {args.cycles} self-play cycles (model.pt)", train_s,

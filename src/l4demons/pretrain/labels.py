@@ -146,7 +146,7 @@ def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limi
                 moves = list(board.legal_moves)
                 board.push(moves[int(rng.integers(len(moves)))] if rng.random() < random_share else scored[0][0])
             if rows:
-                games.append(_record(rows))
+                games.append(record_from_rows(rows))
                 n += len(rows)
     finally:
         try:
@@ -156,7 +156,7 @@ def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limi
     return games
 
 
-def _record(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]) -> GameRecord:
+def record_from_rows(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]) -> GameRecord:
     """Labelled positions as one GameRecord (every position a full-search policy target)."""
     lengths = [len(r[1]) for r in rows]
     values = np.array([r[3] for r in rows], np.float32)

@@ -25,7 +25,7 @@ import chess.pgn
 import numpy as np
 
 from l4demons.encoding import encode_position, legal_moves_and_indices
-from l4demons.pretrain.labels import _record, value_of
+from l4demons.pretrain.labels import record_from_rows, value_of
 from l4demons.selfplay import GameRecord
 
 RESULTS = {"1-0": 1, "0-1": -1, "1/2-1/2": 0}
@@ -97,7 +97,7 @@ def game_record(game: chess.pgn.Game) -> GameRecord | None:
     """Every position of the game before a move: the move played, the result or the eval before it."""
     result = RESULTS[game.headers["Result"]]
     board = game.board()
-    rows = []
+    rows, results = [], []
     evaluation = None  # the eval comment of the previous node: the position we are at now
     node = game
     while node.variations:
@@ -108,19 +108,17 @@ def game_record(game: chess.pgn.Game) -> GameRecord | None:
             return None
         probs = np.zeros(len(moves), np.float16)
         probs[moves.index(move)] = 1.0
-        white_result = result if board.turn == chess.WHITE else -result
-        q = value_of(evaluation.pov(board.turn)) if evaluation is not None else float(white_result)
+        mover_result = result if board.turn == chess.WHITE else -result
+        q = value_of(evaluation.pov(board.turn)) if evaluation is not None else float(mover_result)
         rows.append((encode_position(board), np.asarray(indices, np.uint16), probs, q))
+        results.append(mover_result)
         board.push(move)
         evaluation = child.eval()
         node = child
     if not rows:
         return None
-    record = _record(rows)
-    # The result column holds the game's result itself (the eval only fills the search value).
-    turns = np.array([1 if i % 2 == 0 else -1 for i in range(len(rows))], np.int8)
-    first = 1 if game.board().turn == chess.WHITE else -1
-    record.results = (turns * first * result).astype(np.int8)
+    record = record_from_rows(rows)
+    record.results = np.array(results, np.int8)  # the game's result itself; an eval only fills the search value
     return record
 
 

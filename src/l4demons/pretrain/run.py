@@ -170,8 +170,8 @@ class WarmStart(Trainer):
             if n_train < self.pcfg.batch_size:
                 raise PretrainError(f"only {len(chunk)} positions were collected, too few to train on; "
                                     "give more --minutes or --positions")
-            losses, val = self._fit(chunk, None if budget is None else t0 + budget)
-            self._finish(chunk, losses, val, time.time() - t0)
+            losses, val, steps = self._fit(chunk, None if budget is None else t0 + budget)
+            self._finish(chunk, losses, val, steps, time.time() - t0)
             self._commit_waiting()
             return self.state
         finally:
@@ -232,11 +232,10 @@ class WarmStart(Trainer):
         log.info("[LOSS] warm start: %d steps (%.1f epochs over %d positions) in %.0fs; train %s, validation %s",
                  done, done * p.batch_size / max(n, 1), n, time.time() - t0,
                  f"{train.total:.4f}" if train else "n/a", f"{val.total:.4f}" if val else "n/a")
-        self._steps_done = done
-        return train, val
+        return train, val, done
 
     # -- 5. measure and commit ----------------------------------------------------
-    def _finish(self, chunk: ReplayChunk, losses, val, seconds: float) -> None:
+    def _finish(self, chunk: ReplayChunk, losses, val, steps: int, seconds: float) -> None:
         st = self.state
         cycle = st.cycle + 1
         interrupted = self.stop.requested
@@ -254,7 +253,7 @@ class WarmStart(Trainer):
         loss = losses.total if losses else (val.total if val else None)
         self.metrics.append({
             "cycle": cycle, "warm_start": True, "source": self.source, "games": chunk.games,
-            "positions": len(chunk), "steps": self.learner.step, "warm_steps": self._steps_done,
+            "positions": len(chunk), "steps": self.learner.step, "warm_steps": steps,
             "train_loss": losses.total if losses else None, "train_policy": losses.policy if losses else None,
             "train_value": losses.value if losses else None, "val_loss": val.total if val else None,
             "val_policy": val.policy if val else None, "val_value": val.value if val else None,
