@@ -71,12 +71,14 @@ def test_targets_read_back_from_the_window_match_the_game():
 def test_a_net_learns_material_from_the_materials_label(value_head):
     rng = np.random.default_rng(0)
     window = ReplayWindow()
-    window.add(material_chunk(random_positions(1500, rng)))
+    # 4000 positions and 400 steps (13 passes): on 1500 and 250 (21 passes) the pooled head memorised and,
+    # depending on the machine's arithmetic, missed the rook; measured over seeds 0-2, both heads see every piece.
+    window.add(material_chunk(random_positions(4000, rng)))
     torch.manual_seed(0)
     net = build_network(NetConfig(blocks=2, channels=32, value_hidden=64, value_head=value_head), seed=0)
     before = probe(net)
     learner = Learner(net, LearnerConfig(batch_size=128, lr=3e-3, warmup_steps=1, value_target_mix=0.0, value_weight=1.0))
-    learner.train_steps(window, 250, rng)
+    learner.train_steps(window, 400, rng)
     after = probe(net)
     assert after.sees_material, after.summary()
     assert after.ahead["queen"] - after.behind["queen"] > 0.3, after.summary()
