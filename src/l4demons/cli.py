@@ -1,15 +1,18 @@
 """``l4demons``: the command line, a thin door onto the library.
 
 Subcommands: ``train``, ``pretrain``, ``history``, ``rollback``, ``elo``, ``report``,
-``uci``, ``prune``. User errors (bad flags, an unusable hub, weights of another
+``uci``, ``serve``, ``prune``. User errors (bad flags, an unusable hub, weights of another
 architecture) print one line and exit 2; Ctrl-C during training saves,
-uploads and exits 0.
+uploads and exits 0. Output piped into a reader that stops early (``| head``)
+ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
 import re
 import sys
 import time
@@ -52,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="l4demons", description="A chess bot that teaches itself by self-play.")
     parser.add_argument("--version", action="version", version=f"l4demons {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # -q after the subcommand too; SUPPRESS keeps a subcommand without it from resetting the one before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=lambda **kw: argparse.ArgumentParser(parents=[common], **kw))
 
     t = sub.add_parser("train", help="self-play and learn, committing every cycle to the hub")
     _add_train_flags(t)
@@ -87,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hub(u)
     u.add_argument("--file", default="model_best.pt", help="weights to play with (model_best.pt or model.pt)")
     u.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+    s = sub.add_parser("serve", help="serve the bot over HTTP (the ChessHacks contract) with a board to play on")
+    _add_serve_flags(s)
     return parser
 
 
@@ -103,9 +113,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 
     _add_hub(p)
     add_flags(p, TrainConfig, skip=("hub",), nested=_TRAIN_NESTED)
-    for action in p._actions:  # fixed choices read better in --help than a free string
-        if action.dest == "device":
-            action.choices = ["auto", "cpu", "cuda"]
+    _choices(p, "device", ["auto", "cpu", "cuda"])
 
 
 _TRAIN_NESTED = {"window": "window_", "selfplay": "", "learner": ""}
@@ -268,8 +276,40 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve_flags(p: argparse.ArgumentParser) -> None:
+    """``l4demons serve``'s flags, generated from :class:`l4demons.server.ServeSettings`.
+
+    Only the flags given reach the settings, so ``$SERVE_PORT`` still applies when ``--port`` is not given.
+    """
+    from l4demons.flags import add_flags
+    from l4demons.server.settings import ServeSettings
+
+    add_flags(p, ServeSettings, only_given=True)
+    _choices(p, "device", ["auto", "cpu", "cuda"])
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from l4demons.server.run import ServeError, serve
+    from l4demons.server.settings import ServeSettings
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ServeSettings) if hasattr(args, f.name)}
+    try:
+        settings = ServeSettings.from_env(**given)
+        serve(settings, quiet=args.quiet)
+    except (ValueError, ServeError) as e:
+        raise CliError(str(e)) from e
+    return 0
+
+
+def _choices(p: argparse.ArgumentParser, dest: str, choices: list[str]) -> None:
+    """Fixed choices for a generated flag: they read better in --help than a free string."""
+    for action in p._actions:
+        if action.dest == dest:
+            action.choices = choices
+
+
 COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "history": cmd_history, "rollback": cmd_rollback, "elo": cmd_elo,
-            "report": cmd_report, "uci": cmd_uci, "prune": cmd_prune}
+            "report": cmd_report, "uci": cmd_uci, "serve": cmd_serve, "prune": cmd_prune}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,13 +322,20 @@ def main(argv: list[str] | None = None) -> int:
     from l4demons.network import WeightsError
 
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
+        return code
     except (CliError, TrainError, HubError, WeightsError, StateError, EloError) as e:
         print(f"l4demons: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("l4demons: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`l4demons history | head`): say nothing more, and keep the interpreter's
+        # final flush from raising again (the recipe of Python's signal module documentation).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a program ended by a closed pipe
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import ast
 import dataclasses
 import functools
 import inspect
+import re
 import textwrap
 import types
 import typing
@@ -36,8 +37,18 @@ def field_docs(cls: type) -> dict[str, str]:
     for node, after in zip(body, body[1:]):
         if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
                 and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
-            docs[node.target.id] = " ".join(after.value.value.split())
+            docs[node.target.id] = plain_text(after.value.value)
     return docs
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as ``--help`` shows it: one line, reStructuredText roles and literals as plain words."""
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], doc)
+    return " ".join(_LITERAL.sub(r"\1", text).split())
 
 
 def _base_type(hint: Any) -> tuple[type, bool]:
@@ -67,11 +78,14 @@ def _parser_for(kind: type, optional: bool, name: str) -> Callable[[str], Any]:
 
 
 def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *, prefix: str = "",
-              skip: tuple[str, ...] = (), nested: dict[str, str] | None = None) -> None:
+              skip: tuple[str, ...] = (), nested: dict[str, str] | None = None, only_given: bool = False) -> None:
     """Add one option per field of dataclass ``cls``.
 
     ``nested`` maps a field holding another config dataclass to the prefix
     of its flags ("" for none); such fields get that dataclass's flags.
+    ``only_given``: a flag the user did not give leaves no attribute in the
+    namespace (its default is still shown), so settings that also read the
+    environment can tell "not given" from "given the default".
     """
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
@@ -80,19 +94,20 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: ty
         if f.name in skip:
             continue
         if nested is not None and f.name in nested:
-            add_flags(parser, type(getattr(defaults, f.name)), prefix=nested[f.name])
+            add_flags(parser, type(getattr(defaults, f.name)), prefix=nested[f.name], only_given=only_given)
             continue
         kind, optional = _base_type(hints[f.name])
         default = getattr(defaults, f.name)
+        given = argparse.SUPPRESS if only_given else default
         help_text = docs.get(f.name, "")
         if kind is bool:
-            parser.add_argument(_flag(prefix, f.name), dest=prefix + f.name, default=default,
+            parser.add_argument(_flag(prefix, f.name), dest=prefix + f.name, default=given,
                                 action=argparse.BooleanOptionalAction, help=help_text)
             continue
         if kind not in (int, float, str):
             continue  # not a command-line type: set it in code
-        shown = "" if default is None else f" (default: {default})"
-        parser.add_argument(_flag(prefix, f.name), dest=prefix + f.name, default=default,
+        shown = "" if default is None or "(default" in help_text else f" (default: {default})"
+        parser.add_argument(_flag(prefix, f.name), dest=prefix + f.name, default=given,
                             type=_parser_for(kind, optional, prefix + f.name), metavar=kind.__name__.upper(),
                             help=(help_text + shown).replace("%", "%%"))
 

@@ -13,27 +13,27 @@ class ServeSettings:
     """Everything ``create_app`` and ``serve.py`` need."""
 
     hub: str | None = None
-    """Checkpoint hub: a directory or ``hf://owner/repo``; None means ``$L4D_HUB``, else the local hub."""
+    """Checkpoint hub: a directory or hf://owner/repo (default: $L4D_HUB, else the local hub)."""
     token: str | None = None
-    """Hugging Face token; None means ``$HF_TOKEN`` or the saved login."""
+    """Hugging Face token (default: $HF_TOKEN or the saved login)."""
     file: str = "model_best.pt"
-    """``model_best.pt`` or ``model.pt`` on the hub, or a local ``.pt`` file."""
+    """Weights to play: model_best.pt or model.pt on the hub, or a local .pt file."""
     device: str = "auto"
-    """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
+    """Where the network runs: auto (CUDA when present), cpu or cuda."""
     host: str = "0.0.0.0"
     """Address to listen on. ``0.0.0.0`` (the contract's) is every network the machine is on: the
     server has no authentication and no TLS, so anyone who can reach the port can make it search.
     ``127.0.0.1`` keeps it to this machine; in front of the internet, put a reverse proxy before it."""
     port: int = DEFAULT_PORT
-    """``$SERVE_PORT`` when set."""
+    """Port to listen on ($SERVE_PORT when set)."""
     allow_random: bool = False
     """Serve an untrained network when no weights exist anywhere (else /move answers 503)."""
     random_net: str = "small"
-    """Size of that untrained network."""
+    """Size of that untrained network (bNcM or a preset)."""
     threads: int | None = None
-    """Torch CPU threads; None leaves torch's default (all cores)."""
+    """Torch CPU threads (default: all cores)."""
     max_move_ms: float = 30_000.0
-    """No move searches longer than this, whatever the clock says."""
+    """Longest search of one move in milliseconds, whatever the clock says."""
     max_body_bytes: int = 1_000_000
     """Larger /move bodies are refused with 413, counted while they stream in (chunked or not)."""
     body_timeout_s: float = 10.0
@@ -77,6 +77,6 @@ class ServeSettings:
         for name in ("max_move_ms", "max_body_bytes", "body_timeout_s", "max_pgn_chars", "max_pgn_plies",
                      "max_moves", "parse_threads"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.max_pgn_variations < 0 or not 0 <= self.load_wait_fraction <= 1:
             raise ValueError("max_pgn_variations must be 0 or more and load_wait_fraction between 0 and 1")
