@@ -63,20 +63,21 @@ class SelfPlayConfig:
     adjudicate_material: int = 3
     """At the length cap, a lead of this many pawns wins; 0 scores every capped game a draw."""
     material_win: int = 5
-    """A lead of this many pawns held for ``material_win_plies`` plies wins the game; 0 disables it."""
+    """A lead of this many pawns held for --material-win-plies plies wins the game; 0 disables it."""
     material_win_plies: int = 10
+    """Plies a lead of --material-win pawns must be held to win the game."""
     resign_threshold: float = -0.9
     """Resign when the search value stays below this; -1 disables resignation."""
     resign_moves: int = 3
-    """...for this many consecutive own moves."""
+    """Resign after this many consecutive own moves below --resign-threshold."""
     resign_playthrough: float = 0.1
     """Fraction of games that never resign, to measure false resignations."""
     draw_threshold: float = 0.0
     """Adjudicate a draw when |value| stays below this; 0 disables it."""
     draw_min_ply: int = 120
-    """...but not before this ply..."""
+    """No draw adjudication before this ply."""
     draw_plies: int = 16
-    """...and only after this many consecutive plies."""
+    """Adjudicate a draw after this many consecutive plies below --draw-threshold."""
     concurrent_games: int = 32
     """Games in flight per process (their leaves share network calls)."""
 

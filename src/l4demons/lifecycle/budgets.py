@@ -27,13 +27,13 @@ class WindowConfig:
     """The replay window's size as a function of the positions generated so far."""
 
     min_positions: int = 25_000
-    """``c``: below this many positions the window holds everything."""
+    """Below this many positions generated the window holds them all (KataGo's ``c``)."""
     alpha: float = 0.75
-    """Growth exponent beyond ``c`` (KataGo: 0.75)."""
+    """Growth exponent of the window past its minimum (KataGo: 0.75)."""
     beta: float = 0.4
-    """Growth rate beyond ``c`` (KataGo: 0.4)."""
+    """Growth rate of the window past its minimum (KataGo: 0.4)."""
     max_positions: int = 500_000
-    """Upper bound (memory: about 150 bytes a position)."""
+    """Most positions the window holds (memory: about 150 bytes a position)."""
 
     def __post_init__(self) -> None:
         if self.min_positions < 1 or self.max_positions < self.min_positions:

@@ -31,7 +31,7 @@ class TrainConfig:
     workers: int = 0
     """Self-play processes (0: one per core, or one per GPU)."""
     device: str = "auto"
-    """auto, cpu or cuda."""
+    """Where the learner and self-play run: auto (CUDA when present), cpu or cuda."""
     seed: int = 0
     """Seed of the initial weights and of the first run's RNG."""
     elo_share: float = 0.2
@@ -53,9 +53,9 @@ class TrainConfig:
     learner: LearnerConfig = LearnerConfig()
     # -- hub traffic, storage and the stop path (lifecycle/commit.py) --
     commit_interval: float | None = None
-    """Fewest seconds between commits; cycles in between are folded into the next (None: 180 on hf://, 0 local)."""
+    """Fewest seconds between commits; cycles in between are folded into the next (default: 180 on hf://, 0 on a local hub)."""
     max_repo_gb: float | None = None
-    """Keep the hub under this many GB: delete old optimizer states and replay chunks for good (None: no limit)."""
+    """Keep the hub under this many GB: delete old optimizer states and replay chunks for good (default: no limit)."""
     squash_history: bool = False
     """If pruning cannot keep the hub under --max-repo-gb, squash its history (old model.pt versions go)."""
     stop_seconds: float = 20.0

@@ -104,8 +104,8 @@ class StartMixin:
         self._load_checkpoint(*paths)
         self._load_replay(self.state.replay_chunks, commit)
         self.head = head
-        log.info("[ML] resuming from commit %s: cycle %d, Elo ~%s, network %s, %d positions in the replay window",
-                 commit[:8], self.state.cycle, elo_text(self.state.elo), self.net_cfg.name,
+        log.info("[ML] hub %s: resuming from commit %s: cycle %d, Elo ~%s, network %s, %d positions in the replay "
+                 "window", self.hub.uri, commit[:8], self.state.cycle, elo_text(self.state.elo), self.net_cfg.name,
                  self.replay.train_positions)
 
     def _resume_pending(self, pending: list[Pending]) -> bool:
