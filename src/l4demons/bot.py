@@ -20,6 +20,13 @@ HTTP server with several games): their searches advance in lockstep, and
 each network call evaluates the leaves of all of them together, so a second
 game costs a bigger batch rather than a turn in a queue. Whichever waiting
 caller is free drives the shared loop; there is no background thread.
+
+Win/draw/loss: the search backs up one number, W - L (the evaluator folds
+the network's three outputs into it), so a search has no draw share of
+its own. Asked for W/D/L (``choose_move(..., wdl=True)``), the bot also
+runs the network's W/D/L head once on the root and reports
+:func:`search_wdl`: the search's value as W - L, the head's draw share
+beside it (see there).
 """
 
 from __future__ import annotations
@@ -35,8 +42,10 @@ from pathlib import Path
 from typing import Callable
 
 import chess
+import torch
 
 from l4demons.devices import resolve_device
+from l4demons.encoding import encode_positions, planes_from_positions
 from l4demons.network import ChessNet, NetConfig, build_network, load_network
 from l4demons.search import Evaluator, PuctConfig, run_step
 from l4demons.search.batch import write_leaves
@@ -83,6 +92,9 @@ class SearchInfo:
     value: float
     """Search value of the best move, side to move's view, in [-1, 1]."""
     pv: list[chess.Move]
+    wdl: tuple[float, float, float] | None = None
+    """Win, draw and loss probabilities, side to move's view, with W - L = ``value``
+    (:func:`search_wdl`); None unless ``choose_move`` was asked for them."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -97,6 +109,10 @@ class _Job:
     stop: threading.Event | None
     on_info: Callable[[SearchInfo], None] | None
     info_interval_ms: float
+    wdl_root: chess.Board | None = None
+    """The root, while the network's W/D/L for it is still wanted (the driving thread evaluates it)."""
+    head_wdl: tuple[float, float, float] | None = None
+    """The network's own W/D/L for the root, once evaluated."""
     last_info: float = 0.0
     finished: bool = False
     error: BaseException | None = None
@@ -171,6 +187,7 @@ class Bot:
         info_interval_ms: float = 500.0,
         depth: int | None = None,
         root_moves: Collection[chess.Move] | None = None,
+        wdl: bool = False,
     ) -> tuple[chess.Move, dict[str, float]]:
         """Best move for ``board`` and probabilities over its legal moves.
 
@@ -183,6 +200,12 @@ class Bot:
         list when none of it is legal. The probabilities are plain floats over
         the moves searched, summing to about 1.
 
+        ``wdl``: the :class:`SearchInfo` passed to ``on_info`` carries W/D/L
+        (:func:`search_wdl`). It costs one more network call, on the root;
+        and a single legal move is then searched (its root evaluated) rather
+        than answered at once, so its value is the network's, not a
+        placeholder 0.
+
         :raises ValueError: the game is already over in ``board``.
         """
         start = time.perf_counter()
@@ -193,7 +216,7 @@ class Bot:
             raise ValueError("the game is over in this position; there is no move to make")
         allowed = _legal_subset(board, root_moves)
         candidates = allowed if allowed is not None else list(board.legal_moves)
-        if len(candidates) == 1:  # nothing to think about: answer at once
+        if len(candidates) == 1 and not wdl:  # nothing to think about: answer at once
             if on_info is not None:
                 on_info(SearchInfo(0, 0, 0, (time.perf_counter() - start) * 1000, 0.0, [candidates[0]]))
             return candidates[0], {candidates[0].uci(): 1.0}
@@ -206,7 +229,7 @@ class Bot:
             nodes = 800
         self.evaluator.warm_thread()  # whichever thread drives a step must not pay its first-call set-up then
         job = _Job(puct_search(board, self.puct, allowed), start, deadline, nodes, depth, stop, on_info,
-                   info_interval_ms, last_info=start)
+                   info_interval_ms, wdl_root=board.copy(stack=False) if wdl else None, last_info=start)
         self._run(job)
         result = job.search.result()
         probs = {m.uci(): float(p) for m, p in zip(result.moves, result.policy)}
@@ -244,6 +267,10 @@ class Bot:
 
     def _step(self) -> None:
         """One batch: leaves from every active search, one network call, then bookkeeping."""
+        wanting = [job for job in self._active if job.wdl_root is not None]
+        if wanting:  # here, on the driving thread (a backend serves one call at a time), and off the step's clock
+            for job, head in zip(wanting, network_wdl(self.evaluator, [job.wdl_root for job in wanting])):
+                job.head_wdl, job.wdl_root = head, None
         t0 = time.perf_counter()
         leaves = run_step([job.search for job in self._active], self.evaluator, self._buffers)
         now = time.perf_counter()
@@ -256,13 +283,13 @@ class Bot:
             elapsed = (now - job.start) * 1000
             if self._should_stop(job, elapsed, next_step_ms):
                 if job.on_info is not None:
-                    job.on_info(_info(job.search, elapsed))
+                    job.on_info(_info(job, elapsed))
                 with self._cond:
                     job.finished = True
             else:
                 if job.on_info is not None and (now - job.last_info) * 1000 >= job.info_interval_ms:
                     job.last_info = now
-                    job.on_info(_info(job.search, elapsed))
+                    job.on_info(_info(job, elapsed))
                 still.append(job)
         self._active[:] = still
 
@@ -304,7 +331,8 @@ def _legal_subset(board: chess.Board, root_moves: Collection[chess.Move] | None)
     return legal
 
 
-def _info(search: PlaySearch, elapsed_ms: float) -> SearchInfo:
+def _info(job: _Job, elapsed_ms: float) -> SearchInfo:
+    search = job.search
     result = search.result()
     return SearchInfo(
         nodes=search.nodes,
@@ -312,5 +340,38 @@ def _info(search: PlaySearch, elapsed_ms: float) -> SearchInfo:
         depth=search.max_depth,
         elapsed_ms=elapsed_ms,
         value=result.value,
-        pv=search.principal_variation(),
+        pv=search.principal_variation() or [result.move],  # before any visit: the move it would play
+        wdl=None if job.head_wdl is None else search_wdl(result.value, job.head_wdl),
     )
+
+
+def network_wdl(evaluator: Evaluator, boards: list[chess.Board]) -> list[tuple[float, float, float]]:
+    """The network's own win/draw/loss probabilities for each board, side to move's view (one call, no search).
+
+    Through the evaluator's backend when it has one, else its eager net.
+    Not counted in ``evaluator.evaluations``: no search node comes of it.
+    """
+    planes = torch.from_numpy(planes_from_positions(encode_positions(boards)))
+    with torch.inference_mode():
+        if evaluator.forward is not None:
+            _, logits = evaluator.forward(planes)
+        else:
+            _, logits = evaluator.net(planes.to(evaluator.device))
+        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+    return [(float(w), float(d), float(lo)) for w, d, lo in probs]
+
+
+def search_wdl(value: float, head: tuple[float, float, float]) -> tuple[float, float, float]:
+    """W/D/L for a search value (W - L, side to move's view) and the network's W/D/L at the root.
+
+    The search backs up W - L only, so it is the score's source: W - L
+    is ``value`` exactly, and the W/D/L agrees with the score in sign. The
+    draw share is the root's own head output, capped at ``1 - |value|``
+    (where a decided search leaves no room for draws):
+    ``D = min(D_head, 1 - |value|)``, ``W = (1 + value - D) / 2``,
+    ``L = (1 - value - D) / 2``. Lc0 backs up D through the tree instead;
+    that would need the search to carry it.
+    """
+    v = max(-1.0, min(1.0, float(value)))
+    draw = max(0.0, min(float(head[1]), 1.0 - abs(v)))
+    return (1.0 + v - draw) / 2, draw, (1.0 - v - draw) / 2

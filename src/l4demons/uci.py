@@ -10,7 +10,7 @@ Commands: ``uci``, ``isready``, ``setoption``, ``ucinewgame``, ``position
 startpos|fen ... [moves ...]``, ``go`` (``wtime btime winc binc movestogo
 movetime nodes depth infinite ponder searchmoves mate``), ``stop``,
 ``ponderhit``, ``quit``; ``info`` lines (depth, seldepth, nodes, nps, time,
-score, pv) while searching. The search runs in its own thread, so ``stop``
+score, pv; ``wdl`` with ``UCI_ShowWDL``) while searching. The search runs in its own thread, so ``stop``
 and ``isready`` are answered while it thinks; ``stop`` ends the search
 before its next network call and ``bestmove`` follows at once.
 
@@ -21,7 +21,12 @@ still returning from writing ``bestmove``, and that ``go`` must start a
 search, never be refused as "already searching".
 
 Options: ``Hub``, ``File``, ``Device``, ``Threads``, ``Move Overhead`` (ms kept
-back per move for the GUI and transport) and ``AllowRandom``. Weights are
+back per move for the GUI and transport), ``AllowRandom`` and ``UCI_ShowWDL``.
+``score cp`` is the search's value (W - L) on Lc0's centipawn scale; with
+``UCI_ShowWDL`` on, ``wdl W D L`` (per mille, side to move's view, as
+Stockfish writes it) follows it: W - L is that same value and D the
+network's draw share at the root (:func:`l4demons.bot.search_wdl`), which
+costs one more network call per search. Weights are
 loaded in the background from ``uci`` on (same resolution as ``serve.py``:
 hub, then the offline cache); ``isready`` and ``go`` wait for them. An
 engine with no weights to play says why (``info string`` and stderr) and
@@ -217,6 +222,7 @@ class UciEngine:
         clock = p.wtime if white else p.btime
         root = [board.parse_uci(m) for m in p.searchmoves if _is_legal_uci(board, m)] or None
         unlimited = p.infinite or p.ponder
+        show_wdl = self.options.show_wdl
         try:
             move, _ = bot.choose_move(
                 board,
@@ -227,8 +233,9 @@ class UciEngine:
                 nodes=None if unlimited else p.nodes,
                 depth=None if unlimited else (p.depth or (2 * p.mate if p.mate else None)),
                 stop=self._stop,
-                on_info=lambda info: self.send(info_line(info)),
+                on_info=lambda info: self.send(info_line(info, show_wdl)),
                 root_moves=root,
+                wdl=show_wdl,
             )
         except Exception as e:  # noqa: BLE001 - a GUI waiting for bestmove must get one
             logger.exception("search failed")

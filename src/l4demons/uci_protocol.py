@@ -37,6 +37,8 @@ class EngineOptions:
     """Milliseconds kept back per move for the GUI and transport."""
     allow_random: bool = False
     """Play an untrained network when no weights exist anywhere."""
+    show_wdl: bool = False
+    """``UCI_ShowWDL``: ``info`` lines carry ``wdl W D L`` (off by default, as in Stockfish)."""
     token: str | None = None
     """Hugging Face token (from the command line only, never shown)."""
 
@@ -92,6 +94,7 @@ OPTIONS = (
     UciOption("Threads", "threads", "spin", min=0, max=256),
     UciOption("Move Overhead", "move_overhead", "spin", min=0, max=5000),
     UciOption("AllowRandom", "allow_random", "check"),
+    UciOption("UCI_ShowWDL", "show_wdl", "check"),
 )
 
 
@@ -184,10 +187,24 @@ def score_cp(value: float) -> int:
     return int(round(90 * math.tan(1.5637541897 * q)))
 
 
-def info_line(info: SearchInfo) -> str:
+def wdl_permille(wdl: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Win/draw/loss probabilities -> whole per-mille figures summing to 1000 (UCI's ``wdl W D L``).
+
+    W and L are rounded and D takes the rest, so W - L keeps the sign of
+    the value (W - L) whenever :func:`score_cp` of it is not 0.
+    """
+    win = max(0, min(1000, round(1000 * wdl[0])))
+    loss = max(0, min(1000 - win, round(1000 * wdl[2])))
+    return win, 1000 - win - loss, loss
+
+
+def info_line(info: SearchInfo, show_wdl: bool = False) -> str:
+    """The ``info`` line for ``info``; with ``show_wdl`` (and W/D/L in ``info``) ``wdl W D L`` follows the score."""
     ms = max(1, int(info.elapsed_ms))
     line = (f"info depth {max(1, info.depth)} seldepth {max(1, info.depth)} nodes {info.nodes} "
             f"nps {int(info.nodes * 1000 / ms)} time {int(info.elapsed_ms)} score cp {score_cp(info.value)}")
+    if show_wdl and info.wdl is not None:
+        line += " wdl {} {} {}".format(*wdl_permille(info.wdl))
     if info.pv:
         line += " pv " + " ".join(m.uci() for m in info.pv)
     return line

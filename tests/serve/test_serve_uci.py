@@ -19,11 +19,12 @@ import chess
 import chess.engine
 import pytest
 
-from l4demons.bot import Bot, TimePolicy
+from l4demons.bot import Bot, TimePolicy, search_wdl
 from l4demons.hub.local import LocalHub
 from serve_support import TINY, tiny_hub  # noqa: F401 - fixture
 from l4demons.uci import EngineFatal, UciEngine
-from l4demons.uci_protocol import EngineOptions, GoParams, UciError, parse_go, parse_position, score_cp
+from l4demons.uci_protocol import (EngineOptions, GoParams, UciError, parse_go, parse_position, score_cp,
+                                   wdl_permille)
 
 
 class Script:
@@ -114,8 +115,9 @@ def test_uci_handshake_lists_the_options() -> None:
     line, before = script.expect("uciok")
     assert before[0].startswith("id name L4Demons")
     names = [ln.split(" type ")[0].removeprefix("option name ") for ln in before if ln.startswith("option name")]
-    assert names == ["Hub", "File", "Device", "Threads", "Move Overhead", "AllowRandom"]
+    assert names == ["Hub", "File", "Device", "Threads", "Move Overhead", "AllowRandom", "UCI_ShowWDL"]
     assert "option name Device type combo default auto var auto var cpu var cuda" in before
+    assert "option name UCI_ShowWDL type check default false" in before  # Stockfish's declaration
 
 
 def test_isready_loads_the_bot_once(gui: Script) -> None:
@@ -213,6 +215,64 @@ def test_go_nodes_depth_and_searchmoves(gui: Script) -> None:
     gui.send("go depth 2")
     line, before = gui.expect("bestmove")
     assert chess.Move.from_uci(line.split()[1]) in chess.Board().legal_moves
+
+
+LOST = "7k/1p6/6K1/8/8/8/8/R7 b - - 0 1"
+"""Black to move; every move allows Ra8#, so a few thousand visits back up a value near -1."""
+
+
+def wdl_agrees(wdl: tuple[int, int, int], cp: int) -> bool:
+    """Per-mille W/D/L summing to 1000, W - L of the score's sign (either may be 0)."""
+    return all(x >= 0 for x in wdl) and sum(wdl) == 1000 and (wdl[0] - wdl[2]) * cp >= 0
+
+
+def test_search_wdl_is_the_value_with_the_heads_draw_share() -> None:
+    head = (0.2, 0.5, 0.3)
+    for value in (-1.0, -0.9, -0.1, 0.0, 0.002, 0.3, 0.95, 1.0):
+        w, d, lo = search_wdl(value, head)
+        assert min(w, d, lo) >= 0 and abs(w + d + lo - 1) < 1e-9 and abs((w - lo) - value) < 1e-9
+        assert d == min(0.5, 1 - abs(value))
+        assert wdl_agrees(wdl_permille((w, d, lo)), score_cp(value))
+    assert wdl_permille((0.4995, 0.0, 0.5005)) in ((499, 0, 501), (500, 0, 500))
+    assert wdl_permille((1.0, 0.0, 0.0)) == (1000, 0, 0)
+
+
+def info_fields(line: str) -> dict[str, list[str]]:
+    words, out, key = line.split()[1:], {}, None
+    for word in words:
+        if word in ("depth", "seldepth", "nodes", "nps", "time", "score", "wdl", "pv"):
+            key = word
+            out[key] = []
+        else:
+            out[key].append(word)
+    return out
+
+
+def test_uci_show_wdl_adds_wdl_to_the_info_lines(gui: Script) -> None:
+    gui.send(f"position fen {LOST}")
+    gui.send("go nodes 4000")
+    _, before = gui.expect("bestmove")
+    infos = [info_fields(ln) for ln in before if ln.startswith("info depth")]
+    assert infos and not any("wdl" in info for info in infos)  # off by default, as in Stockfish
+    gui.send("setoption name UCI_ShowWDL value true")
+    for fen in (LOST, chess.STARTING_FEN):
+        gui.send(f"position fen {fen}")
+        gui.send("go nodes 4000")
+        _, before = gui.expect("bestmove")
+        assert not any(ln.startswith("info string error") for ln in before)
+        infos = [info_fields(ln) for ln in before if ln.startswith("info depth")]
+        assert infos and all("wdl" in info for info in infos)
+        for info in infos:
+            wdl, cp = tuple(int(x) for x in info["wdl"]), int(info["score"][1])
+            assert wdl_agrees(wdl, cp), (wdl, cp)
+        if fen == LOST:
+            assert cp < -300 and wdl[2] > wdl[0]  # the side to move (Black) is lost, in both
+    gui.send("position fen k7/8/1K6/8/8/8/8/7R b - - 0 1")  # a single legal move: the network's own view
+    gui.send("go movetime 100")
+    line, before = gui.expect("bestmove")
+    assert line == "bestmove a8b8"
+    (info,) = [info_fields(ln) for ln in before if ln.startswith("info depth")]
+    assert wdl_agrees(tuple(int(x) for x in info["wdl"]), int(info["score"][1]))
 
 
 def test_go_when_the_game_is_over(gui: Script) -> None:
@@ -364,6 +424,29 @@ def test_a_complete_game_against_stockfish_under_python_chess(tiny_hub: LocalHub
     finally:
         bot.quit()
         sf.quit()
+
+
+def test_uci_show_wdl_under_python_chess(tiny_hub: LocalHub) -> None:
+    """python-chess as the GUI: no ``wdl`` by default; with ``UCI_ShowWDL`` it parses one from every search."""
+    bot = chess.engine.SimpleEngine.popen_uci(engine_command(tiny_hub.path), timeout=60)
+    try:
+        bot.configure({"Threads": 1})
+        lost = chess.Board(LOST)
+        info = bot.analyse(lost, chess.engine.Limit(nodes=4000), info=chess.engine.INFO_ALL)
+        assert "score" in info and "wdl" not in info
+        bot.configure({"UCI_ShowWDL": True})
+        info = bot.analyse(lost, chess.engine.Limit(nodes=4000), info=chess.engine.INFO_ALL)
+        wdl, score = info["wdl"].relative, info["score"].relative
+        assert wdl.total() == 1000 and wdl_agrees((wdl.wins, wdl.draws, wdl.losses), score.score())
+        assert score.score() < -300 and wdl.losses > wdl.wins and wdl.expectation() < 0.2  # Black is lost
+        assert info["wdl"].white().wins == wdl.losses  # side to move's view, as Stockfish reports it
+        board = chess.Board()
+        result = bot.play(board, chess.engine.Limit(nodes=200), info=chess.engine.INFO_ALL)
+        assert result.move in board.legal_moves
+        wdl, score = result.info["wdl"].relative, result.info["score"].relative
+        assert wdl.total() == 1000 and wdl_agrees((wdl.wins, wdl.draws, wdl.losses), score.score())
+    finally:
+        bot.quit()
 
 
 def test_a_whole_game_against_an_instant_opponent_under_python_chess(tiny_hub: LocalHub) -> None:
