@@ -33,6 +33,17 @@ The weights are resolved as ``serve.py`` does (hub, then the offline cache)
 and loaded once per process, then shared by every game. ``root_moves``
 (tablebase or book suggestions) restricts the search; the clock in
 ``time_limit`` (seconds) sets the budget, exactly as for HTTP and UCI.
+
+The move comes back with the search's score: ``PlayResult.info`` holds
+``score`` (a ``PovScore`` in centipawns, the UCI door's ``score cp``),
+``wdl`` (a ``PovWdl``, as :mod:`l4demons.uci`'s ``UCI_ShowWDL`` reports it),
+``depth``, ``nodes``, ``nps``, ``time`` and ``pv``, which lichess-bot shows
+in its logs and chat. A homemade engine's ``search`` takes the place of
+lichess-bot's ``EngineWrapper.search``, and that is where lichess-bot
+records each score (``self.scores``) and decides on draw offers and
+resignation (``offer_draw_or_resign``); so ``search`` here does both, as
+that method does after its engine's ``play``, and ``draw_or_resign`` in
+config.yml works for this engine as for a UCI one.
 """
 
 from __future__ import annotations
@@ -40,12 +51,15 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+import types
 from typing import TYPE_CHECKING, Any
 
 import chess
 
+from l4demons.uci_protocol import score_cp, wdl_permille
+
 if TYPE_CHECKING:
-    from l4demons.bot import Bot
+    from l4demons.bot import Bot, SearchInfo
 
 _BOTS: dict[tuple, Bot] = {}
 _BOTS_LOCK = threading.Lock()
@@ -113,10 +127,15 @@ class LichessPlayer:
     def search(self, board: chess.Board, time_limit: Any, root_moves: object = None) -> chess.Move:
         """The move for ``board`` within ``time_limit`` (a ``chess.engine.Limit``, seconds); only among
         ``root_moves`` when it is a list."""
+        return self.think(board, time_limit, root_moves)[0]
+
+    def think(self, board: chess.Board, time_limit: Any, root_moves: object = None) -> tuple[chess.Move, SearchInfo]:
+        """:meth:`search`, and the search's last report (its value, W/D/L, depth, nodes, PV)."""
         white = board.turn == chess.WHITE
         clock = time_limit.white_clock if white else time_limit.black_clock
         inc = time_limit.white_inc if white else time_limit.black_inc
         restrict = list(root_moves) if isinstance(root_moves, list) and root_moves else None
+        infos: list[SearchInfo] = []
         move, _ = self.bot.choose_move(
             board,
             None if clock is None else float(clock) * 1000,
@@ -126,8 +145,32 @@ class LichessPlayer:
             nodes=time_limit.nodes,
             depth=time_limit.depth,
             root_moves=restrict,
+            on_info=infos.append,
+            info_interval_ms=float("inf"),  # only the last report, sent as the search ends
+            wdl=True,
         )
-        return move
+        return move, infos[-1]
+
+
+def play_info(board: chess.Board, info: SearchInfo, engine: types.ModuleType) -> dict[str, Any]:
+    """``PlayResult.info`` for lichess-bot, from the search's last report on ``board``.
+
+    ``engine`` is ``chess.engine`` (lichess-bot has loaded it; l4demons
+    does not import it itself). ``score`` is what lichess-bot's
+    ``offer_draw_or_resign`` reads (``score.relative.score(mate_score=40000)``
+    against ``resign_score`` and ``offer_draw_score``, in centipawns).
+    """
+    out: dict[str, Any] = {
+        "score": engine.PovScore(engine.Cp(score_cp(info.value)), board.turn),
+        "depth": max(1, info.depth),
+        "nodes": info.nodes,
+        "nps": int(info.nodes * 1000 / max(1.0, info.elapsed_ms)),
+        "time": info.elapsed_ms / 1000,
+        "pv": list(info.pv),
+    }
+    if info.wdl is not None:
+        out["wdl"] = engine.PovWdl(engine.Wdl(*wdl_permille(info.wdl)), board.turn)
+    return out
 
 
 def _minimal_engine() -> type:
@@ -154,7 +197,7 @@ def _build_engine_class() -> type:
     # lichess-bot wants chess.engine.PlayResult back; lichess-bot has loaded chess.engine to drive its
     # UCI engines. l4demons itself imports chess.engine nowhere outside l4demons.elo (see
     # tests/elo/test_elo_isolation.py): the bot never drives an external engine.
-    play_result = sys.modules["chess.engine"].PlayResult
+    chess_engine = sys.modules["chess.engine"]
 
     class L4DemonsEngine(base):  # type: ignore[misc, valid-type]
         """L4Demons for lichess-bot: network + search, budget from the game clock."""
@@ -167,8 +210,19 @@ def _build_engine_class() -> type:
 
         def search(self, board: chess.Board, time_limit: Any, ponder: bool, draw_offered: bool,
                    root_moves: object) -> Any:
-            """``PlayResult(move, None)``: no pondering, no draw offers."""
-            return play_result(self.player.search(board, time_limit, root_moves), None)
+            """``PlayResult(move, None, info)`` with the score, through lichess-bot's draw and resign rules.
+
+            No pondering. The score goes where lichess-bot's own
+            ``EngineWrapper.search`` puts it (``self.scores``), and the result
+            through ``offer_draw_or_resign`` as there, which sets
+            ``draw_offered`` / ``resigned`` from config.yml's ``draw_or_resign``.
+            """
+            move, info = self.player.think(board, time_limit, root_moves)
+            result = chess_engine.PlayResult(move, None, play_info(board, info, chess_engine))
+            if not hasattr(self, "offer_draw_or_resign"):  # a lichess-bot from before January 2022
+                return result
+            self.scores.append(result.info["score"])
+            return self.offer_draw_or_resign(result, board)
 
     L4DemonsEngine.__module__ = __name__
     return L4DemonsEngine
