@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from conftest import REPO, child_env, hf_maker
@@ -84,25 +83,38 @@ def test_a_failing_xet_upload_is_hub_unavailable(tmp_path) -> None:
 
 def test_429_waits_as_long_as_the_hub_asks(fake, make_hf, write, caplog) -> None:
     hub = make_hf()
+    slept: list[float] = []
+    hub.sleep = slept.append  # a fake clock: the waits are recorded, not spent
     first = hub.commit({"metrics.jsonl": write("j", b"1\n")}, "c1", None)
     fake.fail("POST", "/commit/main", status=429, headers={"Retry-After": "1"})
-    t0 = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="l4demons.hub.hf"):
         second = hub.commit({"metrics.jsonl": write("j", b"2\n")}, "c2", first.id)
-    assert time.monotonic() - t0 >= 1.0  # the hint, not the test's 0.01 s back-off
+    assert slept == [1.0]  # the hint, not the test's 0.01 s back-off
     assert fake.repos[REPO].commits[second.id].parent == first.id
     assert any("retry 1/2 in 1.0s (as the Hub asked)" in r.message for r in caplog.records)
 
 
 def test_a_wait_longer_than_the_budget_gives_up_at_once(fake, make_hf, write) -> None:
     hub = make_hf()
+    slept: list[float] = []
+    hub.sleep = slept.append
     first = hub.commit({"metrics.jsonl": write("j", b"1\n")}, "c1", None)
     fake.fail("POST", "/commit/main", status=429, times=5, headers={"RateLimit": '"commits";r=0;t=3000'})
-    t0 = time.monotonic()
     with pytest.raises(HubUnavailable, match="rate limit") as caught:
         hub.commit({"metrics.jsonl": write("j", b"2\n")}, "c2", first.id)
-    assert caught.value.retry_after == 3000 and time.monotonic() - t0 < 30
+    assert caught.value.retry_after == 3000 and slept == []  # no wait at all, the budget is 5 s
     assert fake.repos[REPO].main == first.id
+
+
+def test_back_off_without_a_hint_goes_through_the_injected_sleep(fake, make_hf, write) -> None:
+    hub = make_hf()
+    slept: list[float] = []
+    hub.sleep = slept.append
+    first = hub.commit({"metrics.jsonl": write("j", b"1\n")}, "c1", None)
+    fake.fail("POST", "/commit/main", status=503, times=2)
+    second = hub.commit({"metrics.jsonl": write("j", b"2\n")}, "c2", first.id)
+    assert fake.repos[REPO].commits[second.id].parent == first.id
+    assert len(slept) == 2 and 0.005 <= slept[0] <= 0.01 and 0.01 <= slept[1] <= 0.02  # 0.01 s, doubled, jittered
 
 
 def test_the_fake_rate_limits_commits(tmp_path, write) -> None:
@@ -125,6 +137,12 @@ def test_the_fake_rate_limits_commits(tmp_path, write) -> None:
 ])
 def test_retry_after_headers(headers, status, expected) -> None:
     assert retry_after_headers(headers, status) == expected
+
+
+def test_an_http_date_is_read_against_the_given_clock() -> None:
+    date = {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}  # 1445412480 in Unix time
+    assert retry_after_headers(date, 503, now=lambda: 1445412480 - 42.0) == 42.0
+    assert retry_after_headers(date, 503, now=lambda: 1445412480 + 1.0) == 0.0
 
 
 def test_retry_policy_backoff_is_bounded() -> None:

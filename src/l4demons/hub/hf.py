@@ -102,6 +102,7 @@ class HFHub(HFHistoryMixin, HFDownloadMixin, HFStorageMixin):
         Hub says how long to wait (default ``L4D_HF_RETRY_DELAY`` or 1).
     :param retry_budget: most seconds one call waits between its tries; a longer wait asked by the Hub
         gives up at once (default ``L4D_HF_RETRY_BUDGET`` or 300).
+    :param sleep: waits between the tries of a call (default :func:`time.sleep`; a test passes a fake clock's).
     :raises HubError: ``uri`` is not ``hf://owner/repo``, or a retry variable is not a number.
     """
 
@@ -115,6 +116,7 @@ class HFHub(HFHistoryMixin, HFDownloadMixin, HFStorageMixin):
         retries: int | None = None,
         retry_delay: float | None = None,
         retry_budget: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         repo_id = uri.removeprefix("hf://").strip("/")
         if not uri.startswith("hf://") or repo_id.count("/") != 1 or "" in repo_id.split("/"):
@@ -126,6 +128,8 @@ class HFHub(HFHistoryMixin, HFDownloadMixin, HFStorageMixin):
         self.cache_dir = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
         self.retry = RetryPolicy.from_env(retries, retry_delay, retry_budget)
         """How each call is retried."""
+        self.sleep = sleep
+        """Waits between the tries of a call."""
         self._token = token
         self._api = HfApi(endpoint=self.endpoint, token=token, library_name="l4demons")
         self._where = Where(self.uri, repo_id, self.endpoint, token)
@@ -363,7 +367,8 @@ class HFHub(HFHistoryMixin, HFDownloadMixin, HFStorageMixin):
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` under the retry policy, our exceptions for the client's (see :mod:`.hf_errors`)."""
         try:
-            return call_with_retries(what, fn, self.retry, lambda e: translate(e, what, self._where), retryable, reason)
+            return call_with_retries(what, fn, self.retry, lambda e: translate(e, what, self._where), retryable, reason,
+                                     sleep=self.sleep)
         except HubConflict as err:
             if err.head is None:
                 err.head = self._head_or_none()

@@ -11,6 +11,10 @@ give up at once, and the :class:`~l4demons.hub.base.HubUnavailable` it raises
 carries that wait in ``retry_after``, so the trainer queues its commit in the
 outbox and comes back no sooner than the server asked.
 
+The waits go through the caller's ``sleep`` and an HTTP date is read
+against its ``now`` (the real clock by default), so a test drives a fake
+clock instead of waiting.
+
 The environment sets the defaults (tests make them short):
 ``L4D_HF_RETRIES`` (attempts), ``L4D_HF_RETRY_DELAY`` (first delay, seconds),
 ``L4D_HF_RETRY_BUDGET`` (most seconds of waiting per call).
@@ -76,10 +80,13 @@ def call_with_retries(
     translate: Callable[[BaseException], HubError | None],
     retryable: Callable[[BaseException], bool],
     reason: Callable[[BaseException], str],
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], float] = time.time,
 ) -> T:
     """Run ``fn`` under ``policy``; failures become our exceptions through ``translate``.
 
-    An exception ``translate`` maps to None is not a hub failure and propagates as is.
+    An exception ``translate`` maps to None is not a hub failure and propagates as is. The waits go
+    through ``sleep``; ``now`` is the Unix time an HTTP-date ``Retry-After`` is read against.
 
     :raises HubUnavailable: still failing after the retries (``retry_after`` set when the server asked to wait).
     :raises HubError: a failure a retry would not fix (auth, not found, conflict...).
@@ -92,7 +99,7 @@ def call_with_retries(
             mapped = translate(err)
             if mapped is None:
                 raise
-            hint = retry_after(err)
+            hint = retry_after(err, now)
             if isinstance(mapped, HubUnavailable) and hint is not None:
                 mapped.retry_after = hint
             if not isinstance(mapped, HubUnavailable) or not retryable(err) or attempt == policy.attempts:
@@ -105,22 +112,24 @@ def call_with_retries(
                 raise mapped from err
             logger.warning("[HF] %s failed (%s); retry %d/%d in %.1fs%s", what, reason(err), attempt,
                            policy.attempts - 1, delay, " (as the Hub asked)" if hint is not None else "")
-            time.sleep(delay)
+            sleep(delay)
             waited += delay
     raise AssertionError("unreachable")
 
 
-def retry_after(err: BaseException) -> float | None:
+def retry_after(err: BaseException, now: Callable[[], float] = time.time) -> float | None:
     """Seconds the server asked to wait before the next request, if the failure carries an answer that says so."""
     response = getattr(err, "response", None)
     headers = getattr(response, "headers", None)
     if headers is None:
         return None
-    return retry_after_headers(headers, getattr(response, "status_code", None))
+    return retry_after_headers(headers, getattr(response, "status_code", None), now)
 
 
-def retry_after_headers(headers: Mapping[str, str], status: int | None = None) -> float | None:
-    """``Retry-After`` (seconds or an HTTP date), else on a 429 the reset time of an exhausted ``RateLimit`` quota."""
+def retry_after_headers(headers: Mapping[str, str], status: int | None = None,
+                        now: Callable[[], float] = time.time) -> float | None:
+    """``Retry-After`` (seconds or an HTTP date, read against ``now``), else on a 429 the reset time of an
+    exhausted ``RateLimit`` quota."""
     value = _header(headers, "retry-after")
     if value:
         value = value.strip()
@@ -131,7 +140,7 @@ def retry_after_headers(headers: Mapping[str, str], status: int | None = None) -
         except (TypeError, ValueError):
             when = None
         if when is not None:
-            return max(0.0, when.timestamp() - time.time())
+            return max(0.0, when.timestamp() - now())
     limit = _header(headers, "ratelimit")
     if status == 429 and limit and (m := _RATELIMIT.search(limit)) and int(m.group("r")) == 0:
         return float(m.group("t"))
