@@ -40,27 +40,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(*args: str, env: dict | None = None) -> Iterator[tuple[str, float, subprocess.Popen]]:
-    """Run serve.py; yields (url, seconds from process start to the first POST / answer, process)."""
+def serve(*args: str, env: dict | None = None) -> Iterator[tuple[str, dict, subprocess.Popen]]:
+    """Run serve.py; yields (url, GET /health right after the first POST / answer, process)."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if k not in ("L4D_HUB", "HF_TOKEN", "HF_ENDPOINT", "HF_HUB_CACHE")}
     environ.update({"SERVE_PORT": str(port), **(env or {})})
-    t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--host", "127.0.0.1", "--threads", "1", *args],
                             env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60  # only a bound on a server that never comes up, not a measurement
     try:
         while True:
             try:
                 r = httpx.post(url + "/", timeout=0.5)
                 break
             except httpx.TransportError:
-                if proc.poll() is not None or time.perf_counter() - t0 > 20:
+                if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"serve.py did not come up:\n{proc.stdout.read()}") from None
                 time.sleep(0.01)
-        first = time.perf_counter() - t0
         assert r.json() == {"running": True}
-        yield url, first, proc
+        yield url, httpx.get(url + "/health", timeout=10).json(), proc
     finally:
         proc.terminate()
         try:
@@ -78,11 +77,26 @@ def wait_health(url: str, timeout: float = 60) -> dict:
         time.sleep(0.1)
 
 
+@contextmanager
+def silent_hub() -> Iterator[str]:
+    """An endpoint that takes connections and never answers: a weights download from it stays in progress."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
 def test_post_root_answers_while_the_devtools_still_poll(tmp_path: Path) -> None:
-    """The platform's devtools poll POST / 30 times, 200 ms apart, then give up: it must answer within
-    those 6 s on a busy machine (5 s here). The contract's 1 s on a quiet one is measured by bench/hostile.py."""
-    with serve("--hub", str(tmp_path / "empty-hub")) as (_url, first, _proc):
-        assert first < 5.0, f"POST / took {first:.2f} s from process start"
+    """The platform's devtools poll POST / and give up after 6 s: it must answer without waiting for the
+    weights. Here the weights never arrive (the Hub never answers), so POST / must be answered while
+    /health still says loading; the contract's 1 s from start is measured by bench/hostile.py."""
+    with silent_hub() as endpoint:
+        env = {**HF_CLIENT_ENV, "HF_ENDPOINT": endpoint, "HF_TOKEN": "hf_write", "HF_HOME": str(tmp_path / "hf-home"),
+               "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+        with serve("--hub", "hf://test/bot", "--file", "model.pt", env=env) as (url, health, _proc):
+            assert health["state"] == "loading", health
+            assert httpx.post(url + "/", timeout=10).json() == {"running": True}  # and again, still loading
+            assert httpx.get(url + "/health", timeout=10).json()["state"] == "loading"
 
 
 def test_says_clearly_when_no_weights_exist(tmp_path: Path) -> None:
