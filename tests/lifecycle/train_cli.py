@@ -1,4 +1,8 @@
-"""Helpers: run the real ``l4demons`` entry point in a subprocess with a tiny budget.
+"""Helpers: run the real ``l4demons`` entry point with a tiny budget, in a subprocess or in this process.
+
+A child process where the process is the point (signals, kill -9, the
+environment the HF client reads at import); :func:`main_in_process` for
+errors the CLI reports before any of that matters (flags, paths, hubs).
 
 Every child gets its own data, cache and HF folders under ``tmp_path`` (a
 "machine"): the outbox and the HF cache of one test never meet another's.
@@ -7,12 +11,14 @@ Every child gets its own data, cache and HF folders under ``tmp_path`` (a
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from l4demons import cli
 from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics, replay_file
 from l4demons.network import load_network
 from l4demons.replay import ReplayChunk
@@ -61,6 +67,40 @@ def run_cli(args: list[str], tmp_path: Path, timeout: float = 300, env: dict[str
             ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "l4demons", *args], capture_output=True, text=True,
                           env=cli_env(tmp_path, env), timeout=timeout)
+
+
+def main_in_process(args: list[str], capsys) -> tuple[int, str, str]:
+    """``l4demons.cli.main(args)`` in this process: (exit status, stdout, stderr), with pytest's ``capsys``.
+
+    A usage error argparse reports by ``SystemExit`` counts as its status; the logging set-up that
+    ``main`` makes (to the captured stdout) is undone afterwards.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        try:
+            code = cli.main(args)
+        except SystemExit as e:
+            code = e.code
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error_in_process(args: list[str], capsys) -> str:
+    """The single stderr line of an in-process run that must have failed cleanly with status 2."""
+    code, out, err = main_in_process(args, capsys)
+    assert code == 2, out[-3000:] + err[-3000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
 
 
 def start_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
