@@ -10,8 +10,9 @@ sending them with the next cycle's task. Finished games stream back one by
 one over a queue, so the progress bar moves and a stop request loses only
 the games in flight.
 
-Workers ignore SIGINT: the parent decides when to stop and tells them
-through an event.
+Workers ignore the stop signals (a terminal's Ctrl-C and ``docker stop``'s
+SIGTERM reach the whole process group): the parent decides when to stop and
+tells them through an event (:mod:`l4demons.signals`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import logging
 import multiprocessing as mp
 import os
 import queue
-import signal
 from typing import Callable
 
 import numpy as np
@@ -31,6 +31,7 @@ from l4demons import core
 from l4demons.network import ChessNet, NetConfig
 from l4demons.search import Evaluator
 from l4demons.selfplay import GameRecord, SelfPlayConfig, play_games
+from l4demons.signals import children_deaf_to_stop, leave_stop_to_parent
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def _build(net_cfg: NetConfig, state_dict: dict, device: str, evaluator: Evaluat
 
 def _worker_main(wid: int, net_cfg: NetConfig, sp_cfg: SelfPlayConfig, device: str, tasks, results, stop,
                  parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave_stop_to_parent()  # no watchdog: orphaned() below ends this worker between games
     torch.set_num_threads(1)
 
     def orphaned() -> bool:  # the trainer was killed (kill -9 skips its clean-up): stop too
@@ -113,7 +114,8 @@ class SelfPlayPool:
                     daemon=True,
                     name=f"l4d-selfplay-{wid}",
                 )
-                p.start()
+                with children_deaf_to_stop():
+                    p.start()
                 self._procs.append(p)
 
     def play(
