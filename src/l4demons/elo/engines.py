@@ -35,7 +35,9 @@ class UciEnginePlayer:
     ) -> None:
         self.name = name or Path(path).name
         self.limit = limit or chess.engine.Limit(time=0.1)
-        self._engine = chess.engine.SimpleEngine.popen_uci(str(path))
+        # A session of its own: a Ctrl-C or SIGTERM to our process group must not kill the engine mid-game;
+        # the game pool decides when games end, and the engine quits with us (or on its closed stdin).
+        self._engine = chess.engine.SimpleEngine.popen_uci(str(path), setpgrp=True)
         if options:
             self._engine.configure(dict(options))
         self._game = object()

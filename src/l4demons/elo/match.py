@@ -10,6 +10,13 @@ by a draw either side may claim (threefold repetition, fifty moves: we
 claim for them), or at ``max_plies`` where it is adjudicated a draw.
 Scheduling stops at a deadline or when ``should_stop`` says so; games
 already running are finished, never cut.
+
+A run's stop is another matter: a :class:`GamePool` given the run's
+:class:`~l4demons.signals.StopFlag` ends every game in flight at its next
+move when the stop comes, and each of them raises :class:`GamesStopped`
+(so does every game submitted after). Its workers ignore the stop signals
+a terminal or ``docker stop`` sends the whole process group: the pool's
+owner decides, and closing the pool stops them.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import contextlib
+import ctypes
 import dataclasses
 import datetime
 import logging
@@ -30,13 +38,19 @@ import chess
 import chess.pgn
 
 from l4demons.atomic import atomic_write
+from l4demons.elo.errors import EloError
 from l4demons.elo.openings import Opening
 from l4demons.elo.players import Player, PlayerSpec, build_player, material_balance
+from l4demons.signals import StopFlag, children_deaf_to_stop, leave_stop_to_parent
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PLIES = 400
 """Plies (opening included) after which a game is adjudicated a draw."""
+
+
+class GamesStopped(EloError):
+    """The run was asked to stop: this game was cut off (or never started) and has no result."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,11 +137,14 @@ Tally = tuple[int, int, int]
 
 
 def play_game(white: Player, black: Player, opening: Opening, max_plies: int = DEFAULT_MAX_PLIES,
-              headers: dict[str, str] | None = None, adjudicate_material: int = 0) -> tuple[str, str, chess.pgn.Game]:
+              headers: dict[str, str] | None = None, adjudicate_material: int = 0,
+              should_stop: Callable[[], bool] | None = None) -> tuple[str, str, chess.pgn.Game]:
     """Play one game; returns (result, termination, PGN game).
 
     A game still going at ``max_plies`` is a draw, or with
     ``adjudicate_material`` a win for a side that many pawns ahead.
+
+    :raises GamesStopped: ``should_stop()`` said so before a move.
     """
     board = opening.board()
     book_plies = len(board.move_stack)
@@ -151,6 +168,8 @@ def play_game(white: Player, black: Player, opening: Opening, max_plies: int = D
             else:
                 result, termination = "1/2-1/2", f"adjudicated at {max_plies} plies"
             break
+        if should_stop is not None and should_stop():
+            raise GamesStopped(f"game stopped at ply {len(board.move_stack)} of {white.name} vs {black.name}")
         player = white if board.turn == chess.WHITE else black
         move = player.choose(board)
         if move not in board.legal_moves:
@@ -185,7 +204,18 @@ def _close_cached() -> None:
             log.exception("closing %s", player.name)
 
 
-def _worker_init() -> None:
+_STOP: ctypes.c_bool | None = None
+"""In a worker: its pool's stop flag, shared memory the owner sets (see :meth:`GamePool.stop`)."""
+
+
+def _stopped() -> bool:
+    return _STOP is not None and bool(_STOP.value)
+
+
+def _worker_init(stop: ctypes.c_bool, parent: int) -> None:
+    global _STOP
+    leave_stop_to_parent(parent)
+    _STOP = stop
     # One core per worker: games run side by side, so a net player's torch
     # must not spread over every core (set before torch is first imported).
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -194,8 +224,13 @@ def _worker_init() -> None:
     multiprocessing.util.Finalize(None, _close_cached, exitpriority=10)
 
 
-def run_job(job: GameJob) -> GameRecord:
-    """Play ``job`` with this process's cached players (built on first use)."""
+def run_job(job: GameJob, should_stop: Callable[[], bool] = _stopped) -> GameRecord:
+    """Play ``job`` with this process's cached players (built on first use).
+
+    :raises GamesStopped: ``should_stop()`` (default: this worker's pool was stopped) before a move.
+    """
+    if should_stop():
+        raise GamesStopped(f"game {job.index + 1} of {job.event} not started: stopping")
     started = time.perf_counter()
     players = []
     for spec in (job.a, job.b):
@@ -213,7 +248,8 @@ def run_job(job: GameJob) -> GameRecord:
         "Event": job.event, "Site": "?", "Round": str(job.index + 1),
         "Date": datetime.date.today().strftime("%Y.%m.%d"),
     }
-    result, termination, game = play_game(white, black, job.opening, job.max_plies, headers, job.adjudicate_material)
+    result, termination, game = play_game(white, black, job.opening, job.max_plies, headers, job.adjudicate_material,
+                                          should_stop)
     return GameRecord(
         index=job.index, a_white=job.a_white, result=result, termination=termination,
         plies=int(game.headers["PlyCount"]), seconds=time.perf_counter() - started,
@@ -247,15 +283,31 @@ class GamePool:
 
     ``workers=0`` plays each job in this process when it is submitted (tests,
     debugging); the returned future is then already done. Use as a context
-    manager: leaving it closes every player (engines quit).
+    manager: leaving it closes every player (engines quit). With ``stop``
+    (the run's flag), its first request stops the pool (:meth:`stop`).
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, stop: StopFlag | None = None) -> None:
         self.workers = max(0, workers)
         self._pool: cf.ProcessPoolExecutor | None = None
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.RawValue(ctypes.c_bool, False)
         if self.workers > 0:
-            context = multiprocessing.get_context("spawn")
-            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init,
+                                                initargs=(self._stop, os.getpid()))
+        if stop is not None:
+            stop.on_request(self.stop)
+
+    def stop(self) -> None:
+        """End every game in flight at its next move, and refuse new ones: their futures raise :class:`GamesStopped`.
+
+        Only sets a flag in shared memory, so a signal handler may call it.
+        """
+        self._stop.value = True
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self._stop.value)
 
     @property
     def slots(self) -> int:
@@ -263,16 +315,19 @@ class GamePool:
         return max(1, self.workers)
 
     def submit(self, job: GameJob) -> cf.Future[GameRecord]:
-        if self._pool is not None:
-            return self._pool.submit(run_job, job)
+        if self._pool is not None and not self.stopped:
+            with children_deaf_to_stop():  # the executor starts its workers in submit
+                return self._pool.submit(run_job, job)
         future: cf.Future[GameRecord] = cf.Future()
         try:
-            future.set_result(run_job(job))
+            future.set_result(run_job(job, lambda: self.stopped))
         except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
             future.set_exception(exc)
         return future
 
     def close(self) -> None:
+        """Stop the games still in flight (an error or a stop left them), then the workers and their players."""
+        self.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         else:

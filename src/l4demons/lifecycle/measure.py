@@ -17,6 +17,10 @@ GPU and a slow one on two cores both spend most of their time learning:
   random net. Without games (``--elo-seconds 0`` or ``--gate-games 0``) the
   newest net is the best, as in AlphaZero.
 
+A stop (a signal) cuts the games in flight at their next move (the pool
+holds the run's :class:`~l4demons.signals.StopFlag`): the cycle is then
+committed at once with what was measured before it, and without a new best.
+
 Mixed into :class:`l4demons.lifecycle.trainer.Trainer`.
 """
 
@@ -69,7 +73,7 @@ class MeasureMixin:
             from l4demons.devices import cpu_count
             from l4demons.elo.match import GamePool
 
-            self._game_pool = GamePool(cpu_count())
+            self._game_pool = GamePool(cpu_count(), stop=self.stop)
         return self._game_pool
 
     def _close_games(self) -> None:
@@ -122,15 +126,29 @@ class MeasureMixin:
 
     def _measure(self, cycle: int, other_seconds: float) -> Measurement:
         """Elo and gate for the net after this cycle's training, within the measuring budget."""
-        cfg = self.cfg
-        if not cfg.measures:
+        if not self.cfg.measures:
             return Measurement(promoted=True)
         self._spent = {**self._spent, "other": self._spent["other"] + other_seconds}
+        candidate_path = self.workdir / f"candidate-{cycle}.pt"
+        save_weights(self.net, self.net_cfg, candidate_path)
+        from l4demons.elo.match import GamesStopped
+
+        try:
+            return self._measure_games(cycle, other_seconds, candidate_path)
+        except GamesStopped:
+            log.info("[ELO] cycle %d: the stop cut the Elo games short; committing without an Elo", cycle)
+            return Measurement()
+        finally:
+            candidate_path.unlink(missing_ok=True)  # a run of many cycles would otherwise fill the disk
+
+    def _measure_games(self, cycle: int, other_seconds: float, candidate_path: Path) -> Measurement:
+        """Elo then gate (see :meth:`_measure`); raises :class:`~l4demons.elo.match.GamesStopped` on a stop."""
+        from l4demons.elo.match import GamesStopped
+
+        cfg = self.cfg
         gate_share = GATE_SHARE if cfg.gate_games else 0.0
         from l4demons.elo import PlayerSpec, quick_estimate
 
-        candidate_path = self.workdir / f"candidate-{cycle}.pt"
-        save_weights(self.net, self.net_cfg, candidate_path)
         candidate = PlayerSpec.net(candidate_path, nodes=cfg.elo_nodes)
         st = self.state
         budget = self._budget("elo", 1.0 - gate_share)
@@ -145,17 +163,22 @@ class MeasureMixin:
                  ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent) or "no game fit")
         elo = est if est.games or est.pooled_games else None
         gate, promoted, seconds = None, not cfg.gate_games, est.seconds
+        if self.stop.requested:  # the gate's games would only be cut off, and no stopped run picks a new best
+            return Measurement(elo=elo, seconds=seconds)
         if cfg.gate_games:
-            gate, promoted = play_gate(candidate_path, self._best_path, cfg.elo_nodes, cfg.gate_games,
-                                       self._budget("gate", gate_share), seed=cycle, game_pool=self._games(),
-                                       expected_game_s=self._game_s["gate"])
+            try:
+                gate, promoted = play_gate(candidate_path, self._best_path, cfg.elo_nodes, cfg.gate_games,
+                                           self._budget("gate", gate_share), seed=cycle, game_pool=self._games(),
+                                           expected_game_s=self._game_s["gate"])
+            except GamesStopped:
+                log.info("[ELO] cycle %d: the stop cut the gate's games short; model_best.pt stays", cycle)
+                return Measurement(elo=elo, seconds=seconds)
             m = gate.match
             self._spend("gate", m.seconds, max((r.seconds for r in m.records), default=0.0), m.games)
             seconds += m.seconds
             log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
                      "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
                      "the new best" if promoted else "kept the old best")
-        candidate_path.unlink(missing_ok=True)  # a run of many cycles would otherwise fill the disk
         return Measurement(elo=elo, gate=gate, promoted=promoted, seconds=seconds)
 
     def _promote(self, cycle: int) -> None:
