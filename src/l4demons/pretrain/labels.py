@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import chess
@@ -103,7 +104,8 @@ def find_teacher(path: str | None) -> str:
 
 def open_teacher(path: str) -> chess.engine.SimpleEngine:
     try:
-        engine = chess.engine.SimpleEngine.popen_uci(path, timeout=30)
+        # A session of its own: the group's Ctrl-C or SIGTERM must not kill it; its labelling process ends it.
+        engine = chess.engine.SimpleEngine.popen_uci(path, timeout=30, setpgrp=True)
         options = {"Threads": 1, "Hash": 16}
         engine.configure({k: v for k, v in options.items() if k in engine.options})
         return engine
@@ -126,20 +128,25 @@ def label(engine: chess.engine.SimpleEngine, board: chess.Board, limit: chess.en
 
 def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limit, multipv: int,
                   random_share: float, max_plies: int, deadline: float, max_positions: int,
-                  seed: int) -> list[GameRecord]:
-    """Play and label games until ``deadline`` (``time.time()``) or ``max_positions``; one worker's share."""
+                  seed: int, should_stop: Callable[[], bool] = lambda: False) -> list[GameRecord]:
+    """Play and label games until ``deadline`` (``time.time()``), ``max_positions`` or ``should_stop()``;
+    one worker's share."""
     rng = np.random.default_rng(seed)
     engine = open_teacher(path)
     games: list[GameRecord] = []
     n = 0
+
+    def more() -> bool:
+        return time.time() < deadline and not should_stop()
+
     try:
-        while time.time() < deadline and n < max_positions:
+        while more() and n < max_positions:
             board = chess.Board()
             for uci in openings[int(rng.integers(len(openings)))]:
                 board.push_uci(uci)
             rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
             while (not board.is_game_over(claim_draw=True) and len(rows) < max_plies
-                   and time.time() < deadline and n + len(rows) < max_positions):
+                   and more() and n + len(rows) < max_positions):
                 scored, q = label(engine, board, limit, multipv)
                 indices, probs = policy_target(board, scored)
                 rows.append((encode_position(board), indices, probs, q))

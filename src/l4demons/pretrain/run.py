@@ -19,15 +19,21 @@ The run (``../docs/warmstart.md``):
    replay chunk in the window, so ``l4demons train`` goes on to train on
    them beside its first self-play games instead of forgetting them.
 
-A stop (Ctrl-C) while labelling keeps the hub as it was; while training,
-the net trained so far is committed, marked interrupted.
+A stop (Ctrl-C, or SIGTERM, to the process or its whole group) while
+labelling keeps the hub as it was: the labelling processes and their
+teachers ignore the group's signal and end at their next position when this
+process tells them. While training or measuring, the net trained so far is
+committed, marked interrupted.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import ctypes
 import dataclasses
 import logging
 import multiprocessing
+import os
 import shutil
 import time
 import uuid
@@ -43,6 +49,7 @@ from l4demons.lifecycle.config import TrainConfig
 from l4demons.lifecycle.trainer import Trainer
 from l4demons.pretrain import labels, pgn
 from l4demons.replay import ReplayChunk, ReplayWindow
+from l4demons.signals import children_deaf_to_stop, leave_stop_to_parent
 
 log = logging.getLogger("l4demons.train")
 
@@ -238,9 +245,9 @@ class WarmStart(Trainer):
     def _finish(self, chunk: ReplayChunk, losses, val, steps: int, seconds: float) -> None:
         st = self.state
         cycle = st.cycle + 1
-        interrupted = self.stop.requested
         st.elo, st.elo_pool = None, {}  # a new player: earlier cycles' games say nothing about it
-        measured = None if interrupted or not self.cfg.measures else self._measure(cycle, seconds)
+        measured = None if self.stop.requested or not self.cfg.measures else self._measure(cycle, seconds)
+        interrupted = self.stop.requested  # a stop may also have cut the measurement short
         elo = measured.elo if measured is not None else None
         st.cycle = cycle
         st.positions += len(chunk)
@@ -269,15 +276,25 @@ class WarmStart(Trainer):
         self._commit(message + f"\n\nBest model - cycle {cycle} (warm start)", chunk, best=True)
 
 
-def _label_worker(args: tuple) -> list:
-    import signal
+_STOP: ctypes.c_bool | None = None
+"""In a labelling process: set by the parent when its labelling should end."""
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C means
-    return labels.teacher_games(*args)
+
+def _label_init(stop: ctypes.c_bool, parent: int) -> None:
+    global _STOP
+    leave_stop_to_parent(parent)  # the parent decides what a Ctrl-C means
+    _STOP = stop
+
+
+def _label_worker(args: tuple) -> list:
+    return labels.teacher_games(*args, should_stop=lambda: bool(_STOP.value))
 
 
 def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int, stop) -> list:
-    """:func:`labels.teacher_games` in one process per core; an empty list if stopped."""
+    """:func:`labels.teacher_games` in one process per core; an empty list if stopped.
+
+    :raises PretrainError: the teacher failed in a labelling process.
+    """
     from l4demons.elo.openings import load_openings
 
     workers = p.workers or cpu_count()
@@ -286,17 +303,25 @@ def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int,
     jobs = [(path, openings, p.limit, p.multipv, p.random_share, p.max_plies, deadline, per_worker,
              p.seed * 1000 + w) for w in range(workers)]
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool:
-        result = pool.map_async(_label_worker, jobs)
-        with tqdm(desc="[TRAIN] labelling", unit="s", ascii=True, leave=False,
-                  total=None if deadline == float("inf") else int(deadline - time.time())) as bar:
-            while not result.ready():
-                result.wait(1.0)
-                bar.update(1)
-                if stop.requested:
-                    pool.terminate()
-                    return []
+    done = ctx.RawValue(ctypes.c_bool, False)
+    stop.on_request(lambda: setattr(done, "value", True))  # at once, even while this process waits
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_label_init,
+                                initargs=(done, os.getpid())) as pool:
         try:
-            return [g for games in result.get() for g in games]
+            with children_deaf_to_stop():
+                futures = [pool.submit(_label_worker, job) for job in jobs]
+            log.info("[TRAIN] warm start: labelling in %d processes", workers)
+            with tqdm(desc="[TRAIN] labelling", unit="s", ascii=True, leave=False,
+                      total=None if deadline == float("inf") else int(deadline - time.time())) as bar:
+                while not stop.requested:
+                    _, running = cf.wait(futures, timeout=1.0, return_when=cf.FIRST_EXCEPTION)
+                    bar.update(1)
+                    if not running or any(f.exception() for f in futures if f.done()):
+                        break
+            if stop.requested:
+                return []
+            return [g for f in futures for g in f.result()]
         except labels.TeacherError as e:
             raise PretrainError(str(e)) from None
+        finally:
+            done.value = True  # the others stop too (a stop, a failed teacher): leaving the pool waits for them
