@@ -35,6 +35,6 @@ def test_a_stop_to_the_group_while_training_commits_the_warm_start(tmp_path):
     hub = tmp_path / "hub"
     proc = start_group(["pretrain", "--hub", str(hub), "--pgn", str(games), "--positions", "300",
                         "--epochs", "100000", "--workers", "1", *TINY], tmp_path)
-    signal_group(proc, signal.SIGTERM, when="positions from")
+    signal_group(proc, signal.SIGTERM, when="warm start: training on")
     title = head_loads(hub)
     assert title.startswith("Warm start: ") and title.endswith("(interrupted)"), title

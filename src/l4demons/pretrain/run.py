@@ -222,6 +222,8 @@ class WarmStart(Trainer):
         t0, done, sums = time.time(), 0, np.zeros(2)
         span = (deadline - t0) if deadline is not None else None
         base = list(learner.scheduler.base_lrs)
+        log.info("[TRAIN] warm start: training on %d positions for %s", n,
+                 f"{total} steps" if total is not None else f"{span:.0f}s")
         with tqdm(total=total, desc="[TRAIN] warm start", unit="step", ascii=True, leave=False) as bar:
             while not self.stop.requested:
                 late = (done >= 0.75 * total) if total is not None else (time.time() - t0 >= 0.75 * span)
