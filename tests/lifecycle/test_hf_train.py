@@ -11,11 +11,11 @@ from l4demons.lifecycle import INITIAL_MESSAGE
 from l4demons.modelcard import CARD_FILE
 
 from train_cli import (CYCLE_MESSAGE, FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, one_line_error,
-                       run_cli, start_cli, wait_for_line)
+                       run_cli, run_here, start_cli, wait_for_line)
 
 pytestmark = pytest.mark.slow
 
-def test_train_twice_history_and_rollback(fake, tmp_path):
+def test_train_twice_history_and_rollback(fake, tmp_path, monkeypatch, capsys):
     env = hf_env(fake, tmp_path)
     first = ok(run_cli(["train", "--hub", URI, "--cycles", "2", "--games", "10", "--steps", "3", *FAST], tmp_path, env=env))
     assert "[HF] creating private repository test/bot" in first and fake.repos[REPO].private
@@ -64,13 +64,16 @@ def test_train_twice_history_and_rollback(fake, tmp_path):
     m = RESUMING.search(resumed)
     assert m and m.group(1) == new_head.id[:8] and m.group(2) == "2", resumed
 
+    # The errors, in this process (the same environment; no process needed to report them).
     for missing in ("deadbeef", "0" * 40):
-        line = one_line_error(run_cli(["rollback", missing, "--hub", URI], tmp_path, env=env))
+        line = one_line_error(run_here(["rollback", missing, "--hub", URI], tmp_path, monkeypatch, capsys, env=env))
         assert missing in line and "l4demons history" in line
     assert fake.repos[REPO].main == new_head.id
-    line = one_line_error(run_cli(["rollback", "deadbeef", "--hub", "hf://test/missing"], tmp_path, env=env))
+    line = one_line_error(run_here(["rollback", "deadbeef", "--hub", "hf://test/missing"], tmp_path, monkeypatch,
+                                   capsys, env=env))
     assert "test/missing" in line and "not found" in line
-    line = one_line_error(run_cli(["train", "--hub", URI, "--cycles", "1", "--net", "small"], tmp_path, env=env))
+    line = one_line_error(run_here(["train", "--hub", URI, "--cycles", "1", "--net", "small"], tmp_path, monkeypatch,
+                                   capsys, env=env))
     assert "holds b2c32" in line  # weights of another architecture
     assert fake.repos[REPO].main == new_head.id
 
@@ -79,9 +82,9 @@ def test_train_twice_history_and_rollback(fake, tmp_path):
     ("self-play", ["--games", "500", "--steps", "3"], "cycle 1: self-play"),
     ("backprop", ["--games", "2", "--steps", "1000000"], "cycle 1: 2 games"),
 ])
-def test_sigint_commits_and_exits_zero(fake, tmp_path, phase, args, ready):
+def test_sigint_commits_and_exits_zero(fake, tmp_path, phase, args, ready, monkeypatch, capsys):
     env = hf_env(fake, tmp_path)
-    ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST], tmp_path, env=env))  # initial commit only
+    ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST], tmp_path, monkeypatch, capsys, env=env))  # initial commit
     proc = start_cli(["train", "--hub", URI, "--cycles", "1", *args, *FAST_RESUME], tmp_path, env=env)
     seen: list[str] = []
     wait_for_line(proc, ready, seen)
@@ -94,20 +97,22 @@ def test_sigint_commits_and_exits_zero(fake, tmp_path, phase, args, ready):
     load_files(fake, head.id, tmp_path)
 
 
-def test_missing_or_invalid_token_is_one_line(fake, tmp_path):
-    line = one_line_error(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST], tmp_path,
-                                  env=hf_env(fake, tmp_path, token=None)))
+def test_missing_or_invalid_token_is_one_line(fake, tmp_path, monkeypatch, capsys):
+    def error(args: list[str], token: str | None) -> str:  # in this process: the token is read at each call
+        return one_line_error(run_here(args, tmp_path, monkeypatch, capsys, env=hf_env(fake, tmp_path, token=token)))
+
+    line = error(["train", "--hub", URI, "--cycles", "0", *FAST], None)
     assert "no Hugging Face token" in line and "HF_TOKEN" in line and "401" in line
-    line = one_line_error(run_cli(["history", "--hub", URI], tmp_path, env=hf_env(fake, tmp_path, token="hf_bogus")))
+    line = error(["history", "--hub", URI], "hf_bogus")
     assert "HF_TOKEN" in line and "401" in line
-    line = one_line_error(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST], tmp_path,
-                                  env=hf_env(fake, tmp_path, token="hf_bogus")))
+    line = error(["train", "--hub", URI, "--cycles", "0", *FAST], "hf_bogus")
     assert "HF_TOKEN" in line and "401" in line
     assert REPO not in fake.repos
 
 
-def test_read_only_token_keeps_the_cycle_for_a_token_that_can_write(fake, tmp_path):
-    ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST], tmp_path, env=hf_env(fake, tmp_path, machine="w")))
+def test_read_only_token_keeps_the_cycle_for_a_token_that_can_write(fake, tmp_path, monkeypatch, capsys):
+    ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST], tmp_path, monkeypatch, capsys,
+                env=hf_env(fake, tmp_path, machine="w")))
     head = fake.repos[REPO].main
     reader = hf_env(fake, tmp_path, machine="r", token="hf_read")
     line = one_line_error(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2",

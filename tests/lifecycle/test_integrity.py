@@ -22,7 +22,7 @@ from l4demons.hub.local import LocalHub
 from l4demons.network import NetConfig, build_network, load_network, save_weights
 from l4demons.replay import ReplayChunk
 
-from train_cli import FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, run_cli
+from train_cli import FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, run_cli, run_here
 
 pytestmark = pytest.mark.slow
 
@@ -121,13 +121,14 @@ class HFWriter:
 
 
 @pytest.mark.parametrize("kind", ["local", "hf"])
-def test_damaged_head_falls_back_to_the_last_good_commit(kind, tmp_path, request):
+def test_damaged_head_falls_back_to_the_last_good_commit(kind, tmp_path, request, monkeypatch, capsys):
     if kind == "local":
         uri, env = str(tmp_path / "hub"), None
     else:
         fake = request.getfixturevalue("fake")
         uri, env = URI, hf_env(fake, tmp_path)
-    ok(run_cli(["train", "--hub", uri, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=env))
+    ok(run_here(["train", "--hub", uri, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, monkeypatch,
+                capsys, env=env))  # the good commit, in this process
     writer = LocalWriter(tmp_path / "hub", tmp_path) if kind == "local" else HFWriter(fake, tmp_path)
     good = writer.head()
     bad = bad_files(tmp_path, *writer.good())

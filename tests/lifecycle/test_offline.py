@@ -9,7 +9,7 @@ import pytest
 
 from l4demons.checkpoint import replay_file
 
-from train_cli import CYCLE_MESSAGE, FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, run_cli
+from train_cli import CYCLE_MESSAGE, FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, run_cli, run_here
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +26,10 @@ def cycles_of(fake) -> list[int]:
     return [int(m.group(1)) for c in fake.history(REPO) if (m := CYCLE_MESSAGE.match(c.title))]
 
 
-def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_path):
+def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_path, monkeypatch, capsys):
     env = hf_env(fake, tmp_path)
-    ok(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=env))
+    ok(run_here(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, monkeypatch,
+                capsys, env=env))  # the first cycle, online: in this process
     head = fake.repos[REPO].main
 
     fake.stop()
@@ -70,14 +71,15 @@ def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_pa
     assert fake.repos[REPO].main == landed and cycles_of(fake) == [1, 3] and outbox_cycles(tmp_path) == []
 
 
-def test_cycles_left_on_disk_are_merged_when_another_machine_committed_meanwhile(fake, tmp_path):
+def test_cycles_left_on_disk_are_merged_when_another_machine_committed_meanwhile(fake, tmp_path, monkeypatch, capsys):
     a, b = hf_env(fake, tmp_path, machine="a"), hf_env(fake, tmp_path, machine="b")
-    ok(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=a))
+    ok(run_here(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, monkeypatch,
+                capsys, env=a))  # the first cycle, online: in this process
     fake.stop()
     ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=a))
     assert outbox_cycles(tmp_path, "a") == [2]
     fake.start()
-    ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=b))  # machine b commits its own cycle 2
+    ok(run_here(["train", "--hub", URI, *CYCLE], tmp_path, monkeypatch, capsys, env=b))  # machine b's own cycle 2
     assert cycles_of(fake) == [1, 2]
 
     out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=a))
@@ -95,11 +97,12 @@ XET_ON = {"HF_HUB_DISABLE_XET": "0", "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS": "1", "H
           "HF_XET_CLIENT_RETRY_MAX_DURATION": "2s"}
 
 
-def test_failed_transfers_keep_the_cycle_on_disk(fake, tmp_path):
+def test_failed_transfers_keep_the_cycle_on_disk(fake, tmp_path, monkeypatch, capsys):
     """An LFS upload that keeps failing, then a Xet upload whose storage is unreachable: "hub unavailable" both
     times, the cycles wait in the outbox, and the next run that can upload takes them up."""
     env = hf_env(fake, tmp_path)
-    ok(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, env=env))
+    ok(run_here(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, monkeypatch,
+                capsys, env=env))  # the first cycle, online: in this process
     head = fake.repos[REPO].main
     fake.fail("PUT", "/lfs-upload/", status=400, times=1000)  # every pre-signed upload refused
     out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=env))

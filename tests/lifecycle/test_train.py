@@ -15,8 +15,8 @@ from l4demons.hub.local import LocalHub
 from l4demons.lifecycle import INITIAL_MESSAGE, TrainConfig, Trainer
 from l4demons.network import load_network
 
-from train_cli import (FAST, FAST_RESUME, cli_env, main_in_process, one_line_error_in_process, run_cli, start_cli,
-                       wait_for_line)
+from train_cli import (FAST, FAST_RESUME, cli_env, main_in_process, ok, one_line_error_in_process, run_cli, run_here,
+                       start_cli, wait_for_line)
 
 CYCLE_MESSAGE = re.compile(r"^Training cycle (\d+), Elo ~(\S+), Loss (\d+\.\d+|n/a)")
 
@@ -77,8 +77,8 @@ def test_resume_restores_optimizer_and_counters(tmp_path, hub_dir):
     ("self-play", ["--games", "500", "--steps", "3"], "cycle 1: self-play"),
     ("backprop", ["--games", "2", "--steps", "1000000"], "cycle 1: 2 games"),
 ])
-def test_sigint_saves_commits_and_exits_zero(tmp_path, hub_dir, phase, args, ready):
-    run_cli(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST], tmp_path)  # initial commit only
+def test_sigint_saves_commits_and_exits_zero(tmp_path, hub_dir, phase, args, ready, monkeypatch, capsys):
+    ok(run_here(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST], tmp_path, monkeypatch, capsys))  # initial commit
     proc = start_cli(["train", "--hub", str(hub_dir), "--cycles", "1", *args, *FAST_RESUME], tmp_path)
     seen: list[str] = []
     wait_for_line(proc, ready, seen)
@@ -90,8 +90,10 @@ def test_sigint_saves_commits_and_exits_zero(tmp_path, hub_dir, phase, args, rea
     assert "SIGINT received" in out
 
 
-def test_a_stop_short_of_time_commits_the_weights_and_reuses_the_last_optimizer_state(tmp_path, hub_dir):
-    run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path)
+def test_a_stop_short_of_time_commits_the_weights_and_reuses_the_last_optimizer_state(tmp_path, hub_dir, monkeypatch,
+                                                                                     capsys):
+    ok(run_here(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path,
+                monkeypatch, capsys))
     hub = LocalHub(hub_dir)
     parent = hub.head()
     proc = start_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "500", "--steps", "3",

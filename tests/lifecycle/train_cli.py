@@ -94,6 +94,30 @@ def main_in_process(args: list[str], capsys) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def run_here(args: list[str], tmp_path: Path, monkeypatch, capsys, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess:
+    """:func:`run_cli` in this process: the child's environment is set for the call and then restored.
+
+    For a run that only prepares a hub (an initial commit, a first cycle) or fails on a flag or a
+    token before training: a process is not the point there. The HF client's settings that it reads
+    once at import (cache folder, token file, Xet, offline) are set as the child would read them.
+    """
+    from huggingface_hub import constants as hf_constants
+
+    full = cli_env(tmp_path, env)
+    with monkeypatch.context() as m:
+        for name in set(os.environ) - set(full):
+            m.delenv(name)
+        for name, value in full.items():
+            m.setenv(name, value)
+        m.setattr(hf_constants, "HF_HUB_CACHE", os.path.join(full["HF_HOME"], "hub"))
+        m.setattr(hf_constants, "HF_TOKEN_PATH", os.path.join(full["HF_HOME"], "token"))
+        for name in ("HF_HUB_DISABLE_XET", "HF_HUB_OFFLINE"):
+            m.setattr(hf_constants, name, full.get(name, "0") == "1")
+        code, out, err = main_in_process(args, capsys)
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def one_line_error_in_process(args: list[str], capsys) -> str:
     """The single stderr line of an in-process run that must have failed cleanly with status 2."""
     code, out, err = main_in_process(args, capsys)
