@@ -5,7 +5,7 @@ import torch
 from l4demons.checkpoint import BEST_FILE, MODEL_FILE, STATE_FILE, TrainingState
 from l4demons.hub.local import LocalHub
 from l4demons.lifecycle import INITIAL_MESSAGE
-from train_cli import FAST, ok, one_line_error, run_cli
+from train_cli import FAST, ok, one_line_error, run_cli, run_here
 
 from test_pgn import GAMES
 
@@ -43,19 +43,20 @@ def test_a_pgn_warm_start_commits_once_and_self_play_continues_from_it(tmp_path)
     assert any("-warm-" in n for n in state.replay_chunks)  # the labelled positions stay in the window
 
 
-def test_bad_input_is_one_line_and_commits_nothing(tmp_path):
+def test_bad_input_is_one_line_and_commits_nothing(tmp_path, monkeypatch, capsys):
+    """In this process: each error is reported before any training, so no child is needed to see it."""
     hub = tmp_path / "hub"
+
+    def error(*args: str) -> str:
+        return one_line_error(run_here(["pretrain", "--hub", str(hub), *args, *TINY], tmp_path, monkeypatch, capsys))
+
     junk = tmp_path / "notes.pgn"
     junk.write_bytes(b"\x00 not chess at all\n" * 20)
-    assert "no PGN game" in one_line_error(run_cli(["pretrain", "--hub", str(hub), "--pgn", str(junk), *TINY], tmp_path))
-    missing = one_line_error(run_cli(["pretrain", "--hub", str(hub), "--teacher", str(tmp_path / "sf"), *TINY],
-                                     tmp_path))
-    assert "teacher engine" in missing
+    assert "no PGN game" in error("--pgn", str(junk))
+    assert "teacher engine" in error("--teacher", str(tmp_path / "sf"))
     crashing = tmp_path / "crash.sh"
     crashing.write_text("#!/bin/sh\nexit 3\n")
     crashing.chmod(0o755)
-    assert "UCI engine" in one_line_error(run_cli(["pretrain", "--hub", str(hub), "--teacher", str(crashing), *TINY],
-                                                  tmp_path))
-    small = one_line_error(run_cli(["pretrain", "--hub", str(hub), "--minutes", "0.2", *TINY], tmp_path))
-    assert "minutes" in small
+    assert "UCI engine" in error("--teacher", str(crashing))
+    assert "minutes" in error("--minutes", "0.2")
     assert titles(hub) == []
