@@ -154,7 +154,18 @@ def test_a_local_hub_is_served_without_naming_its_path(tiny_hub: LocalHub) -> No
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
-def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "serve.py"), "--device", "cuda", "--port", "1"],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr
+def test_device_cuda_without_a_gpu_is_a_clear_error(capsys) -> None:
+    """In this process: the check comes before the port opens (serve.py is the same door, tests/core/test_cli.py)."""
+    import logging
+
+    from l4demons import cli
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        code = cli.main(["serve", "--device", "cuda", "--port", "1"])
+    finally:  # main points logging at the captured stdout: put it back as it was
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert code == 2 and "no CUDA GPU" in err
