@@ -49,29 +49,59 @@ def max_diff(forward: Forward, planes: torch.Tensor) -> float:
     return max((g - r.float().cpu()).abs().max().item() for g, r in zip(got, ref))
 
 
+def build_one(net: torch.nn.Module, name: str, device: str, threads: int,
+              other: dict | None = None) -> tuple[Forward | None, dict]:
+    """One backend's forward (None when it cannot run here) and its costs: ``build_s``, ``change_s`` (a weights
+    change to ``other``, a second net's weights, and back), ``diff`` (largest logit difference from eager) or
+    ``error``."""
+    if name == "compile":
+        # Each net and thread count compiles anew (three batch ranges each); a fresh cache keeps
+        # the bench under dynamo's recompile limit, past which it would silently run eager.
+        torch._dynamo.reset()
+    other = other if other is not None else build_network(net.cfg, seed=1).state_dict()
+    try:
+        t0 = time.perf_counter()
+        fwd = build_forward(net, device, name, threads=threads)
+        build_s = time.perf_counter() - t0
+        fwd.load_state_dict(other)
+        change_s = fwd.rebuild_seconds
+        fwd.load_state_dict(net.state_dict())
+    except InferenceError as e:
+        return None, {"backend": name, "threads": threads, "error": str(e)}
+    diff = max_diff(fwd, positions(256, seed=3))
+    return fwd, {"backend": name, "threads": threads, "build_s": build_s, "change_s": change_s, "diff": diff}
+
+
 def build_all(net: torch.nn.Module, names: list[str], device: str, threads: int) -> tuple[dict[str, Forward], list[str]]:
     """Forwards for ``names`` and one row each of their costs."""
     forwards, rows = {}, []
     other = build_network(net.cfg, seed=1).state_dict()
     for name in names:
-        if name == "compile":
-            # Each net and thread count compiles anew (three batch ranges each); a fresh cache keeps
-            # the bench under dynamo's recompile limit, past which it would silently run eager.
-            torch._dynamo.reset()
-        try:
-            t0 = time.perf_counter()
-            fwd = build_forward(net, device, name, threads=threads)
-            build_s = time.perf_counter() - t0
-        except InferenceError as e:
-            rows.append(f"| {name} | {threads} | - | - | - | not here: {e} |")
+        fwd, cost = build_one(net, name, device, threads, other)
+        if fwd is None:
+            rows.append(f"| {name} | {threads} | - | - | - | not here: {cost['error']} |")
             continue
-        fwd.load_state_dict(other)
-        change_s = fwd.rebuild_seconds
-        fwd.load_state_dict(net.state_dict())
-        diff = max_diff(fwd, positions(256, seed=3))
-        rows.append(f"| {name} | {threads} | {build_s:.2f} | {change_s:.3f} | {diff:.1e} | |")
+        rows.append(f"| {name} | {threads} | {cost['build_s']:.2f} | {cost['change_s']:.3f} | {cost['diff']:.1e} | |")
         forwards[name] = fwd
     return forwards, rows
+
+
+def measure(forwards: dict[str, Forward], planes: torch.Tensor, rounds: int, seconds: float) -> dict[str, float]:
+    """Median evaluations per second of each forward on ``planes``: ``rounds`` interleaved slices of ``seconds``."""
+    samples: dict[str, list[float]] = {name: [] for name in forwards}
+    for fwd in forwards.values():
+        rate(fwd, planes, 0.0)  # warm-up (and batch-1 recompile for torch.compile)
+    for _ in range(rounds):
+        for name, fwd in forwards.items():
+            samples[name].append(rate(fwd, planes, seconds))
+    return {name: statistics.median(got) for name, got in samples.items()}
+
+
+def default_backends(device: str) -> list[str]:
+    """Every backend that can run on ``device``'s kind, eager first."""
+    cuda = device.startswith("cuda")
+    cpu_only = {"onnxruntime", "openvino"}
+    return [b for b in BACKENDS if b not in (cpu_only if cuda else CUDA_ONLY)]
 
 
 def main() -> None:
@@ -89,8 +119,7 @@ def main() -> None:
     if cuda and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA GPU here")
     batches = [int(b) for b in (args.batches or ("1,64,256,1024" if cuda else "1,16,64,256")).split(",")]
-    cpu_only = {"onnxruntime", "openvino"}
-    names = args.backends.split(",") if args.backends else [b for b in BACKENDS if b not in (cpu_only if cuda else CUDA_ONLY)]
+    names = args.backends.split(",") if args.backends else default_backends(args.device)
     if "eager" not in names:
         names.insert(0, "eager")
     table, costs = [], []
@@ -101,16 +130,9 @@ def main() -> None:
             forwards, rows = build_all(net, names, args.device, threads)
             costs += [f"| {net.cfg.name} " + r for r in rows]
             for batch in batches:
-                planes = positions(batch)
-                samples: dict[str, list[float]] = {name: [] for name in forwards}
-                for fwd in forwards.values():
-                    rate(fwd, planes, 0.0)  # warm-up (and batch-1 recompile for torch.compile)
-                for _ in range(args.rounds):
-                    for name, fwd in forwards.items():
-                        samples[name].append(rate(fwd, planes, args.seconds))
-                base = statistics.median(samples["eager"])
-                for name, got in samples.items():
-                    med = statistics.median(got)
+                medians = measure(forwards, positions(batch), args.rounds, args.seconds)
+                base = medians["eager"]
+                for name, med in medians.items():
                     table.append(f"| {net.cfg.name} | {threads} | {batch} | {name} | {med:,.0f} | {med / base:.2f} |")
     print(f"device {args.device}, torch {torch.__version__}, median of {args.rounds} interleaved "
           f"{args.seconds} s slices\n")

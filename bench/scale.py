@@ -32,6 +32,7 @@ import pstats
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 try:
     import l4demons  # noqa: F401
@@ -53,13 +54,23 @@ SEED = 1234
 
 
 def bench_selfplay(workers: int, net_cfg: NetConfig, state_dict: dict, sp_cfg: SelfPlayConfig, games: int,
-                   device: str) -> tuple[dict, list[GameRecord]]:
-    """Evaluations and games per second of one timed ``pool.play``."""
+                   device: str, seconds: float | None = None) -> tuple[dict, list[GameRecord]]:
+    """Evaluations and games per second of one timed ``pool.play``.
+
+    ``seconds``: stop the warm-up and the timed play after that long (games in flight are dropped, their
+    evaluations still counted); default: play every game to its end.
+    """
+
+    def after(limit: float | None) -> Callable[[], bool]:
+        end = None if limit is None else time.perf_counter() + limit
+        return lambda: end is not None and time.perf_counter() > end
+
     with SelfPlayPool(workers, net_cfg, sp_cfg, worker_devices(device)) as pool:
-        pool.play(state_dict, workers, SEED + 1)  # warm-up: processes started, nets built, first calls made
+        # warm-up: processes started, nets built, first calls made
+        pool.play(state_dict, workers, SEED + 1, should_stop=after(None if seconds is None else min(seconds, 5.0)))
         before = pool.evaluations
         t0 = time.perf_counter()
-        records = pool.play(state_dict, games, SEED)
+        records = pool.play(state_dict, games, SEED, should_stop=after(seconds))
         seconds = time.perf_counter() - t0
         evals = pool.evaluations - before
     row = {"workers": workers, "games": len(records), "positions": sum(len(g) for g in records),

@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import random
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -98,10 +99,13 @@ class RecordingEvaluator(Evaluator):
         return super().evaluate(batch)
 
 
-def self_play(net: torch.nn.Module, device: str, cfg: SelfPlayConfig, games: int, seed: int, compiled: bool) -> Run:
+def self_play(net: torch.nn.Module, device: str, cfg: SelfPlayConfig, games: int, seed: int, compiled: bool,
+              should_stop: Callable[[], bool] = lambda: False) -> Run:
+    """``games`` self-play games in this process; ``should_stop`` ends the run early (games in flight dropped,
+    their evaluations still counted)."""
     evaluator = RecordingEvaluator(net, device)
     t0 = time.perf_counter()
-    records = play_games(evaluator, cfg, games, np.random.default_rng(seed), compiled=compiled)
+    records = play_games(evaluator, cfg, games, np.random.default_rng(seed), should_stop=should_stop, compiled=compiled)
     seconds = time.perf_counter() - t0
     return Run("compiled core" if compiled else "Python reference", len(records), sum(len(r) for r in records),
                evaluator.evaluations, evaluator.calls, seconds, evaluator.net_seconds, evaluator.sizes)
