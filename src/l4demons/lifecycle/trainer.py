@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from l4demons.checkpoint import TrainingState
 from l4demons.devices import default_workers, resolve_device, worker_devices, workers_per_gpu
@@ -39,6 +38,7 @@ from l4demons.lifecycle.measure import MeasureMixin
 from l4demons.lifecycle.start import StartMixin
 from l4demons.network import NetConfig, build_network, weights_dict
 from l4demons.outbox import Outbox
+from l4demons.progress import progress
 from l4demons.replay import ReplayChunk, ReplayWindow
 from l4demons.selfplay import SelfPlayConfig
 from l4demons.signals import StopFlag
@@ -172,8 +172,7 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
         # Fresh entropy per machine and rank: two trainers resuming from one commit must not play the same
         # games. The learner's sampling stays on the restored RNG, so a resumed run trains as it would have.
         seed = int(self.rng.integers(2**31)) ^ secrets.randbits(31) ^ (7919 * world.rank)
-        with tqdm(total=share, desc="[TRAIN] self-play", unit="game", ascii=True, disable=None if main else True,
-                  leave=False) as bar:
+        with progress(total=share, desc="[TRAIN] self-play", unit="game", enabled=main) as bar:
             games = pool.play(state_dict, share, seed, on_game=lambda _: bar.update(1), should_stop=self.stop,
                               cfg=self._selfplay_config())
         games = gather_lists(games, world)
@@ -194,8 +193,7 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
         sample_rng = np.random.default_rng([int(self.rng.integers(2**31)), world.rank])
         steps, first = self._steps(new_train), self.learner.step
         if self.replay.train_positions and steps and not self.stop.requested:
-            with tqdm(total=steps, desc="[TRAIN] backprop", unit="step", ascii=True,
-                      disable=None if main else True, leave=False) as bar:
+            with progress(total=steps, desc="[TRAIN] backprop", unit="step", enabled=main) as bar:
                 losses = self.learner.train_steps(self.replay, steps, sample_rng,
                                                   on_step=lambda *_: bar.update(1),
                                                   should_stop=lambda: any_rank(self.stop.requested, world))

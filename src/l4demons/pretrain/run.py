@@ -40,7 +40,6 @@ import uuid
 
 import chess.engine
 import numpy as np
-from tqdm import tqdm
 
 from l4demons.devices import cpu_count
 from l4demons.learner import LearnerConfig, Losses
@@ -48,6 +47,7 @@ from l4demons.lifecycle.common import TrainError, elo_text
 from l4demons.lifecycle.config import TrainConfig
 from l4demons.lifecycle.trainer import Trainer
 from l4demons.pretrain import labels, pgn
+from l4demons.progress import progress
 from l4demons.replay import ReplayChunk, ReplayWindow
 from l4demons.signals import children_deaf_to_stop, leave_stop_to_parent
 
@@ -224,7 +224,7 @@ class WarmStart(Trainer):
         base = list(learner.scheduler.base_lrs)
         log.info("[TRAIN] warm start: training on %d positions for %s", n,
                  f"{total} steps" if total is not None else f"{span:.0f}s")
-        with tqdm(total=total, desc="[TRAIN] warm start", unit="step", ascii=True, leave=False) as bar:
+        with progress(total=total, desc="[TRAIN] warm start", unit="step") as bar:
             while not self.stop.requested:
                 late = (done >= 0.75 * total) if total is not None else (time.time() - t0 >= 0.75 * span)
                 learner.scheduler.base_lrs = [b * (0.1 if late else 1.0) for b in base]
@@ -313,8 +313,8 @@ def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int,
             with children_deaf_to_stop():
                 futures = [pool.submit(_label_worker, job) for job in jobs]
             log.info("[TRAIN] warm start: labelling in %d processes", workers)
-            with tqdm(desc="[TRAIN] labelling", unit="s", ascii=True, leave=False,
-                      total=None if deadline == float("inf") else int(deadline - time.time())) as bar:
+            with progress(desc="[TRAIN] labelling", unit="s",
+                          total=None if deadline == float("inf") else int(deadline - time.time())) as bar:
                 while not stop.requested:
                     _, running = cf.wait(futures, timeout=1.0, return_when=cf.FIRST_EXCEPTION)
                     bar.update(1)
