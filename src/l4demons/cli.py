@@ -91,9 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prune(sub)
 
     u = sub.add_parser("uci", help="speak UCI on stdin/stdout (for GUIs, lichess-bot, match runners)")
-    _add_hub(u)
-    u.add_argument("--file", default="model_best.pt", help="weights to play with (model_best.pt or model.pt)")
-    u.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _add_uci_flags(u)
 
     s = sub.add_parser("serve", help="serve the bot over HTTP (the ChessHacks contract) with a board to play on")
     _add_serve_flags(s)
@@ -240,6 +238,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     draw_report(rows, args.out)
     print(f"wrote {args.out}")
     return 0
+
+
+def _add_uci_flags(p: argparse.ArgumentParser) -> None:
+    """``l4demons uci``'s flags, generated from :class:`l4demons.uci_protocol.EngineOptions`: the options' first values."""
+    from l4demons.flags import add_flags
+    from l4demons.uci_protocol import EngineOptions
+
+    add_flags(p, EngineOptions)
+    _choices(p, "device", ["auto", "cpu", "cuda"])
 
 
 def cmd_uci(args: argparse.Namespace) -> int:

@@ -331,8 +331,9 @@ def run_uci(args: argparse.Namespace) -> int:
     """Speak UCI on stdin/stdout until ``quit`` or end of input; 2 when the engine cannot play."""
     # Log to stderr: stdout belongs to the protocol.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr, force=True)
-    options = EngineOptions(hub=getattr(args, "hub", None) or "", file=getattr(args, "file", None) or "model_best.pt",
-                            device=getattr(args, "device", None) or "auto", token=getattr(args, "token", None))
+    from l4demons.flags import from_flags
+
+    options = from_flags(EngineOptions, args)
 
     def send(line: str) -> None:
         sys.stdout.write(line + "\n")

@@ -24,23 +24,24 @@ class UciError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class EngineOptions:
-    """The engine's UCI options."""
+    """The engine's UCI options; ``l4demons uci``'s flags (generated from these fields) set their first values."""
 
     hub: str = ""
-    """Checkpoint hub (a directory or ``hf://owner/repo``); empty: ``$L4D_HUB``, else the local hub."""
+    """Checkpoint hub: a directory or hf://owner/repo (default: $L4D_HUB, else the local hub)."""
     file: str = "model_best.pt"
-    """``model_best.pt``, ``model.pt`` or a local ``.pt`` file."""
+    """Weights to play: model_best.pt or model.pt on the hub, or a local .pt file."""
     device: str = "auto"
+    """Where the network runs: auto (CUDA when present), cpu or cuda."""
     threads: int = 0
-    """Torch CPU threads; 0 leaves torch's default."""
+    """Torch CPU threads (0: torch's default, all cores)."""
     move_overhead: int = 50
     """Milliseconds kept back per move for the GUI and transport."""
     allow_random: bool = False
     """Play an untrained network when no weights exist anywhere."""
     show_wdl: bool = False
-    """``UCI_ShowWDL``: ``info`` lines carry ``wdl W D L`` (off by default, as in Stockfish)."""
+    """UCI_ShowWDL: info lines carry wdl W D L, per mille from the side to move's view (off by default, as in Stockfish)."""
     token: str | None = None
-    """Hugging Face token (from the command line only, never shown)."""
+    """Hugging Face token (default: $HF_TOKEN or the saved login; never shown)."""
 
     def weights_key(self) -> tuple:
         """What a change of requires reloading the network."""
