@@ -80,6 +80,9 @@ class SelfPlayConfig:
     """Adjudicate a draw after this many consecutive plies below --draw-threshold."""
     concurrent_games: int = 32
     """Games in flight per process (their leaves share network calls)."""
+    sample_plies: int = 30
+    """Moves before this ply are sampled (the search's Gumbel noise picks among good moves), later ones are the
+    search's best, so late material swings are the players' doing, not noise (--max-plies or more: all sampled)."""
 
     def __post_init__(self) -> None:
         if self.simulations < 2 or self.fast_simulations < 2:
@@ -90,6 +93,8 @@ class SelfPlayConfig:
             raise ValueError("max_plies must be at least 2")
         if self.concurrent_games < 1:
             raise ValueError("concurrent_games must be at least 1")
+        if self.sample_plies < 0:
+            raise ValueError("sample_plies must be 0 or more")
 
 
 @dataclasses.dataclass
@@ -258,6 +263,7 @@ def play_games(
 def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, seed: int,
                     on_game: Callable[[GameRecord], None] | None, should_stop: Callable[[], bool]) -> list[GameRecord]:
     gcfg = GumbelConfig(simulations=cfg.simulations, max_considered=cfg.max_considered)
+    greedy = dataclasses.replace(gcfg, gumbel_scale=0.0)  # past --sample-plies: the search's best move
     buffers = evaluator.new_buffers()
     finished: list[GameRecord] = []
     active: list[_Game] = []
@@ -266,7 +272,7 @@ def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, see
     def next_search(game: _Game) -> None:
         game.full_now = bool(game.rng.random() < cfg.full_search_prob)
         sims = cfg.simulations if game.full_now else cfg.fast_simulations
-        game.search = GumbelSearch(game.board, gcfg, game.rng, sims)
+        game.search = GumbelSearch(game.board, gcfg if game.board.ply() < cfg.sample_plies else greedy, game.rng, sims)
 
     while (started < n_games or active) and not should_stop():
         while started < n_games and len(active) < cfg.concurrent_games:
@@ -302,7 +308,7 @@ def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, see
 _CORE_FIELDS = (
     "simulations", "fast_simulations", "full_search_prob", "max_considered", "max_plies", "adjudicate_material",
     "material_win", "material_win_plies", "resign_threshold", "resign_moves", "resign_playthrough", "draw_threshold",
-    "draw_min_ply", "draw_plies", "concurrent_games",
+    "draw_min_ply", "draw_plies", "concurrent_games", "sample_plies",
 )
 """The SelfPlayConfig fields the core implements (a test checks that this is all of them)."""
 

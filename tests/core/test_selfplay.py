@@ -1,3 +1,5 @@
+import dataclasses
+
 import chess
 import numpy as np
 
@@ -84,3 +86,20 @@ def test_a_held_material_lead_wins():
     for uci in ["e1e2", "e8e7", "e2e3", "e7e6"]:
         off.play(chess.Move.from_uci(uci), 0.0)
     assert off.outcome is None
+
+
+def test_moves_are_sampled_before_sample_plies_and_the_searchs_best_after():
+    """Past --sample-plies the move is the search's best: with a fixed net and every search full, games from
+    different random streams play the same moves from there on; before it they differ."""
+    ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
+    base = SelfPlayConfig(simulations=8, fast_simulations=8, full_search_prob=1.0, max_plies=24, material_win=0,
+                          resign_threshold=-1.0, concurrent_games=4)
+
+    def moves(sample_plies: int, compiled: bool) -> set[tuple[str, ...]]:
+        cfg = dataclasses.replace(base, sample_plies=sample_plies)
+        return {tuple(g.moves) for g in play_games(ev, cfg, 4, np.random.default_rng(1), compiled=compiled)}
+
+    for compiled in (False, True):
+        assert len(moves(0, compiled)) == 1, "greedy from the first ply: every game the same"
+        assert len(moves(24, compiled)) == 4, "sampled throughout: every game its own"
+        assert len({m[:6] for m in moves(6, compiled)}) == 4, "sampled for the first six plies"

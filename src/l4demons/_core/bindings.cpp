@@ -280,6 +280,7 @@ PYBIND11_MODULE(_core, m) {
         .def_readwrite("draw_min_ply", &SelfPlayParams::draw_min_ply)
         .def_readwrite("draw_plies", &SelfPlayParams::draw_plies)
         .def_readwrite("concurrent_games", &SelfPlayParams::concurrent_games)
+        .def_readwrite("sample_plies", &SelfPlayParams::sample_plies)
         .def_readwrite("gumbel", &SelfPlayParams::gumbel);
 
     py::class_<SelfPlay>(m, "SelfPlay")

@@ -87,7 +87,9 @@ int64_t SelfPlay::max_rows() const {
 void SelfPlay::next_search(Game& g) {
     g.full_now = g.noise.uniform() < params_.full_search_prob;
     const int sims = g.full_now ? params_.simulations : params_.fast_simulations;
-    g.search.start(g.board, &g.keys, sims, params_.gumbel, &g.noise);
+    GumbelParams gumbel = params_.gumbel;
+    if (g.board.ply() >= params_.sample_plies) gumbel.gumbel_scale = 0.0;  // past the opening: the best move
+    g.search.start(g.board, &g.keys, sims, gumbel, &g.noise);
 }
 
 void SelfPlay::record_and_play(Game& g) {

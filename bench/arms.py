@@ -1,0 +1,151 @@
+"""Arms side by side: does a change to learning make a stronger net in the same minutes on the same machine?
+
+    python bench/arms.py --minutes 30 --arm "old=--sample-plies 1000" --arm "new="
+    python bench/arms.py --minutes 30 --arm "a=--value-weight 0.25" --arm "b=--value-weight 1" --h2h-games 200
+
+1. Every arm's ``l4demons train`` runs at the same time, each from its own
+   empty hub with ``--hours M/60 --workers W`` (W: the cores shared out,
+   one each on 2 cores) and the arm's flags: the same minutes of the same
+   machine, whatever else it is doing, so a faster or slower machine moves
+   every arm alike.
+2. The arms' final ``model_best.pt`` play each other (the first arm against
+   each of the others) in colour-swapped book openings at ``--tc`` until a
+   sequential probability ratio test decides (:mod:`l4demons.elo.h2h`) or
+   ``--h2h-games`` are played, and each plays the one-ply material grabber.
+3. One table: per arm its cycles, games, positions and the share of games
+   ended by mate or another rule of chess; then the match with its Elo
+   interval and the SPRT's verdict.
+
+A change stays only if the match says so (the brief's rule); the README and
+docs/learning.md carry the table this printed, with the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from learning import score_row  # noqa: E402  (bench/learning.py: the same score rows)
+
+from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, read_metrics  # noqa: E402
+from l4demons.elo import PlayerSpec, apply_tc  # noqa: E402
+from l4demons.elo.h2h import format_head_to_head, head_to_head  # noqa: E402
+from l4demons.elo.match import play_match  # noqa: E402
+from l4demons.elo.openings import load_openings  # noqa: E402
+from l4demons.hub.local import LocalHub  # noqa: E402
+
+RULE_ENDINGS = ("checkmate", "stalemate", "insufficient", "fifty_moves", "repetition")
+"""Terminations by a rule of chess (not by the material count, the length cap or a resignation)."""
+_RESULTS = re.compile(r"cycle (\d+): (\d+) games, .*?; results (.*)$")
+
+
+def parse_arm(text: str) -> tuple[str, list[str]]:
+    """``name=--flag value ...`` -> (name, flags).
+
+    :raises argparse.ArgumentTypeError: no ``=`` or an empty name.
+    """
+    name, sep, flags = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"an arm is NAME=FLAGS, got {text!r}")
+    return name.strip(), flags.split()
+
+
+def endings(log_text: str) -> tuple[dict[str, int], dict[str, int]]:
+    """(terminations over the whole run, terminations of its last cycle) from a train log's result lines."""
+    total: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for line in log_text.splitlines():
+        m = _RESULTS.search(line)
+        if not m:
+            continue
+        last = {}
+        for part in m.group(3).split(", "):
+            kind, _, count = part.rpartition(" ")
+            last[kind] = int(count)
+            total[kind] = total.get(kind, 0) + int(count)
+    return total, last
+
+
+def rule_share(counts: dict[str, int]) -> float:
+    games = sum(counts.values())
+    return sum(counts.get(k, 0) for k in RULE_ENDINGS) / games if games else 0.0
+
+
+def train_arms(arms: list[tuple[str, list[str]]], minutes: float, workers: int, out: Path) -> None:
+    """Every arm's ``l4demons train`` at once, each from its own empty hub; waits for all."""
+    procs = []
+    for name, flags in arms:
+        cmd = [sys.executable, "-m", "l4demons", "train", "--hub", str(out / name / "hub"), "--hours",
+               str(minutes / 60), "--workers", str(workers), *flags]
+        (out / name).mkdir(parents=True, exist_ok=True)
+        logging.info("[BENCH] arm %s: %s", name, " ".join(cmd[2:]))
+        log = open(out / name / "train.log", "w")
+        procs.append((name, log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})))
+    for name, log, proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"arm {name}: l4demons train exited {proc.returncode}; see {out / name / 'train.log'}")
+        log.close()
+
+
+def final_net(arm_dir: Path) -> Path:
+    """The arm's model_best.pt (its model.pt if none) as ``<arm>.pt``: the file name names the player in matches."""
+    hub = LocalHub(arm_dir / "hub")
+    path = arm_dir / f"{arm_dir.name}.pt"
+    path.write_bytes((hub.download(BEST_FILE) or hub.download(MODEL_FILE)).read_bytes())
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arm", type=parse_arm, action="append", required=True,
+                    help="NAME=FLAGS for l4demons train (the first arm is the baseline); give two or more")
+    ap.add_argument("--minutes", type=float, default=30.0, help="training budget of every arm (wall clock, at once)")
+    ap.add_argument("--workers", type=int, default=0, help="self-play workers per arm (0: the cores shared out)")
+    ap.add_argument("--h2h-games", type=int, default=200, help="most games of each head-to-head (SPRT stops sooner)")
+    ap.add_argument("--material-games", type=int, default=60, help="games of each arm against the material grabber")
+    ap.add_argument("--tc", default="time=0.1", help="budget per move: time=S or nodes=N")
+    ap.add_argument("--out", default=None, help="folder for hubs, logs and PGNs (default: a temporary one)")
+    ap.add_argument("--skip-training", action="store_true", help="measure the arms already in --out")
+    args = ap.parse_args()
+    if len(args.arm) < 2 or len({n for n, _ in args.arm}) != len(args.arm):
+        ap.error("give at least two --arm, with distinct names")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = Path(args.out or tempfile.mkdtemp(prefix="l4d-arms-"))
+    workers = args.workers or max(1, (os.cpu_count() or 1) // len(args.arm))
+    if not args.skip_training:
+        train_arms(args.arm, args.minutes, workers, out)
+
+    nets = {name: final_net(out / name) for name, _ in args.arm}
+    openings = load_openings(count=max(1, args.material_games // 2), seed=21)
+    print(f"\narms: {args.minutes:g} minutes each, at once, {workers} self-play worker(s) each; games at {args.tc}\n")
+    print("| arm | flags | cycles | games | positions | steps | ended by a rule of chess (all / last cycle) "
+          "| vs material grabber (W/D/L, score) |")
+    print("|---|---|---:|---:|---:|---:|---|---|")
+    for name, flags in args.arm:
+        rows = read_metrics(LocalHub(out / name / "hub").download(METRICS_FILE))
+        total, last = endings((out / name / "train.log").read_text())
+        grabber = play_match(apply_tc(PlayerSpec.net(nets[name]), args.tc), PlayerSpec.material(), openings,
+                             args.material_games, seed=22, event="arms bench")
+        cells = score_row("", grabber).strip("|").split("|")[2:4]
+        print(f"| {name} | `{' '.join(flags) or '(defaults)'}` | {rows[-1]['cycle']} | {sum(r['games'] for r in rows)} "
+              f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps']} | {rule_share(total):.2f} / "
+              f"{rule_share(last):.2f} | {cells[0].strip()}, {cells[1].strip()} |")
+    base, base_net = args.arm[0][0], nets[args.arm[0][0]]
+    for name, _ in args.arm[1:]:
+        h2h = head_to_head(apply_tc(PlayerSpec.net(nets[name]), args.tc), apply_tc(PlayerSpec.net(base_net), args.tc),
+                           max_games=args.h2h_games,
+                           pgn_path=out / f"{name}_vs_{base}.pgn", seed=23)
+        print(f"\n```\n{format_head_to_head(h2h)}\n```")
+
+
+if __name__ == "__main__":
+    main()
