@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -25,3 +27,15 @@ def uniform_net() -> UniformNet:
 def _one_thread():
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """A test that runs ``l4demons.cli.main`` in this process has its logging pointed at the captured stdout,
+    which pytest closes after the test: put the root logger back, so no later test logs to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+

@@ -73,8 +73,10 @@ def main_in_process(args: list[str], capsys) -> tuple[int, str, str]:
     """``l4demons.cli.main(args)`` in this process: (exit status, stdout, stderr), with pytest's ``capsys``.
 
     A usage error argparse reports by ``SystemExit`` counts as its status; the logging set-up that
-    ``main`` makes (to the captured stdout) is undone afterwards.
+    ``main`` makes (to the captured stdout) is undone afterwards. What the test printed before the call
+    is not part of the result.
     """
+    capsys.readouterr()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
