@@ -10,12 +10,10 @@ from __future__ import annotations
 import chess
 import numpy as np
 import pytest
-import torch
 
 from l4demons.encoding import encode_position, legal_moves_and_indices, planes_from_positions
-from l4demons.learner import Learner, LearnerConfig, value_target
-from l4demons.network import NetConfig, build_network
-from l4demons.probes import material_chunk, probe, random_positions
+from l4demons.learner import value_target
+from l4demons.probes import probe
 from l4demons.replay import ReplayChunk, ReplayWindow
 from l4demons.selfplay import GameRecord, SelfPlayConfig, _Game
 
@@ -68,17 +66,8 @@ def test_targets_read_back_from_the_window_match_the_game():
 
 
 @pytest.mark.parametrize("value_head", ["pool", "fc"])
-def test_a_net_learns_material_from_the_materials_label(value_head):
-    rng = np.random.default_rng(0)
-    window = ReplayWindow()
-    # 4000 positions and 400 steps (13 passes): on 1500 and 250 (21 passes) the pooled head memorised and,
-    # depending on the machine's arithmetic, missed the rook; measured over seeds 0-2, both heads see every piece.
-    window.add(material_chunk(random_positions(4000, rng)))
-    torch.manual_seed(0)
-    net = build_network(NetConfig(blocks=2, channels=32, value_hidden=64, value_head=value_head), seed=0)
-    before = probe(net)
-    learner = Learner(net, LearnerConfig(batch_size=128, lr=3e-3, warmup_steps=1, value_target_mix=0.0, value_weight=1.0))
-    learner.train_steps(window, 400, rng)
+def test_a_net_learns_material_from_the_materials_label(value_head, material_net):
+    before, net = material_net(value_head)  # trained in tests/conftest.py (4000 positions, 400 steps), once a session
     after = probe(net)
     assert after.sees_material, after.summary()
     assert after.ahead["queen"] - after.behind["queen"] > 0.3, after.summary()

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from l4demons.learner import Learner, LearnerConfig
 from l4demons.lifecycle.measure import play_gate
 from l4demons.network import NetConfig, build_network, save_weights
-from l4demons.probes import material_chunk, probe, random_positions
-from l4demons.replay import ReplayWindow
+from l4demons.probes import probe
 
 CFG = NetConfig(blocks=2, channels=32, value_hidden=64, value_head="pool")
 
 
 @pytest.fixture(scope="module")
-def nets(tmp_path_factory):
-    """A net that has learned material, and the same net deliberately weakened (it wants to be behind)."""
-    rng = np.random.default_rng(1)
-    window = ReplayWindow()
-    window.add(material_chunk(random_positions(1500, rng)))
-    torch.manual_seed(0)
-    good = build_network(CFG, seed=0)
-    Learner(good, LearnerConfig(batch_size=128, lr=3e-3, warmup_steps=1, value_target_mix=0.0, value_weight=1.0)).train_steps(
-        window, 250, rng)
+def nets(tmp_path_factory, material_net):
+    """A net that has learned material (the learning-signal test's, trained once a session), and the same net
+    deliberately weakened (it wants to be behind)."""
+    good = material_net("pool")[1]
     assert probe(good).sees_material
     weak = build_network(CFG, seed=0)
     weak.load_state_dict(good.state_dict())
