@@ -1,4 +1,8 @@
-"""The Hub goes away and comes back: start from the cache, keep cycles on disk, upload them later."""
+"""The Hub goes away and comes back: start from the cache, keep cycles on disk, upload them later.
+
+Each run is ``l4demons train`` in this process (``train_cli.run_here``; the Xet one a child): a new run
+reads only what the last one left on disk (its HF cache and outbox folders), as a new process would.
+"""
 
 from __future__ import annotations
 
@@ -29,11 +33,11 @@ def cycles_of(fake) -> list[int]:
 def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_path, monkeypatch, capsys):
     env = hf_env(fake, tmp_path)
     ok(run_here(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, monkeypatch,
-                capsys, env=env))  # the first cycle, online: in this process
+                capsys, env=env))
     head = fake.repos[REPO].main
 
     fake.stop()
-    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=env))
+    out = ok(run_here(["train", "--hub", URI, *CYCLE], tmp_path, monkeypatch, capsys, env=env))
     unreachable = [line for line in out.splitlines() if "[HF] hub unreachable" in line]
     assert len(unreachable) == 1 and f"cached commit {head[:8]}" in unreachable[0], out
     m = RESUMING.search(out)
@@ -42,7 +46,7 @@ def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_pa
     assert "cycle 2 stays on disk" in out and outbox_cycles(tmp_path) == [2]
 
     # Still offline: the next run goes on from the waiting cycle 2, not from the cached commit.
-    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=env))
+    out = ok(run_here(["train", "--hub", URI, *CYCLE], tmp_path, monkeypatch, capsys, env=env))
     assert sum("[HF] hub unreachable" in line for line in out.splitlines()) == 1, out
     assert "continuing from cycle 2" in out and "[TRAIN] cycle 3: self-play" in out
     assert outbox_cycles(tmp_path) == [2, 3]
@@ -50,7 +54,7 @@ def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_pa
     fake.start()  # back, same port, same repos
     outbox = tmp_path / "machine-a" / "cache" / "l4demons" / "outbox"
     shutil.copytree(outbox, tmp_path / "outbox-copy")
-    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    out = ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, monkeypatch, capsys, env=env))
     # One commit carries both waiting cycles: the newest checkpoint, every replay chunk, every metrics row.
     assert out.count("(left on disk until now, cycles 2 folded in)") == 1 and "merged" not in out, out
     assert cycles_of(fake) == [1, 3] and outbox_cycles(tmp_path) == []
@@ -65,7 +69,7 @@ def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_pa
     shutil.rmtree(outbox)
     shutil.copytree(tmp_path / "outbox-copy", outbox)
     landed = fake.repos[REPO].main
-    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    out = ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, monkeypatch, capsys, env=env))
     # The Hub client finds every file already there and sends nothing; the trainer takes the commit as its own.
     assert "Training cycle 3, Elo ~n/a, Loss" in out and f"commit {landed[:8]}" in out and "merged" not in out, out
     assert fake.repos[REPO].main == landed and cycles_of(fake) == [1, 3] and outbox_cycles(tmp_path) == []
@@ -74,15 +78,15 @@ def test_offline_start_keeps_cycles_on_disk_and_uploads_them_folded(fake, tmp_pa
 def test_cycles_left_on_disk_are_merged_when_another_machine_committed_meanwhile(fake, tmp_path, monkeypatch, capsys):
     a, b = hf_env(fake, tmp_path, machine="a"), hf_env(fake, tmp_path, machine="b")
     ok(run_here(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, monkeypatch,
-                capsys, env=a))  # the first cycle, online: in this process
+                capsys, env=a))
     fake.stop()
-    ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=a))
+    ok(run_here(["train", "--hub", URI, *CYCLE], tmp_path, monkeypatch, capsys, env=a))
     assert outbox_cycles(tmp_path, "a") == [2]
     fake.start()
     ok(run_here(["train", "--hub", URI, *CYCLE], tmp_path, monkeypatch, capsys, env=b))  # machine b's own cycle 2
     assert cycles_of(fake) == [1, 2]
 
-    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=a))
+    out = ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, monkeypatch, capsys, env=a))
     assert "merged this machine's cycle 2 onto it as cycle 3" in out, out
     assert cycles_of(fake) == [1, 2, 3] and outbox_cycles(tmp_path, "a") == []
     head = fake.repos[REPO].commits[fake.repos[REPO].main]
@@ -102,17 +106,18 @@ def test_failed_transfers_keep_the_cycle_on_disk(fake, tmp_path, monkeypatch, ca
     times, the cycles wait in the outbox, and the next run that can upload takes them up."""
     env = hf_env(fake, tmp_path)
     ok(run_here(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2", *FAST], tmp_path, monkeypatch,
-                capsys, env=env))  # the first cycle, online: in this process
+                capsys, env=env))
     head = fake.repos[REPO].main
     fake.fail("PUT", "/lfs-upload/", status=400, times=1000)  # every pre-signed upload refused
-    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env=env))
+    out = ok(run_here(["train", "--hub", URI, *CYCLE], tmp_path, monkeypatch, capsys, env=env))
     assert "a file transfer failed" in out and "cycle 2 stays on disk" in out, out
     fake.heal()
-    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env={**env, **XET_ON}))  # Xet: the CAS is down
+    # Xet: the CAS is down. A child process: the Xet client reads its retry settings once, at its start.
+    out = ok(run_cli(["train", "--hub", URI, *CYCLE], tmp_path, env={**env, **XET_ON}))
     assert "a file transfer failed" in out and "stay on disk" in out, out
     assert fake.count("GET", "/xet-write-token/") >= 1 and fake.repos[REPO].main == head
     assert outbox_cycles(tmp_path) == [2, 3]
-    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    out = ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, monkeypatch, capsys, env=env))
     assert "(left on disk until now, cycles 2 folded in)" in out, out
     assert cycles_of(fake) == [1, 3] and outbox_cycles(tmp_path) == []
     assert load_files(fake, fake.repos[REPO].main, tmp_path).cycle == 3
