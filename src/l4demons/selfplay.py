@@ -37,7 +37,7 @@ from typing import Callable
 import chess
 import numpy as np
 
-from l4demons import core
+from l4demons import core, endgames
 from l4demons.encoding import POSITION_DTYPE, encode_position
 from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, SearchResult
 from l4demons.search.batch import BatchBuffers, LeafSource, run_step
@@ -80,6 +80,9 @@ class SelfPlayConfig:
     """Adjudicate a draw after this many consecutive plies below --draw-threshold."""
     concurrent_games: int = 32
     """Games in flight per process (their leaves share network calls)."""
+    endgame_share: float = 0.0
+    """Share of games that start from a simple won ending (KQvK, KRvK, KBBvK...) and play to mate or a rule of
+    chess: no material rule, no resignation (l4demons.endgames)."""
     sample_plies: int = 30
     """Moves before this ply are sampled (the search's Gumbel noise picks among good moves), later ones are the
     search's best, so late material swings are the players' doing, not noise (--max-plies or more: all sampled)."""
@@ -93,6 +96,8 @@ class SelfPlayConfig:
             raise ValueError("max_plies must be at least 2")
         if self.concurrent_games < 1:
             raise ValueError("concurrent_games must be at least 1")
+        if not 0.0 <= self.endgame_share <= 1.0:
+            raise ValueError("endgame_share must be in [0, 1]")
         if self.sample_plies < 0:
             raise ValueError("sample_plies must be 0 or more")
 
@@ -153,17 +158,20 @@ def game_over(board: chess.Board) -> tuple[str, int] | None:
 class _Game:
     """A game in flight: the board, what was recorded so far, adjudication state."""
 
-    def __init__(self, cfg: SelfPlayConfig, rng: np.random.Generator | NoiseStream) -> None:
+    def __init__(self, cfg: SelfPlayConfig, rng: np.random.Generator | NoiseStream,
+                 start: chess.Board | None = None) -> None:
         self.cfg = cfg
         self.rng = rng
         """This game's random numbers (resignation playthrough, playout cap, Gumbels)."""
-        self.board = chess.Board()
+        self.board = start.copy(stack=False) if start is not None else chess.Board()
+        self.from_ending = start is not None
+        """Started from an ending (l4demons.endgames): played to a rule of chess, never resigned or scored by material."""
         self.positions: list[np.ndarray] = []
         self.policies: list[tuple[np.ndarray, np.ndarray]] = []
         self.full: list[bool] = []
         self.values: list[float] = []
         self.turns: list[bool] = []
-        self.may_resign = rng.random() >= cfg.resign_playthrough
+        self.may_resign = rng.random() >= cfg.resign_playthrough and not self.from_ending
         self.low_streak = {chess.WHITE: 0, chess.BLACK: 0}
         self.would_resign: chess.Color | None = None
         self.draw_streak = 0
@@ -206,7 +214,7 @@ class _Game:
     def _material_decided(self) -> bool:
         """A lead of ``material_win`` pawns kept for ``material_win_plies`` plies (a bootstrapping label)."""
         n = self.cfg.material_win
-        if n <= 0:
+        if n <= 0 or self.from_ending:
             return False
         lead = material_balance(self.board)
         side = (lead >= n) - (lead <= -n)
@@ -274,9 +282,10 @@ def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, see
         sims = cfg.simulations if game.full_now else cfg.fast_simulations
         game.search = GumbelSearch(game.board, gcfg if game.board.ply() < cfg.sample_plies else greedy, game.rng, sims)
 
+    ending_starts = endgames.starts(n_games, cfg.endgame_share, seed)
     while (started < n_games or active) and not should_stop():
         while started < n_games and len(active) < cfg.concurrent_games:
-            game = _Game(cfg, NoiseStream(game_seed(seed, started)))
+            game = _Game(cfg, NoiseStream(game_seed(seed, started)), ending_starts.get(started))
             next_search(game)
             active.append(game)
             started += 1
@@ -310,7 +319,9 @@ _CORE_FIELDS = (
     "material_win", "material_win_plies", "resign_threshold", "resign_moves", "resign_playthrough", "draw_threshold",
     "draw_min_ply", "draw_plies", "concurrent_games", "sample_plies",
 )
-"""The SelfPlayConfig fields the core implements (a test checks that this is all of them)."""
+"""The SelfPlayConfig fields the core implements (a test checks that with _SHARED_FIELDS this is all of them)."""
+_SHARED_FIELDS = ("endgame_share",)
+"""The SelfPlayConfig fields applied here in Python for both implementations (which games start from endings)."""
 
 
 class _CompiledGames:
@@ -324,6 +335,8 @@ class _CompiledGames:
         g = GumbelConfig()
         params.gumbel = c.GumbelParams(cfg.max_considered, g.c_visit, g.c_scale, g.gumbel_scale)
         self.games = c.SelfPlay(params, n_games, seed)
+        for index, board in endgames.starts(n_games, cfg.endgame_share, seed).items():
+            self.games.set_start(index, core.position(board))
 
     def collect(self, buffers: BatchBuffers) -> None:
         buffers.reserve(self.games.max_rows, self.games.max_flats)

@@ -11,7 +11,7 @@ import pytest
 from l4demons import core
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
-from l4demons.selfplay import _CORE_FIELDS, GameRecord, SelfPlayConfig, play_games
+from l4demons.selfplay import _CORE_FIELDS, _SHARED_FIELDS, GameRecord, SelfPlayConfig, play_games
 
 from core_support import Float64Net, require_core
 
@@ -25,6 +25,10 @@ CONFIGS = {
                                material_win=2, material_win_plies=3, adjudicate_material=1, concurrent_games=5),
     "long": SelfPlayConfig(simulations=4, fast_simulations=2, max_plies=300, material_win=0, adjudicate_material=0,
                            resign_threshold=-1.0, concurrent_games=3),
+    # half the games from won endings, with the material rule and resignation eager to end any that they may
+    "endgames": SelfPlayConfig(simulations=8, fast_simulations=4, max_plies=60, endgame_share=0.5, material_win=3,
+                               material_win_plies=2, resign_threshold=0.5, resign_moves=1, resign_playthrough=0.0,
+                               concurrent_games=4, sample_plies=10),
 }
 
 
@@ -65,7 +69,7 @@ def test_compiled_self_play_plays_the_reference_games(name: str) -> None:
 
 
 def test_the_core_implements_every_self_play_setting() -> None:
-    assert set(_CORE_FIELDS) == {f.name for f in dataclasses.fields(SelfPlayConfig)}
+    assert set(_CORE_FIELDS) | set(_SHARED_FIELDS) == {f.name for f in dataclasses.fields(SelfPlayConfig)}
 
 
 def test_many_games_in_flight_fill_big_batches() -> None:

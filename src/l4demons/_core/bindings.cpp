@@ -302,6 +302,8 @@ PYBIND11_MODULE(_core, m) {
                  sp.deliver(in);
              })
         .def("take_finished", &finished_games)
+        .def("set_start", [](SelfPlay& sp, int index, const Position& p) { sp.set_start(index, p.board); },
+             py::arg("index"), py::arg("position"))
         .def_property_readonly("finished", &SelfPlay::finished)
         .def_property_readonly("started", &SelfPlay::started)
         .def_property_readonly("in_flight", &SelfPlay::in_flight)

@@ -17,6 +17,7 @@ struct SelfPlay::Game {
     int would_resign = -1;  // the colour that would have resigned in a played-out game
     int draw_streak = 0;
     int lead_streak = 0;
+    bool from_ending = false;  // started from an ending: no material rule, no resignation
     bool over = false;
     int white_result = 0;
     GumbelSearch search;
@@ -32,7 +33,7 @@ struct SelfPlay::Game {
     // _Game._material_decided: a lead held long enough wins (a bootstrapping label).
     bool material_decided(const SelfPlayParams& p) {
         const int n = p.material_win;
-        if (n <= 0) return false;
+        if (n <= 0 || from_ending) return false;
         const int lead = board.material_balance();
         const int side = (lead >= n) - (lead <= -n);
         lead_streak = (side != 0 && lead_streak * side >= 0) ? lead_streak + side : side;
@@ -118,7 +119,10 @@ int SelfPlay::collect(BatchOut& out) {
         g->rec.index = started_;
         g->noise = SplitMix64(game_seed(seed_, uint64_t(started_)));
         g->may_resign = g->noise.uniform() >= params_.resign_playthrough;
-        g->board = Board::start();
+        const auto start = starts_.find(started_);
+        g->from_ending = start != starts_.end();
+        if (g->from_ending) g->may_resign = false;
+        g->board = g->from_ending ? start->second : Board::start();
         g->keys.push_back(g->board.key);
         next_search(*g);
         active_.push_back(std::move(g));

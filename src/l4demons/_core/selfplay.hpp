@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "gumbel.hpp"
@@ -61,6 +62,9 @@ class SelfPlay {
     int collect(BatchOut& out);
     void deliver(BatchIn& in);
     std::vector<FinishedGame> take_finished();
+    // Game number `index` starts from `board` (an ending: played to a rule of chess, no material rule, no
+    // resignation) instead of the opening; call before that game starts.
+    void set_start(int index, const Board& board) { starts_[index] = board; }
     bool finished() const;
     // The most leaves one collect can write (rows) and their legal moves (flat entries).
     int64_t max_rows() const;
@@ -82,6 +86,7 @@ class SelfPlay {
     std::vector<Game*> collected_;
     std::vector<FinishedGame> finished_;
     std::vector<double> policy_;
+    std::unordered_map<int, Board> starts_;
 };
 
 }  // namespace l4d
