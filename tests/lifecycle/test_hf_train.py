@@ -11,19 +11,21 @@ from l4demons.lifecycle import INITIAL_MESSAGE
 from l4demons.modelcard import CARD_FILE
 
 from train_cli import (CYCLE_MESSAGE, FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, one_line_error,
-                       run_cli, run_here, start_cli, wait_for_line)
+                       run_here, start_cli, wait_for_line)
 
 pytestmark = pytest.mark.slow
 
 def test_train_twice_history_and_rollback(fake, tmp_path, monkeypatch, capsys):
     env = hf_env(fake, tmp_path)
-    first = ok(run_cli(["train", "--hub", URI, "--cycles", "2", "--games", "10", "--steps", "3", *FAST], tmp_path, env=env))
+    first = ok(run_here(["train", "--hub", URI, "--cycles", "2", "--games", "10", "--steps", "3", *FAST],
+                        tmp_path, monkeypatch, capsys, env=env))
     assert "[HF] creating private repository test/bot" in first and fake.repos[REPO].private
     assert "empty hub" in first and "future runs will fine-tune" in first
     assert "HTTP Request" not in first
 
     # The second run names the hub through L4D_HUB instead of --hub.
-    second = ok(run_cli(["train", "--cycles", "2", "--games", "2", "--steps", "3", *FAST_RESUME], tmp_path,
+    second = ok(run_here(["train", "--cycles", "2", "--games", "2", "--steps", "3", *FAST_RESUME],
+                         tmp_path, monkeypatch, capsys,
                         env={**env, "L4D_HUB": URI}))
     head = fake.repos[REPO].main
     m = RESUMING.search(second)
@@ -49,18 +51,19 @@ def test_train_twice_history_and_rollback(fake, tmp_path, monkeypatch, capsys):
         assert f"\n| {cycle} |" in card
     assert "- cycles: 4" in card
 
-    history = ok(run_cli(["history", "--hub", URI], tmp_path, env=env))
+    history = ok(run_here(["history", "--hub", URI], tmp_path, monkeypatch, capsys, env=env))
     for cycle in range(1, 5):
         assert f"Training cycle {cycle}, Elo ~" in history
     assert INITIAL_MESSAGE in history and "Best model" not in history  # titles only, one line each
 
     cycle2 = commits[3]
-    rolled = ok(run_cli(["rollback", cycle2.id[:10], "--hub", URI], tmp_path, env=env))
+    rolled = ok(run_here(["rollback", cycle2.id[:10], "--hub", URI], tmp_path, monkeypatch, capsys, env=env))
     assert f"Rollback to {cycle2.id[:8]}" in rolled
     new_head = fake.repos[REPO].commits[fake.repos[REPO].main]
     assert new_head.parent == head and new_head.title.startswith(f"Rollback to {cycle2.id[:8]}: Training cycle 2,")
     assert new_head.files == cycle2.files
-    resumed = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    resumed = ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME],
+                          tmp_path, monkeypatch, capsys, env=env))
     m = RESUMING.search(resumed)
     assert m and m.group(1) == new_head.id[:8] and m.group(2) == "2", resumed
 
@@ -84,7 +87,8 @@ def test_train_twice_history_and_rollback(fake, tmp_path, monkeypatch, capsys):
 ])
 def test_sigint_commits_and_exits_zero(fake, tmp_path, phase, args, ready, monkeypatch, capsys):
     env = hf_env(fake, tmp_path)
-    ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST], tmp_path, monkeypatch, capsys, env=env))  # initial commit
+    ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST],
+                tmp_path, monkeypatch, capsys, env=env))  # initial commit
     proc = start_cli(["train", "--hub", URI, "--cycles", "1", *args, *FAST_RESUME], tmp_path, env=env)
     seen: list[str] = []
     wait_for_line(proc, ready, seen)
@@ -115,13 +119,14 @@ def test_read_only_token_keeps_the_cycle_for_a_token_that_can_write(fake, tmp_pa
                 env=hf_env(fake, tmp_path, machine="w")))
     head = fake.repos[REPO].main
     reader = hf_env(fake, tmp_path, machine="r", token="hf_read")
-    line = one_line_error(run_cli(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2",
-                                   *FAST_RESUME], tmp_path, env=reader))
+    line = one_line_error(run_here(["train", "--hub", URI, "--cycles", "1", "--games", "2", "--steps", "2",
+                                   *FAST_RESUME], tmp_path, monkeypatch, capsys, env=reader))
     assert "write access" in line and "403" in line and "Cycle 1 stays on disk" in line
     assert fake.repos[REPO].main == head
     # The same machine with a token that can write: the waiting cycle goes up first, as it was.
     writer = dict(reader, HF_TOKEN="hf_write")
-    out = ok(run_cli(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME], tmp_path, env=writer))
+    out = ok(run_here(["train", "--hub", URI, "--cycles", "0", *FAST_RESUME],
+                      tmp_path, monkeypatch, capsys, env=writer))
     assert "continuing from cycle 1, left on disk" in out and "(left on disk until now)" in out
     new_head = fake.repos[REPO].commits[fake.repos[REPO].main]
     assert new_head.parent == head and CYCLE_MESSAGE.match(new_head.title).group(1) == "1"

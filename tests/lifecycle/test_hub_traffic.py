@@ -30,16 +30,16 @@ from l4demons.lifecycle import TrainConfig, Trainer
 from l4demons.network import NetConfig, build_network, load_network, save_weights
 from l4demons.selfplay import SelfPlayConfig
 
-from train_cli import CYCLE_MESSAGE, FAST, REPO, URI, hf_env, load_files, ok, run_cli
+from train_cli import CYCLE_MESSAGE, FAST, REPO, URI, hf_env, load_files, ok, run_here
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_fast_trainer_stays_under_the_rate_limit_and_loses_no_cycle(tmp_path):
+def test_a_fast_trainer_stays_under_the_rate_limit_and_loses_no_cycle(tmp_path, monkeypatch, capsys):
     with FakeHub(lfs=True, commit_limit=(6, 20.0)) as fake:
         fast = FAST[:-2]  # all but "--commit-interval 0"
-        out = ok(run_cli(["train", "--hub", URI, "--cycles", "30", "--games", "2", "--steps", "2", *fast,
-                          "--commit-interval", "10"], tmp_path, env=hf_env(fake, tmp_path), timeout=600))
+        out = ok(run_here(["train", "--hub", URI, "--cycles", "30", "--games", "2", "--steps", "2", *fast,
+                          "--commit-interval", "10"], tmp_path, monkeypatch, capsys, env=hf_env(fake, tmp_path)))
         assert fake.rate_limited == [], out  # not one request past the limit
         commits = fake.history(REPO)
         state = load_files(fake, commits[-1].id, tmp_path)  # every cycle's metrics row and replay chunk

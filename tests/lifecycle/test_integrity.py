@@ -22,7 +22,7 @@ from l4demons.hub.local import LocalHub
 from l4demons.network import NetConfig, build_network, load_network, save_weights
 from l4demons.replay import ReplayChunk
 
-from train_cli import FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, run_cli, run_here
+from train_cli import FAST, FAST_RESUME, REPO, RESUMING, URI, hf_env, load_files, ok, run_here
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +135,7 @@ def test_damaged_head_falls_back_to_the_last_good_commit(kind, tmp_path, request
 
     labels = list(bad)
     pushed = {label: writer.push(label, bad[label], flip=False) for label in labels[:2]}
-    out = ok(run_cli(["train", "--hub", uri, "--cycles", "0", *FAST_RESUME], tmp_path, env=env))
+    out = ok(run_here(["train", "--hub", uri, "--cycles", "0", *FAST_RESUME], tmp_path, monkeypatch, capsys, env=env))
     for label, commit_id in pushed.items():
         assert f"commit {commit_id[:8]} is unusable" in out, (label, out)
     m = RESUMING.search(out)
@@ -144,8 +144,8 @@ def test_damaged_head_falls_back_to_the_last_good_commit(kind, tmp_path, request
 
     pushed.update({label: writer.push(label, bad[label], flip=label.startswith("flipped")) for label in labels[2:]})
     head = writer.head()
-    out = ok(run_cli(["train", "--hub", uri, "--cycles", "1", "--games", "2", "--steps", "2", *FAST_RESUME],
-                     tmp_path, env=env))
+    out = ok(run_here(["train", "--hub", uri, "--cycles", "1", "--games", "2", "--steps", "2", *FAST_RESUME],
+                      tmp_path, monkeypatch, capsys, env=env))
     for label, commit_id in pushed.items():
         assert f"commit {commit_id[:8]} is unusable" in out, (label, out)
     assert "sha256" in out  # the flipped file failed its hash check, and the log says so

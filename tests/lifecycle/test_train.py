@@ -15,7 +15,7 @@ from l4demons.hub.local import LocalHub
 from l4demons.lifecycle import INITIAL_MESSAGE, TrainConfig, Trainer
 from l4demons.network import load_network
 
-from train_cli import (FAST, FAST_RESUME, cli_env, main_in_process, ok, one_line_error_in_process, run_cli, run_here,
+from train_cli import (FAST, FAST_RESUME, cli_env, main_in_process, ok, one_line_error_in_process, run_here,
                        start_cli, wait_for_line)
 
 CYCLE_MESSAGE = re.compile(r"^Training cycle (\d+), Elo ~(\S+), Loss (\d+\.\d+|n/a)")
@@ -27,8 +27,9 @@ def titles(hub: LocalHub) -> list[str]:
     return [c.message.splitlines()[0] for c in reversed(hub.history())]
 
 
-def test_first_run_initialises_then_second_run_resumes(tmp_path, hub_dir):
-    first = run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "10", "--steps", "3", *FAST], tmp_path)
+def test_first_run_initialises_then_second_run_resumes(tmp_path, hub_dir, monkeypatch, capsys):
+    first = run_here(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "10", "--steps", "3", *FAST],
+                     tmp_path, monkeypatch, capsys)
     assert first.returncode == 0, first.stderr + first.stdout
     assert "empty hub" in first.stdout and "future runs will fine-tune" in first.stdout
     hub = LocalHub(hub_dir)
@@ -38,7 +39,8 @@ def test_first_run_initialises_then_second_run_resumes(tmp_path, hub_dir):
     assert BEST_FILE in hub.list_files()  # the first validation loss is the best ever
     assert "Best model - cycle 1, loss=" in hub.history()[0].message
 
-    second = run_cli(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "2", "--steps", "3", *FAST_RESUME], tmp_path)
+    second = run_here(["train", "--hub", str(hub_dir), "--cycles", "1", "--games", "2", "--steps", "3", *FAST_RESUME],
+                      tmp_path, monkeypatch, capsys)
     assert second.returncode == 0, second.stderr + second.stdout
     assert "resuming from commit" in second.stdout and "cycle 1" in second.stdout
     assert CYCLE_MESSAGE.match(titles(hub)[2]).group(1) == "2"
@@ -48,7 +50,7 @@ def test_first_run_initialises_then_second_run_resumes(tmp_path, hub_dir):
     assert [r["cycle"] for r in rows] == [1, 2]
     load_network(hub.download(MODEL_FILE))
 
-    history = run_cli(["history", "--hub", str(hub_dir)], tmp_path)
+    history = run_here(["history", "--hub", str(hub_dir)], tmp_path, monkeypatch, capsys)
     assert history.returncode == 0
     assert "Training cycle 2" in history.stdout and INITIAL_MESSAGE in history.stdout
 
@@ -78,7 +80,8 @@ def test_resume_restores_optimizer_and_counters(tmp_path, hub_dir):
     ("backprop", ["--games", "2", "--steps", "1000000"], "cycle 1: 2 games"),
 ])
 def test_sigint_saves_commits_and_exits_zero(tmp_path, hub_dir, phase, args, ready, monkeypatch, capsys):
-    ok(run_here(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST], tmp_path, monkeypatch, capsys))  # initial commit
+    ok(run_here(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST],
+                tmp_path, monkeypatch, capsys))  # initial commit
     proc = start_cli(["train", "--hub", str(hub_dir), "--cycles", "1", *args, *FAST_RESUME], tmp_path)
     seen: list[str] = []
     wait_for_line(proc, ready, seen)
@@ -108,7 +111,7 @@ def test_a_stop_short_of_time_commits_the_weights_and_reuses_the_last_optimizer_
     assert info.parent == parent and "(interrupted)" in info.message
     for name, same in (("optimizer.pt", True), ("metrics.jsonl", False), ("training_state.pt", False)):
         assert (hub.download(name).read_bytes() == hub.download(name, parent).read_bytes()) == same, name
-    resumed = run_cli(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST_RESUME], tmp_path)
+    resumed = run_here(["train", "--hub", str(hub_dir), "--cycles", "0", *FAST_RESUME], tmp_path, monkeypatch, capsys)
     assert resumed.returncode == 0 and f"resuming from commit {info.id[:8]}: cycle 2" in resumed.stdout
     assert "fresh optimizer" not in resumed.stdout + resumed.stderr
 

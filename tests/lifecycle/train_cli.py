@@ -1,8 +1,9 @@
 """Helpers: run the real ``l4demons`` entry point with a tiny budget, in a subprocess or in this process.
 
-A child process where the process is the point (signals, kill -9, the
-environment the HF client reads at import); :func:`main_in_process` for
-errors the CLI reports before any of that matters (flags, paths, hubs).
+A child process where the process is the point (signals, kill -9, two
+trainers at once, settings a client reads once per process); otherwise
+:func:`run_here` (a whole run) or :func:`main_in_process` (an error the CLI
+reports before any training).
 
 Every child gets its own data, cache and HF folders under ``tmp_path`` (a
 "machine"): the outbox and the HF cache of one test never meet another's.
@@ -100,9 +101,11 @@ def run_here(args: list[str], tmp_path: Path, monkeypatch, capsys, env: dict[str
              ) -> subprocess.CompletedProcess:
     """:func:`run_cli` in this process: the child's environment is set for the call and then restored.
 
-    For a run that only prepares a hub (an initial commit, a first cycle) or fails on a flag or a
-    token before training: a process is not the point there. The HF client's settings that it reads
-    once at import (cache folder, token file, Xet, offline) are set as the child would read them.
+    Every run where a process is not the point (signals, kill -9, two trainers at once, the Xet
+    client's settings are): each builds its own hub client and trainer and reads only what earlier
+    runs left on disk, as a new process would, without paying for a Python and torch start-up.
+    The HF client's settings that it reads once at import (cache folder, token file, Xet, offline)
+    are set as the child would read them.
     """
     from huggingface_hub import constants as hf_constants
 

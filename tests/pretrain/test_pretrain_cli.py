@@ -5,7 +5,7 @@ import torch
 from l4demons.checkpoint import BEST_FILE, MODEL_FILE, STATE_FILE, TrainingState
 from l4demons.hub.local import LocalHub
 from l4demons.lifecycle import INITIAL_MESSAGE
-from train_cli import FAST, ok, one_line_error, run_cli, run_here
+from train_cli import FAST, ok, one_line_error, run_here
 
 from test_pgn import GAMES
 
@@ -16,11 +16,12 @@ def titles(hub_dir):
     return [c.message.splitlines()[0] for c in reversed(LocalHub(hub_dir).history())] if hub_dir.exists() else []
 
 
-def test_a_pgn_warm_start_commits_once_and_self_play_continues_from_it(tmp_path):
+def test_a_pgn_warm_start_commits_once_and_self_play_continues_from_it(tmp_path, monkeypatch, capsys):
     games = tmp_path / "games.pgn"
     games.write_text(GAMES * 30)
     hub = tmp_path / "hub"
-    out = ok(run_cli(["pretrain", "--hub", str(hub), "--pgn", str(games), "--positions", "300", *TINY], tmp_path))
+    out = ok(run_here(["pretrain", "--hub", str(hub), "--pgn", str(games), "--positions", "300", *TINY],
+                      tmp_path, monkeypatch, capsys))
     assert "warm start" in out
     first = titles(hub)
     assert first[0] == INITIAL_MESSAGE and first[1].startswith("Warm start: ") and "from games.pgn" in first[1]
@@ -35,8 +36,8 @@ def test_a_pgn_warm_start_commits_once_and_self_play_continues_from_it(tmp_path)
     warm_state = TrainingState.load(h.download(STATE_FILE, warm_head))
     assert warm_state.cycle == 1 and any("-warm-" in n for n in warm_state.replay_chunks)
 
-    ok(run_cli(["train", "--hub", str(hub), "--cycles", "1", "--games", "2", "--steps", "3",
-                *[a for a in FAST if a not in ("--net", "tiny")]], tmp_path))
+    ok(run_here(["train", "--hub", str(hub), "--cycles", "1", "--games", "2", "--steps", "3",
+                *[a for a in FAST if a not in ("--net", "tiny")]], tmp_path, monkeypatch, capsys))
     after = titles(hub)
     assert len(after) == 3 and after[2].startswith("Training cycle 2,")
     state = TrainingState.load(h.download(STATE_FILE, h.head()))
