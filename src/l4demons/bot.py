@@ -122,12 +122,15 @@ class Bot:
     """A network plus a search; any number of threads may call ``choose_move``."""
 
     def __init__(self, net: ChessNet, device: str = "cpu", puct: PuctConfig = PuctConfig(),
-                 time_policy: TimePolicy = TimePolicy(), backend: str | None = None) -> None:
-        """``backend``: the network call's :mod:`l4demons.inference` backend (default: the fastest here)."""
+                 time_policy: TimePolicy = TimePolicy(), backend: str | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        """``backend``: the network call's :mod:`l4demons.inference` backend (default: the fastest here).
+        ``clock``: seconds, against which the time budgets are kept (a test passes a fake one)."""
         self.device = resolve_device(device)
         self.evaluator = Evaluator(net, self.device, backend)
         self.puct = puct
         self.time_policy = time_policy
+        self.clock = clock
         self.config: NetConfig = net.cfg
         self._cond = threading.Condition()
         self._pending: list[_Job] = []  # guarded by _cond
@@ -208,7 +211,7 @@ class Bot:
 
         :raises ValueError: the game is already over in ``board``.
         """
-        start = time.perf_counter()
+        start = self.clock()
         with self._cond:
             spent, self._spent = self._spent, []
         spent.clear()  # free the last search's tree now, on this move's clock, not after that move's answer
@@ -218,7 +221,7 @@ class Bot:
         candidates = allowed if allowed is not None else list(board.legal_moves)
         if len(candidates) == 1 and not wdl:  # nothing to think about: answer at once
             if on_info is not None:
-                on_info(SearchInfo(0, 0, 0, (time.perf_counter() - start) * 1000, 0.0, [candidates[0]]))
+                on_info(SearchInfo(0, 0, 0, (self.clock() - start) * 1000, 0.0, [candidates[0]]))
             return candidates[0], {candidates[0].uci(): 1.0}
         deadline = None
         if time_left_ms is not None:
@@ -271,9 +274,9 @@ class Bot:
         if wanting:  # here, on the driving thread (a backend serves one call at a time), and off the step's clock
             for job, head in zip(wanting, network_wdl(self.evaluator, [job.wdl_root for job in wanting])):
                 job.head_wdl, job.wdl_root = head, None
-        t0 = time.perf_counter()
+        t0 = self.clock()
         leaves = run_step([job.search for job in self._active], self.evaluator, self._buffers)
-        now = time.perf_counter()
+        now = self.clock()
         if leaves >= 4:  # a root-only step is no guide to the next full one
             self._step_costs.append((now, (now - t0) * 1000 / leaves))
         # The next step gathers up to a full batch from every search still running.

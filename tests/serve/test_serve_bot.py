@@ -1,14 +1,16 @@
 """The bot core as the front doors use it: budgets, stop, restrictions, several callers at once.
 
-Time bounds are generous (a second beyond the budget): the machine may be
-shared. How far past its budget a move really goes is measured by
-``bench/serve.py``.
+Budgets are kept on a fake clock that moves only when the network is
+called (each call costs ``STEP_MS``), so the bounds are exact whatever else
+the machine does. How far past its budget a move really goes, on a real
+clock, is measured by ``bench/serve.py``.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
-import time
+from collections.abc import Callable
 
 import chess
 import pytest
@@ -27,15 +29,39 @@ def test_time_policy_budget() -> None:
     assert p.budget_ms(80) == 0.0 and p.budget_ms(0) == 0.0  # nothing to spare: one network call
 
 
+STEP_MS = 5.0
+"""What one network call costs on the fake clock."""
+
+
+@pytest.fixture
+def network_clock(tiny_bot: Bot, monkeypatch: pytest.MonkeyPatch) -> Callable[[], float]:
+    """The bot's clock (seconds), moved only by its network calls, ``STEP_MS`` each."""
+    now = [0.0]
+    evaluate = tiny_bot.evaluator.evaluate
+
+    def costly(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        now[0] += STEP_MS / 1000
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_bot.evaluator, "evaluate", costly)
+    monkeypatch.setattr(tiny_bot, "clock", lambda: now[0])
+    # The step costs it remembers were timed on the real clock: start afresh on this one, and again after.
+    monkeypatch.setattr(tiny_bot, "_step_costs", collections.deque(maxlen=tiny_bot._step_costs.maxlen))
+    return tiny_bot.clock
+
+
 @pytest.mark.parametrize("time_left", [0, 150, 1500, 6000])
-def test_clock_budget_is_kept(tiny_bot: Bot, time_left: int) -> None:
+def test_clock_budget_is_kept(tiny_bot: Bot, network_clock: Callable[[], float], time_left: int) -> None:
     budget = tiny_bot.time_policy.budget_ms(time_left)
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0, calls = network_clock(), tiny_bot.evaluator.calls
         move, probs = tiny_bot.choose_move(chess.Board(), time_left)
-        took = (time.perf_counter() - t0) * 1000
+        took = (network_clock() - t0) * 1000
         assert move in chess.Board().legal_moves
-        assert took <= budget + 1000, f"{took:.1f} ms for a {budget:.0f} ms budget"
+        if budget == 0:  # nothing to spare: the root's network call only
+            assert tiny_bot.evaluator.calls - calls == 1 and took == pytest.approx(STEP_MS)
+        else:  # it stops when the next step would probably end past the budget: at most one step over
+            assert took <= budget + STEP_MS + 1e-6, f"{took:.1f} ms for a {budget:.0f} ms budget"
 
 
 def test_single_legal_move_needs_no_network(tiny_bot: Bot) -> None:
@@ -79,16 +105,17 @@ def test_game_over_is_a_value_error(tiny_bot: Bot) -> None:
         tiny_bot.choose_move(board, 1000)
 
 
-def test_callers_at_once_share_network_calls_and_keep_their_budgets(tiny_bot: Bot) -> None:
+def test_callers_at_once_share_network_calls_and_keep_their_budgets(tiny_bot: Bot,
+                                                                   network_clock: Callable[[], float]) -> None:
     boards = [chess.Board(), chess.Board("r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"),
               chess.Board("8/8/4k3/8/2P5/8/3K4/8 w - - 0 1"), chess.Board("4k3/P7/8/8/8/8/8/4K3 w - - 0 1")]
     budget = tiny_bot.time_policy.budget_ms(6000)
     results: dict[int, tuple] = {}
 
     def play(i: int) -> None:
-        t0 = time.perf_counter()
+        t0 = network_clock()
         move, probs = tiny_bot.choose_move(boards[i], 6000)
-        results[i] = (move, probs, (time.perf_counter() - t0) * 1000)
+        results[i] = (move, probs, (network_clock() - t0) * 1000)
 
     calls, evaluations = tiny_bot.evaluator.calls, tiny_bot.evaluator.evaluations
     threads = [threading.Thread(target=play, args=(i,)) for i in range(len(boards))]
@@ -98,7 +125,7 @@ def test_callers_at_once_share_network_calls_and_keep_their_budgets(tiny_bot: Bo
         t.join()
     for i, (move, probs, took) in results.items():
         assert move in boards[i].legal_moves and set(probs) == {m.uci() for m in boards[i].legal_moves}
-        assert took <= budget + 1000
+        assert took <= budget + STEP_MS + 1e-6, f"{took:.1f} ms for a {budget:.0f} ms budget"
     batch = (tiny_bot.evaluator.evaluations - evaluations) / (tiny_bot.evaluator.calls - calls)
     assert batch > tiny_bot.puct.batch_size  # leaves of several searches in one call
 
