@@ -16,6 +16,7 @@ from l4demons.replay import ReplayChunk
 from l4demons.search import Evaluator
 from l4demons.selfplay import SelfPlayConfig, play_games
 
+import ddp_child
 from train_cli import cli_env
 
 CHILD = str(Path(__file__).with_name("ddp_child.py"))
@@ -52,7 +53,7 @@ def test_ddp_loss_matches_a_single_process_on_the_same_data(tmp_path):
     ddp_dir, single_dir = tmp_path / "ddp", tmp_path / "single"
     ddp_dir.mkdir(), single_dir.mkdir()
     torchrun(2, ["learn", str(ddp_dir), str(chunk_path)], tmp_path)
-    torchrun(1, ["learn", str(single_dir), str(chunk_path)], tmp_path)
+    ddp_child.learn(str(single_dir), str(chunk_path), rank=0, world=1)  # the single process: this one (one thread)
     r0, r1 = torch.load(ddp_dir / "rank0.pt"), torch.load(ddp_dir / "rank1.pt")
     single = torch.load(single_dir / "rank0.pt")
     for k, v in r0["weights"].items():  # DDP keeps the ranks' parameters identical
