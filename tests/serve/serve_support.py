@@ -8,10 +8,11 @@ modules import the fixtures they use from here.
 
 from __future__ import annotations
 
+import collections
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,25 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+def network_clock(bot: Bot, monkeypatch: pytest.MonkeyPatch, step_ms: float) -> Callable[[], float]:
+    """Give ``bot`` a fake clock (seconds) that moves only when it calls the network, ``step_ms`` per call.
+
+    Its budgets are then kept on that clock, exactly, whatever else the machine does. The step costs it
+    remembers were timed on the real clock: it starts afresh on this one (and again after the test).
+    """
+    now = [0.0]
+    evaluate = bot.evaluator.evaluate
+
+    def costly(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        now[0] += step_ms / 1000
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(bot.evaluator, "evaluate", costly)
+    monkeypatch.setattr(bot, "clock", lambda: now[0])
+    monkeypatch.setattr(bot, "_step_costs", collections.deque(maxlen=bot._step_costs.maxlen))
+    return bot.clock
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ clock, is measured by ``bench/serve.py``.
 
 from __future__ import annotations
 
-import collections
 import threading
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ import pytest
 
 from l4demons.bot import Bot, SearchInfo, TimePolicy
 
+import serve_support
 from serve_support import tiny_bot  # noqa: F401 - fixture
 
 
@@ -36,18 +36,7 @@ STEP_MS = 5.0
 @pytest.fixture
 def network_clock(tiny_bot: Bot, monkeypatch: pytest.MonkeyPatch) -> Callable[[], float]:
     """The bot's clock (seconds), moved only by its network calls, ``STEP_MS`` each."""
-    now = [0.0]
-    evaluate = tiny_bot.evaluator.evaluate
-
-    def costly(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        now[0] += STEP_MS / 1000
-        return evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_bot.evaluator, "evaluate", costly)
-    monkeypatch.setattr(tiny_bot, "clock", lambda: now[0])
-    # The step costs it remembers were timed on the real clock: start afresh on this one, and again after.
-    monkeypatch.setattr(tiny_bot, "_step_costs", collections.deque(maxlen=tiny_bot._step_costs.maxlen))
-    return tiny_bot.clock
+    return serve_support.network_clock(tiny_bot, monkeypatch, STEP_MS)
 
 
 @pytest.mark.parametrize("time_left", [0, 150, 1500, 6000])

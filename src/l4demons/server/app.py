@@ -32,6 +32,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, AsyncIterator
 
@@ -92,8 +93,13 @@ class _Lanes:
     """/move requests admitted and not answered yet (touched on the event loop only)."""
 
 
-def create_app(settings: ServeSettings | None = None, store: ModelStore | None = None) -> FastAPI:
-    """The app; it starts loading the model (``store``, default from ``settings``) at startup."""
+def create_app(settings: ServeSettings | None = None, store: ModelStore | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> FastAPI:
+    """The app; it starts loading the model (``store``, default from ``settings``) at startup.
+
+    ``clock``: seconds, against which a move's budget and ``time_taken`` are counted (a test passes
+    a fake one, and gives the bot the same).
+    """
     settings = settings or ServeSettings()
     store = store or ModelStore.from_settings(settings)
     limits = PgnLimits(settings.max_pgn_chars, settings.max_pgn_plies, settings.max_pgn_variations)
@@ -125,20 +131,20 @@ def create_app(settings: ServeSettings | None = None, store: ModelStore | None =
 
     @app.post("/move")
     async def move(request: Request) -> Response:
-        t0 = time.perf_counter()
+        t0 = clock()
         if not lanes:
             lanes.append(_Lanes(anyio.CapacityLimiter(settings.parse_threads), anyio.CapacityLimiter(settings.max_moves)))
         lane = lanes[0]
         if lane.in_flight >= settings.max_moves:
             return _error(503, f"busy: {settings.max_moves} moves are in flight, the server's limit; retry in a moment",
-                          t0, close=True)
+                          t0, close=True, clock=clock)
         lane.in_flight += 1
         try:
             return await _move(request, lane, t0)
         except Refusal as e:
-            return _error(e.status, str(e), t0)
+            return _error(e.status, str(e), t0, clock=clock)
         except BodyError as e:
-            return _error(e.status, str(e), t0, close=True)
+            return _error(e.status, str(e), t0, close=True, clock=clock)
         finally:
             lane.in_flight -= 1
 
@@ -150,17 +156,17 @@ def create_app(settings: ServeSettings | None = None, store: ModelStore | None =
             chosen, probs = _without_network(board)
             logs = f"the model was still loading after {waited_ms:.0f} ms; a legal move chosen without the network"
             logger.warning("[MOVE] %s: %s", chosen.uci(), logs)
-            return JSONResponse(MoveResponse(move=chosen.uci(), time_taken=_ms_since(t0), move_probs=probs,
+            return JSONResponse(MoveResponse(move=chosen.uci(), time_taken=_ms_since(t0, clock), move_probs=probs,
                                              logs=logs).model_dump())
         # The budget counts from the request's arrival (parsing and the hop to the worker thread are
         # inside it); a wait for the weights is taken off the clock first, like time already spent.
         budget = min(bot.time_policy.budget_ms(max(0, req.timeleft - waited_ms)), settings.max_move_ms)
         chosen, probs, info = await anyio.to_thread.run_sync(_search, bot, board, budget, t0 + waited_ms / 1000,
-                                                             limiter=lane.search)
+                                                             clock, limiter=lane.search)
         if chosen not in board.legal_moves:  # the core guarantees this; a server still checks
             raise RuntimeError(f"the bot chose an illegal move {chosen.uci()} in {board.fen()}")
         logs = _logs(info, budget, req.timeleft, waited_ms, status)
-        taken = _ms_since(t0)
+        taken = _ms_since(t0, clock)
         logger.info("[MOVE] %s in %.0f ms (%s)", chosen.uci(), taken, logs)
         return JSONResponse(MoveResponse(move=chosen.uci(), time_taken=taken, move_probs=probs, logs=logs).model_dump())
 
@@ -172,10 +178,10 @@ def create_app(settings: ServeSettings | None = None, store: ModelStore | None =
         bot, status = store.bot, store.status()
         waited = 0.0
         if bot is None and status.state is ModelState.LOADING:
-            allowed_s = timeleft * settings.load_wait_fraction / 1000 - (time.perf_counter() - t0)
-            started = time.perf_counter()
+            allowed_s = timeleft * settings.load_wait_fraction / 1000 - (clock() - t0)
+            started = clock()
             await store.until_loaded(allowed_s)
-            waited = _ms_since(started)
+            waited = _ms_since(started, clock)
             bot, status = store.bot, store.status()
         if bot is None and status.state is ModelState.FAILED:
             raise Refusal(503, f"the model failed to load: {status.error}")
@@ -223,10 +229,11 @@ def parse_move_request(body: bytes, limits: PgnLimits = PgnLimits()) -> tuple[Mo
         raise Refusal(422, str(e)) from None
 
 
-def _search(bot: Bot, board: chess.Board, budget_ms: float, t0: float) -> tuple[chess.Move, dict[str, float], SearchInfo | None]:
+def _search(bot: Bot, board: chess.Board, budget_ms: float, t0: float, clock: Callable[[], float] = time.perf_counter
+            ) -> tuple[chess.Move, dict[str, float], SearchInfo | None]:
     """Run the bot (in a worker thread) for what is left of ``budget_ms`` since ``t0``; (move, probs, last info)."""
     infos: list[SearchInfo] = []
-    left = budget_ms - _ms_since(t0) - _ANSWER_MS
+    left = budget_ms - _ms_since(t0, clock) - _ANSWER_MS
     move, probs = bot.choose_move(board, movetime_ms=max(0.0, left), on_info=infos.append, info_interval_ms=1e9)
     return move, probs, (infos[-1] if infos else None)
 
@@ -239,8 +246,8 @@ def _without_network(board: chess.Board) -> tuple[chess.Move, dict[str, float]]:
     return move, {move.uci(): 1.0}
 
 
-def _ms_since(t: float) -> float:
-    return (time.perf_counter() - t) * 1000
+def _ms_since(t: float, clock: Callable[[], float] = time.perf_counter) -> float:
+    return (clock() - t) * 1000
 
 
 def _logs(info: SearchInfo | None, budget: float, timeleft: int, waited_ms: float, status: ModelStatus) -> str:
@@ -256,8 +263,9 @@ def _logs(info: SearchInfo | None, budget: float, timeleft: int, waited_ms: floa
             f"depth {info.depth}, value {info.value:+.2f}, pv {pv}; {weights} on {status.device}")
 
 
-def _error(status_code: int, message: str, t0: float | None = None, close: bool = False) -> JSONResponse:
-    taken = None if t0 is None else _ms_since(t0)
+def _error(status_code: int, message: str, t0: float | None = None, close: bool = False,
+           clock: Callable[[], float] = time.perf_counter) -> JSONResponse:
+    taken = None if t0 is None else _ms_since(t0, clock)
     return JSONResponse(ErrorResponse(error=message, time_taken=taken).model_dump(), status_code=status_code,
                         headers={"Connection": "close"} if close else None)
 
