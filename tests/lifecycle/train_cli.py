@@ -12,6 +12,7 @@ Every child gets its own data, cache and HF folders under ``tmp_path`` (a
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -108,6 +109,7 @@ def run_here(args: list[str], tmp_path: Path, monkeypatch, capsys, env: dict[str
     are set as the child would read them.
     """
     from huggingface_hub import constants as hf_constants
+    hf_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")  # the module, not the class of that name
 
     full = cli_env(tmp_path, env)
     with monkeypatch.context() as m:
@@ -119,6 +121,8 @@ def run_here(args: list[str], tmp_path: Path, monkeypatch, capsys, env: dict[str
         m.setattr(hf_constants, "HF_TOKEN_PATH", os.path.join(full["HF_HOME"], "token"))
         for name in ("HF_HUB_DISABLE_XET", "HF_HUB_OFFLINE"):
             m.setattr(hf_constants, name, full.get(name, "0") == "1")
+        if full.get("HF_HUB_DISABLE_PROGRESS_BARS") == "1":  # no bars on stderr, whoever imported the client first
+            m.setattr(hf_tqdm, "HF_HUB_DISABLE_PROGRESS_BARS", True)
         code, out, err = main_in_process(args, capsys)
     return subprocess.CompletedProcess(args, code, out, err)
 
