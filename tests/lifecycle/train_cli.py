@@ -102,9 +102,10 @@ def run_here(args: list[str], tmp_path: Path, monkeypatch, capsys, env: dict[str
              ) -> subprocess.CompletedProcess:
     """:func:`run_cli` in this process: the child's environment is set for the call and then restored.
 
-    Every run where a process is not the point (signals, kill -9, two trainers at once, the Xet
-    client's settings are): each builds its own hub client and trainer and reads only what earlier
-    runs left on disk, as a new process would, without paying for a Python and torch start-up.
+    For every run where a process is not the point (it is for signals, kill -9, two trainers at once
+    and the Xet client's settings): each run builds its own hub client and trainer and reads only
+    what earlier runs left on disk, as a new process would, without paying for a Python and torch
+    start-up.
     The HF client's settings that it reads once at import (cache folder, token file, Xet, offline)
     are set as the child would read them.
     """
