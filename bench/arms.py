@@ -13,8 +13,9 @@
    sequential probability ratio test decides (:mod:`l4demons.elo.h2h`) or
    ``--h2h-games`` are played, and each plays the one-ply material grabber.
 3. One table: per arm its cycles, games, positions and the share of games
-   ended by mate or another rule of chess; then the match with its Elo
-   interval and the SPRT's verdict.
+   ended by mate or another rule of chess; the probes of every arm's net
+   (bench/learning.py's table); then the match with its Elo interval and
+   the SPRT's verdict.
 
 A change stays only if the match says so (the brief's rule); the README and
 docs/learning.md carry the table this printed, with the command.
@@ -33,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from learning import score_row  # noqa: E402  (bench/learning.py: the same score rows)
+from learning import probe_table, score_row  # noqa: E402  (bench/learning.py: the same rows)
 
 from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, read_metrics  # noqa: E402
 from l4demons.elo import PlayerSpec, apply_tc  # noqa: E402
@@ -139,6 +140,8 @@ def main() -> None:
         print(f"| {name} | `{' '.join(flags) or '(defaults)'}` | {rows[-1]['cycle']} | {sum(r['games'] for r in rows)} "
               f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps']} | {rule_share(total):.2f} / "
               f"{rule_share(last):.2f} | {cells[0].strip()}, {cells[1].strip()} |")
+    print()
+    print(probe_table(nets))
     base, base_net = args.arm[0][0], nets[args.arm[0][0]]
     for name, _ in args.arm[1:]:
         h2h = head_to_head(apply_tc(PlayerSpec.net(nets[name]), args.tc), apply_tc(PlayerSpec.net(base_net), args.tc),

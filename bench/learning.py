@@ -13,6 +13,10 @@
    0.1 s a move, as through the UCI door), book openings with colours
    swapped. Scores carry 95% intervals (trinomial, from the Elo interval).
 3. ``l4demons report`` draws the per-cycle Elo curve to ``--png``.
+4. The probes (:mod:`l4demons.probes`) of the final and the initial net: the
+   value of a piece up against the same piece down, the policy's mass on a
+   free capture, and the share of held-out mate-in-1 and mate-in-2 puzzles
+   solved at ``--mate-nodes`` nodes.
 
 Prints the tables that the README carries.
 """
@@ -36,6 +40,8 @@ from l4demons.elo.openings import load_openings
 from l4demons.elo.rating import expected_score, pairwise_elo
 from l4demons.hub.local import LocalHub
 from l4demons.lifecycle import INITIAL_MESSAGE
+from l4demons.network import load_network
+from l4demons.probes import mate_probe, probe
 
 
 def score_row(name: str, result) -> str:
@@ -70,6 +76,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="folder for the hub, logs and PGNs (default: a temporary one)")
     ap.add_argument("--png", default="bench/learning.png", help="the per-cycle Elo curve")
     ap.add_argument("--skip-training", action="store_true", help="measure the hub already in --out")
+    ap.add_argument("--mate-nodes", type=int, default=400, help="search nodes per mate puzzle")
     ap.add_argument("train_args", nargs="*", help="extra flags for l4demons train (after --)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -118,6 +125,21 @@ def main() -> None:
     print(score_row("one-ply material grabber", vs_material))
     print(score_row("its initial random weights", vs_initial))
     print(f"\nper-cycle Elo curve: {args.png}")
+    print()
+    print(probe_table({"final model_best.pt": best_path, "initial weights": initial_path}, args.mate_nodes))
+
+
+def probe_table(nets: dict[str, Path], mate_nodes: int = 400) -> str:
+    """The probes of each net as a markdown table (value gaps: piece up minus piece down, side to move's view)."""
+    rows = ["| net | queen up / down | knight up / down | free capture mass (uniform) | mate in 1 | mate in 2 |",
+            "|---|---|---|---|---:|---:|"]
+    for name, path in nets.items():
+        net, _ = load_network(path)
+        r, m = probe(net), mate_probe(net, nodes=mate_nodes)
+        rows.append(f"| {name} | {r.ahead['queen']:+.2f} / {r.behind['queen']:+.2f} | {r.ahead['knight']:+.2f} / "
+                    f"{r.behind['knight']:+.2f} | {r.capture_mass:.2f} ({r.uniform_mass:.2f}) | "
+                    f"{100 * m.mate_in_1:.0f}% | {100 * m.mate_in_2:.0f}% |")
+    return "\n".join(rows) + f"\n\n(mate puzzles: {m.puzzles} of each kind at {mate_nodes} nodes)"
 
 
 if __name__ == "__main__":

@@ -10,8 +10,12 @@ as a number instead of as an hour of training that goes nowhere.
   short, against the same position with the other side short, with either
   side to move. A healthy net prefers its own material in all four.
 - :func:`capture_probe`: the policy's mass on a free capture.
-- :func:`probe` runs both on a net; ``bench/probes.py`` runs them over a
-  hub's history.
+- :func:`mate_probe`: the share of held-out mate-in-1 and mate-in-2
+  puzzles (``data/mate_puzzles.json``, built with Stockfish by
+  ``bench/build_mates.py`` from positions of its own games) whose first
+  move the bot plays with a fixed number of search nodes.
+- :func:`probe` runs the material and capture probes on a net;
+  ``bench/probes.py`` runs them over a hub's history.
 - :func:`material_chunk`: positions labelled the way the material rule
   labels games (the sign of the material balance for the side to move),
   to check that the network and the learner can take that signal in.
@@ -20,6 +24,8 @@ as a number instead of as an hour of training that goes nowhere.
 from __future__ import annotations
 
 import dataclasses
+import json
+from importlib import resources
 
 import chess
 import numpy as np
@@ -167,3 +173,37 @@ def material_chunk(boards: list[chess.Board]) -> ReplayChunk:
         policy_indices=np.array(indices, np.uint16), policy_probs=np.array(probs, np.float16),
         full_search=np.ones(n, bool), results=np.array(results, np.int8), values=np.zeros(n, np.float16),
         game_offsets=np.arange(n + 1, dtype=np.int64), validation=np.zeros(n, bool))
+
+
+@dataclasses.dataclass(frozen=True)
+class MateResult:
+    """Shares of the held-out mate puzzles solved (the bot's move keeps the forced mate)."""
+
+    mate_in_1: float
+    mate_in_2: float
+    nodes: int
+    puzzles: int
+    """Puzzles of each kind tried."""
+
+    def summary(self) -> str:
+        return (f"mate in 1 {100 * self.mate_in_1:.0f}%, mate in 2 {100 * self.mate_in_2:.0f}% "
+                f"({self.puzzles} each, {self.nodes} nodes)")
+
+
+def mate_puzzles() -> dict[str, list[dict]]:
+    """``{"mate_in_1": [{"fen", "solutions"}...], "mate_in_2": [...]}`` from the package's data."""
+    return json.loads(resources.files("l4demons").joinpath("data/mate_puzzles.json").read_text())
+
+
+def mate_probe(net: torch.nn.Module, nodes: int = 400, limit: int | None = None) -> MateResult:
+    """The bot (its play search, ``nodes`` a move) on the first ``limit`` puzzles of each kind (default: all)."""
+    from l4demons.bot import Bot
+
+    bot = Bot(net, str(next(net.parameters()).device))
+    puzzles = mate_puzzles()
+    shares = []
+    for kind in ("mate_in_1", "mate_in_2"):
+        chosen = puzzles[kind][:limit]
+        solved = sum(bot.choose_move(chess.Board(p["fen"]), nodes=nodes)[0].uci() in p["solutions"] for p in chosen)
+        shares.append(solved / len(chosen))
+    return MateResult(shares[0], shares[1], nodes, len(chosen))
