@@ -36,3 +36,50 @@ def test_the_rule_retires_only_with_enough_agreeing_evidence():
         checks, agreed = bootstrap.update(checks, agreed, 100, 97)
     assert bootstrap.rule_retired(checks, agreed, 0.9)
     assert not bootstrap.rule_retired(checks, agreed, 1.01)  # above 1: never
+
+
+# A game where White keeps a queen more for eight quiet plies, and one with a half-finished exchange:
+# White's queen has just taken a rook (Black to move, 5 down), Black takes the queen back (White to move, 4 down).
+QUEEN_UP = ["rnb1kbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1",
+            "rnb1kbnr/pppppppp/8/8/8/5N2/PPPPPPPP/RNBQKB1R b KQkq - 1 1",
+            "r1b1kbnr/pppppppp/2n5/8/8/5N2/PPPPPPPP/RNBQKB1R w KQkq - 2 2",
+            "r1b1kbnr/pppppppp/2n5/8/8/2N2N2/PPPPPPPP/R1BQKB1R b KQkq - 3 2",
+            "r1b1kb1r/pppppppp/2n2n2/8/8/2N2N2/PPPPPPPP/R1BQKB1R w KQkq - 4 3",
+            "r1b1kb1r/pppppppp/2n2n2/8/4P3/2N2N2/PPPP1PPP/R1BQKB1R b KQkq - 0 3",
+            "r1b1kb1r/pppp1ppp/2n2n2/4p3/4P3/2N2N2/PPPP1PPP/R1BQKB1R w KQkq - 0 4",
+            "r1b1kb1r/pppp1ppp/2n2n2/4p3/4P3/2N2N2/PPPPBPPP/R1BQK2R b KQkq - 1 4"]
+EXCHANGE = ["rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1",
+            "Qnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNB1KBNR b KQk - 0 1",  # Black to move, a rook down
+            "qnb1kbnr/pppppppp/8/8/8/8/PPPPPPPP/RNB1KBNR w KQk - 0 2",  # White to move, a queen for a rook down
+            "qnb1kbnr/pppppppp/8/8/8/5N2/PPPPPPPP/RNB1KB1R b KQk - 1 2"]
+
+
+def _chunk(games: list[list[str]], values: list[list[float]]):
+    records = encode_positions([chess.Board(fen) for game in games for fen in game])
+    offsets = np.cumsum([0] + [len(g) for g in games])
+    return records, np.array([v for vs in values for v in vs]), offsets
+
+
+def test_only_quiet_leads_are_checked():
+    leader_wins = [0.8 if i % 2 == 0 else -0.8 for i in range(8)]  # White to move at even plies
+    records, values, offsets = _chunk([QUEEN_UP, EXCHANGE], [leader_wins, [0.0, 0.0, 0.0, 0.0]])
+    lead = bootstrap.material_lead(records)
+    assert lead[:8].tolist() == [9, -9] * 4 and lead[9:11].tolist() == [-5, -4]
+    # Six quiet queen-up positions (the last two of a game have no two plies after them); the exchange not at all.
+    assert bootstrap.agreement_counts(records, values, 5, offsets) == (6, 6)
+    # Counted as before, the exchange's value near 0 (the rook is a move from being paid for) is a disagreement.
+    assert bootstrap.agreement_counts(records, values, 5) == (9, 8)
+
+
+def test_the_rule_retires_on_quiet_agreement_and_not_without_it():
+    leader_wins = [0.8 if i % 2 == 0 else -0.8 for i in range(8)]
+    unsure = [0.1 if i % 2 == 0 else -0.1 for i in range(8)]
+    for values, retires in ((leader_wins, True), (unsure, False)):
+        records, v, offsets = _chunk([QUEEN_UP, EXCHANGE] * 20, [values, [0.0] * 4] * 20)
+        checks = agreed = 0.0
+        for _ in range(10):  # ten cycles of the same games
+            checks, agreed = bootstrap.update(checks, agreed, *bootstrap.agreement_counts(records, v, 5, offsets))
+        assert bootstrap.rule_retired(checks, agreed, 0.9) is retires
+        if retires:  # the old count, exchanges included, would never have let it go at 80% agreement
+            old = bootstrap.agreement_counts(records, v, 5)
+            assert old[1] / old[0] < 0.9

@@ -12,6 +12,12 @@ least ``material_trust`` of them, over a decayed count of at least
 :data:`MIN_CHECKS` positions, the rule is switched off for later cycles;
 resignation, whose own false-positive check guards it, takes over ending
 lost games. The length cap's adjudication stays: games must end.
+
+Only quiet leads count: positions whose material stays the same over the
+next two plies (no capture by either side). In the middle of an exchange
+the side to move is often a piece "behind" that it takes back at once, and
+there a search value near 0 is right, not a disagreement; counted, such
+positions kept the agreement under 90% whatever the value head learned.
 """
 
 from __future__ import annotations
@@ -39,10 +45,27 @@ def material_lead(records: np.ndarray) -> np.ndarray:
     return counts[:, :6] @ PIECE_VALUES - counts[:, 6:] @ PIECE_VALUES
 
 
-def agreement_counts(records: np.ndarray, values: np.ndarray, lead_pawns: int) -> tuple[int, int]:
-    """(positions with a lead of at least ``lead_pawns`` either way, of which the search value agrees)."""
+def quiet(lead: np.ndarray, game_offsets: np.ndarray) -> np.ndarray:
+    """Bool ``[n]``: the side to move's lead is unchanged two plies on, in the same game (no capture in between)."""
+    n = len(lead)
+    same = np.zeros(n, bool)
+    same[:-2] = (lead[1:-1] == -lead[:-2]) & (lead[2:] == lead[:-2])
+    for end in game_offsets[1:]:  # the last two positions of a game have no two plies after them
+        same[max(end - 2, 0):end] = False
+    return same
+
+
+def agreement_counts(records: np.ndarray, values: np.ndarray, lead_pawns: int,
+                     game_offsets: np.ndarray | None = None) -> tuple[int, int]:
+    """(quiet positions with a lead of at least ``lead_pawns`` either way, of which the search value agrees).
+
+    ``game_offsets`` (``[games + 1]``, as in a replay chunk) marks where games end; without it every
+    decisive position counts, quiet or not.
+    """
     lead = material_lead(records)
     decisive = np.abs(lead) >= lead_pawns
+    if game_offsets is not None:
+        decisive &= quiet(lead, game_offsets)
     agree = values.astype(np.float32)[decisive] * np.sign(lead[decisive]) >= AGREE
     return int(decisive.sum()), int(agree.sum())
 

@@ -229,10 +229,11 @@ class Trainer(StartMixin, CommitMixin, MeasureMixin):
         if chunk is None or lead <= 0 or st.material_retired:
             return
         st.material_checks, st.material_agreed = bootstrap.update(
-            st.material_checks, st.material_agreed, *bootstrap.agreement_counts(chunk.positions, chunk.values, lead))
+            st.material_checks, st.material_agreed, *bootstrap.agreement_counts(chunk.positions, chunk.values, lead,
+                                                                                  chunk.game_offsets))
         if bootstrap.rule_retired(st.material_checks, st.material_agreed, self.cfg.material_trust):
             st.material_retired = True
-            log.info("[TRAIN] the search now agrees with %.0f%% of decisive material leads: the material rule "
+            log.info("[TRAIN] the search now agrees with %.0f%% of quiet decisive material leads: the material rule "
                      "retires, games play on to mate, resignation or the length cap",
                      100 * st.material_agreed / st.material_checks)
 
