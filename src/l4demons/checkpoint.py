@@ -76,6 +76,10 @@ class TrainingState:
     numpy_rng: dict | None = None
     config: dict = dataclasses.field(default_factory=dict)
     """The run configuration that produced this state (for the record)."""
+    initialised_by: str = ""
+    """The machine and run that made the hub's initial commit. Two trainers that start on one empty hub at
+    once build the same random weights from the same seed; this keeps their initial commits different, so
+    the Hub refuses the second (a conflict) instead of skipping it as an empty commit."""
 
     def save(self, path: str | os.PathLike) -> None:
         atomic_torch_save({"format": STATE_FORMAT, **dataclasses.asdict(self)}, path)

@@ -184,3 +184,16 @@ def test_hub_of_another_architecture_is_refused(hub_dir, capsys):
     line = one_line_error_in_process(["train", "--hub", str(hub_dir), "--cycles", "1", "--net", "small"], capsys)
     assert "holds b2c32" in line
     assert LocalHub(hub_dir).head() == head
+
+
+def test_two_initial_commits_of_one_seed_differ(tmp_path):
+    """Two trainers starting one empty hub at once build the same seed-0 weights; their initial commits must still
+    differ, or the Hugging Face client skips the second as empty and that trainer takes the other's commit for
+    its own (no conflict, no merge) instead of resuming from it."""
+    states = []
+    for name in ("a", "b"):
+        hub = LocalHub(tmp_path / name)
+        Trainer(TrainConfig(hub=str(hub.path), cycles=0, net="tiny"), hub).run()
+        states.append(TrainingState.load(hub.download(STATE_FILE)))
+        assert load_network(hub.download(MODEL_FILE))[0].state_dict().keys()
+    assert states[0].initialised_by and states[0].initialised_by != states[1].initialised_by

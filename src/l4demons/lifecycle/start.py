@@ -15,6 +15,7 @@ newest cached commit. Mixed into :class:`l4demons.lifecycle.trainer.Trainer`.
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 
 import torch
@@ -24,7 +25,7 @@ from l4demons.checkpoint import (METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, REPLA
 from l4demons.hub import CorruptFile, HubConflict, HubError, HubNotFound, HubUnavailable
 from l4demons.learner import Learner
 from l4demons.lifecycle.config import config_record
-from l4demons.lifecycle.common import INITIAL_MESSAGE, TrainError, cycles_text, elo_text
+from l4demons.lifecycle.common import INITIAL_MESSAGE, TrainError, cycles_text, elo_text, machine_name
 from l4demons.network import NetConfig, WeightsError, build_network, read_weights, weights_dict
 from l4demons.outbox import Pending
 from l4demons.replay import ReplayChunk
@@ -77,7 +78,8 @@ class StartMixin:
         torch.manual_seed(self.cfg.seed)
         self.net = build_network(self.net_cfg, self.cfg.seed).to(self.device)
         self.learner = Learner(self.net, self.cfg.learner, self.device)
-        self.state = TrainingState(config=config_record(self.cfg))
+        self.state = TrainingState(config=config_record(self.cfg),
+                                   initialised_by=f"{machine_name()} {uuid.uuid4().hex[:12]}")
         files = self._save_files(best=False)
         try:
             info = self._attempt(files, INITIAL_MESSAGE, head)
