@@ -26,7 +26,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from l4demons.elo.anchors import Anchor, AnchorSet, load_anchors, performance
 from l4demons.elo.errors import BadTimeControl
@@ -126,6 +126,7 @@ def quick_estimate(
     seed: int = 0,
     game_pool: GamePool | None = None,
     expected_game_s: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> EloEstimate:
     """Per-cycle estimate: the two anchors nearest the estimate, until the budget is spent.
 
@@ -140,10 +141,11 @@ def quick_estimate(
     No game starts once the time left is shorter than the longest game so
     far, so the call ends within ``time_budget_s`` unless a game runs
     longer than every game before it (or the first games alone exceed it).
+    ``clock``: what the budget is read on (tests drive a fake one).
     """
     return _gauntlet(candidate, anchors or load_anchors(), prior_elo, max_games, time_budget_s,
                      workers, book, pgn_path, seed, spread=2, event="l4demons elo (per cycle)", pool=pool,
-                     max_plies=max_plies, game_pool=game_pool, expected_game_s=expected_game_s)
+                     max_plies=max_plies, game_pool=game_pool, expected_game_s=expected_game_s, clock=clock)
 
 
 def full_measurement(
@@ -210,8 +212,9 @@ def _gauntlet(
     max_plies: int = DEFAULT_MAX_PLIES,
     game_pool: GamePool | None = None,
     expected_game_s: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> EloEstimate:
-    started = time.monotonic()
+    started = clock()
     by_name = {a.name: a for a in anchor_set.anchors}
     prior = {name: [float(x) for x in counts] for name, counts in (pool or {}).items() if name in by_name}
     tally: dict[str, list[int]] = {}
@@ -219,7 +222,7 @@ def _gauntlet(
     records: list[GameRecord] = []
     openings = load_openings(min(MAX_OPENINGS, max(1, (max_games + 1) // 2)), seed=seed, book=book)
     # The budget is for games: reading the book (seconds on a loaded machine) does not eat it.
-    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
+    deadline = None if time_budget_s is None else clock() + time_budget_s
     estimate = anchor_set.sorted()[0].elo
     if prior_elo is not None and math.isfinite(prior_elo):
         estimate = float(prior_elo)
@@ -242,7 +245,7 @@ def _gauntlet(
         index = 0
         while True:
             while (index < max_games and len(pending) < pool.slots
-                   and time_for_another(records, deadline, expected_game_s)):
+                   and time_for_another(records, deadline, expected_game_s, clock)):
                 job = next_job(index)
                 pending[pool.submit(job)] = job.b.name
                 index += 1
@@ -264,7 +267,7 @@ def _gauntlet(
         OpponentResult(name, by_name[name].elo, w, d, lost, performance(by_name[name], w, d, lost))
         for name, (w, d, lost) in sorted(tally.items(), key=lambda kv: by_name[kv[0]].elo)
     )
-    result = EloEstimate(candidate.name, fit.elo, fit.lo, fit.hi, len(records), time.monotonic() - started,
+    result = EloEstimate(candidate.name, fit.elo, fit.lo, fit.hi, len(records), clock() - started,
                          rows, None if pgn_path is None else os.fspath(pgn_path),
                          pooled_games=sum(sum(c) for c in prior.values()),
                          longest_game_s=max((r.seconds for r in records), default=0.0))

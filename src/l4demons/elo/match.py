@@ -405,7 +405,8 @@ def play_match(
     return result
 
 
-def time_for_another(records: Sequence[GameRecord], deadline: float | None, expected_s: float = 0.0) -> bool:
+def time_for_another(records: Sequence[GameRecord], deadline: float | None, expected_s: float = 0.0,
+                     clock: Callable[[], float] = time.monotonic) -> bool:
     """Whether a game as long as the longest so far (or ``expected_s``) still fits before ``deadline``.
 
     The longest, not the mean: a game started just in time by the mean
@@ -416,7 +417,7 @@ def time_for_another(records: Sequence[GameRecord], deadline: float | None, expe
     if deadline is None:
         return True
     longest = max((r.seconds for r in records), default=expected_s)
-    return time.monotonic() + max(longest, expected_s) <= deadline
+    return clock() + max(longest, expected_s) <= deadline
 
 
 def write_pgn(path: str | os.PathLike[str], pgns: Sequence[str]) -> None:
