@@ -162,15 +162,23 @@ def test_go_movetime_sends_info_and_a_legal_bestmove(gui: Script) -> None:
     assert infos and all(k in infos[-1].split() for k in ("depth", "seldepth", "nodes", "nps", "time", "score", "pv"))
 
 
-def test_go_with_a_clock_spends_its_budget_from_the_side_to_moves_clock(gui: Script) -> None:
-    """White has 45 s (a budget of about 1.5 s), Black 10 minutes (about 20 s): White's clock is used."""
-    gui.send("position startpos")
-    t0 = time.perf_counter()
-    gui.send("go wtime 45000 btime 600000 winc 0 binc 0")
-    gui.expect("bestmove", timeout=10)
-    took = time.perf_counter() - t0
-    budget = TimePolicy().budget_ms(45_000) / 1000
-    assert 1.0 <= took <= budget + 2.0, f"{took:.2f} s for a {budget:.2f} s budget"
+@pytest.mark.parametrize("moves, mine, inc", [("", 45_000, 100), (" moves e2e4", 600_000, 2000)])
+def test_go_with_a_clock_spends_its_budget_from_the_side_to_moves_clock(gui: Script, uci_bot: Bot, monkeypatch,
+                                                                         moves: str, mine: int, inc: int) -> None:
+    """White has 45 s, Black 10 minutes: the search gets the side to move's clock and increment (how the bot
+    keeps a budget on its clock is tests/serve/test_serve_bot.py's, on a fake clock)."""
+    asked: list[tuple] = []
+    real = uci_bot.choose_move
+
+    def recorded(board, time_left_ms=None, **kw):  # noqa: ANN001, ANN202
+        asked.append((time_left_ms, kw["increment_ms"]))
+        return real(board, nodes=8, stop=kw["stop"], on_info=kw["on_info"])
+
+    monkeypatch.setattr(uci_bot, "choose_move", recorded)
+    gui.send("position startpos" + moves)
+    gui.send("go wtime 45000 btime 600000 winc 100 binc 2000")
+    gui.expect("bestmove", timeout=30)
+    assert asked == [(mine, inc)]
 
 
 class ParkedEvent(threading.Event):
