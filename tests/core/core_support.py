@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import os
 
+import chess
 import pytest
 import torch
 
 from l4demons import core
 from l4demons.network import NetConfig, build_network
+
+
+def allows_mate_in_one(board: chess.Board, move: chess.Move) -> bool:
+    """Whether after ``move`` the other side has a move that mates."""
+    after = board.copy()
+    after.push(move)
+    for reply in list(after.legal_moves):
+        after.push(reply)
+        mate = after.is_checkmate()
+        after.pop()
+        if mate:
+            return True
+    return False
 
 
 def require_core():

@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import chess
 
+from core_support import allows_mate_in_one
 from l4demons.network import NetConfig, build_network
 from l4demons.probes import mate_probe, mate_puzzles
-
-
-def _mates_next(board: chess.Board, reply: chess.Move) -> bool:
-    """After the defender's ``reply``, the attacker has a mate in one."""
-    board.push(reply)
-    try:
-        for move in list(board.legal_moves):
-            board.push(move)
-            mate = board.is_checkmate()
-            board.pop()
-            if mate:
-                return True
-        return False
-    finally:
-        board.pop()
 
 
 def test_every_stored_solution_keeps_the_mate() -> None:
@@ -37,7 +23,7 @@ def test_every_stored_solution_keeps_the_mate() -> None:
         board = chess.Board(p["fen"])
         assert p["solutions"] and not any(board.gives_check(m) and _is_mate(board, m) for m in board.legal_moves)
         board.push_uci(p["solutions"][0])
-        assert not board.is_game_over() and all(_mates_next(board, r) for r in list(board.legal_moves)), p["fen"]
+        assert not board.is_game_over() and all(allows_mate_in_one(board, r) for r in list(board.legal_moves)), p["fen"]
 
 
 def _is_mate(board: chess.Board, move: chess.Move) -> bool:

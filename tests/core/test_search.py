@@ -5,22 +5,12 @@ import pytest
 from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, PuctConfig, PuctSearch, run_searches, run_step
 from l4demons.search.batch import LeafSource
 from l4demons.search.gumbel import halving_schedule
+from core_support import allows_mate_in_one
 
 MATE_IN_ONE = "r1bqkb1r/pppp1ppp/2n2n2/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR w KQkq - 4 4"  # Qxf7#
 THREATENED = "r1bqkbnr/pppp1ppp/2n5/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR b KQkq - 3 3"  # Black must stop Qxf7#
 BACK_RANK = "6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1"  # Ra8#
 
-
-def allows_mate_in_one(board: chess.Board, move: chess.Move) -> bool:
-    after = board.copy()
-    after.push(move)
-    for reply in list(after.legal_moves):
-        after.push(reply)
-        mate = after.is_checkmate()
-        after.pop()
-        if mate:
-            return True
-    return False
 
 
 def run_puct(board, evaluator, visits):
