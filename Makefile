@@ -12,6 +12,8 @@ TORCH_VERSION ?= 2.13.0
 GPU     ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 APT_PKGS := stockfish gnuchess-book chromium fonts-dejavu-core
+# Test processes (pytest-xdist): most tests wait on child processes, so two run well on two cores.
+TEST_JOBS ?= auto
 
 .PHONY: setup torch system-deps train test bench clean
 
@@ -49,7 +51,7 @@ train: setup
 	$(VENV)/bin/l4demons train $(if $(HUB),--hub $(HUB)) --cycles 2 --games 8
 
 test: setup system-deps
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_JOBS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build src/l4demons/_core.*.so
