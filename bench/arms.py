@@ -1,6 +1,6 @@
 """Arms side by side: does a change to learning make a stronger net in the same minutes on the same machine?
 
-    python bench/arms.py --minutes 30 --arm "old=--sample-plies 1000" --arm "new="
+    python bench/arms.py --minutes 30 --arm "base=" --arm "new=--sample-plies 30"
     python bench/arms.py --minutes 30 --arm "a=--value-weight 0.25" --arm "b=--value-weight 1" --h2h-games 200
 
 1. Every arm's ``l4demons train`` runs at the same time, each from its own

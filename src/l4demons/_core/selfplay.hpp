@@ -34,7 +34,7 @@ struct SelfPlayParams {
     int draw_min_ply = 120;
     int draw_plies = 16;
     int concurrent_games = 32;
-    int sample_plies = 30;  // moves sampled (Gumbel noise) before this ply; the search's best after it
+    int sample_plies = 300;  // moves sampled (Gumbel noise) before this ply; the search's best after it
     GumbelParams gumbel;
 };
 
