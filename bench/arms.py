@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from learning import probe_table, score_row  # noqa: E402  (bench/learning.py: the same rows)
+from learning import probe_table  # noqa: E402  (bench/learning.py: the same probe rows)
 
 from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, read_metrics  # noqa: E402
 from l4demons.elo import PlayerSpec, apply_tc  # noqa: E402
@@ -136,10 +136,9 @@ def main() -> None:
         total, last = endings((out / name / "train.log").read_text())
         grabber = play_match(apply_tc(PlayerSpec.net(nets[name]), args.tc), PlayerSpec.material(), openings,
                              args.material_games, seed=22, event="arms bench")
-        cells = score_row("", grabber).strip("|").split("|")[2:4]
         print(f"| {name} | `{' '.join(flags) or '(defaults)'}` | {rows[-1]['cycle']} | {sum(r['games'] for r in rows)} "
               f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps']} | {rule_share(total):.2f} / "
-              f"{rule_share(last):.2f} | {cells[0].strip()}, {cells[1].strip()} |")
+              f"{rule_share(last):.2f} | {grabber.wins}/{grabber.draws}/{grabber.losses}, {grabber.score:.3f} |")
     print()
     print(probe_table(nets))
     base, base_net = args.arm[0][0], nets[args.arm[0][0]]

@@ -42,10 +42,8 @@ from pathlib import Path
 from typing import Callable
 
 import chess
-import torch
 
 from l4demons.devices import resolve_device
-from l4demons.encoding import encode_positions, planes_from_positions
 from l4demons.network import ChessNet, NetConfig, build_network, load_network
 from l4demons.search import Evaluator, PuctConfig, run_step
 from l4demons.search.batch import write_leaves
@@ -272,7 +270,7 @@ class Bot:
         """One batch: leaves from every active search, one network call, then bookkeeping."""
         wanting = [job for job in self._active if job.wdl_root is not None]
         if wanting:  # here, on the driving thread (a backend serves one call at a time), and off the step's clock
-            for job, head in zip(wanting, network_wdl(self.evaluator, [job.wdl_root for job in wanting])):
+            for job, head in zip(wanting, self.evaluator.head_wdl([job.wdl_root for job in wanting])):
                 job.head_wdl, job.wdl_root = head, None
         t0 = self.clock()
         leaves = run_step([job.search for job in self._active], self.evaluator, self._buffers)
@@ -346,22 +344,6 @@ def _info(job: _Job, elapsed_ms: float) -> SearchInfo:
         pv=search.principal_variation() or [result.move],  # before any visit: the move it would play
         wdl=None if job.head_wdl is None else search_wdl(result.value, job.head_wdl),
     )
-
-
-def network_wdl(evaluator: Evaluator, boards: list[chess.Board]) -> list[tuple[float, float, float]]:
-    """The network's own win/draw/loss probabilities for each board, side to move's view (one call, no search).
-
-    Through the evaluator's backend when it has one, else its eager net.
-    Not counted in ``evaluator.evaluations``: no search node comes of it.
-    """
-    planes = torch.from_numpy(planes_from_positions(encode_positions(boards)))
-    with torch.inference_mode():
-        if evaluator.forward is not None:
-            _, logits = evaluator.forward(planes)
-        else:
-            _, logits = evaluator.net(planes.to(evaluator.device))
-        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-    return [(float(w), float(d), float(lo)) for w, d, lo in probs]
 
 
 def search_wdl(value: float, head: tuple[float, float, float]) -> tuple[float, float, float]:

@@ -48,7 +48,7 @@ def _place(rng: np.random.Generator, strong: chess.Color, strong_pieces: str, we
     board = chess.Board(None)
     free = list(range(64))
     rng.shuffle(free)
-    kings = [s for s in free[:2]]
+    kings = free[:2]
     board.set_piece_at(kings[0], chess.Piece(chess.KING, strong))
     board.set_piece_at(kings[1], chess.Piece(chess.KING, not strong))
     rest = free[2:]

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from l4demons.encoding import NUM_PLANES
+from l4demons.encoding import NUM_PLANES, encode_positions, planes_from_positions
 from l4demons.search.batch import BatchBuffers, LeafBatch
 
 
@@ -98,6 +98,22 @@ class Evaluator:
         self.calls += 1
         n = flat.shape[0]
         return out[:n], out[n:]
+
+    @torch.inference_mode()
+    def head_wdl(self, boards: list) -> list[tuple[float, float, float]]:
+        """The network's own win/draw/loss probabilities for each board, side to move's view (one call, no search).
+
+        The same forward pass as :meth:`evaluate` (the backend, or the eager net under its autocast), but
+        the three outputs kept apart. Not counted in ``evaluations``: no search node comes of it.
+        """
+        planes = torch.from_numpy(planes_from_positions(encode_positions(boards)))
+        if self.forward is not None:
+            _, logits = self.forward(planes)
+        else:
+            with self._autocast():
+                _, logits = self.net(planes.to(self.device))
+        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return [(float(w), float(d), float(lo)) for w, d, lo in probs]
 
     def _to_host(self, answer: torch.Tensor) -> torch.Tensor:
         n = answer.shape[0]
