@@ -4,28 +4,33 @@ A labelled position becomes exactly what self-play would have written (a
 :class:`~l4demons.selfplay.GameRecord` row), so the replay window, the
 learner and the hub take warm-start data unchanged:
 
-- **value**: the teacher's score through the logistic of
-  :func:`expected_score` (centipawns -> expected score, lichess's
-  accuracy model: ``1 / (1 + exp(-0.00368208 * cp))``), stored as the
-  search value ``q = 2 * score - 1`` in [-1, 1]; a mate is +-1. The learner
-  turns ``q`` into win/draw/loss as ``(max(q,0), 1-|q|, max(-q,0))``: an
-  even position is a likely draw, a won one a likely win. The game-result
-  column holds ``q`` rounded to a win, draw or loss at +-1/3, for when
-  self-play later mixes results in.
+- **value**: the teacher's own win/draw/loss estimate (``UCI_ShowWDL``),
+  or, from an engine that gives none, the score through Stockfish 15.1's
+  win-rate model (:data:`WDL_MODEL`: +100 cp is a 50% chance to win at
+  ply 64, a 0.4% chance to lose; 0 cp is a 99% draw). Stored as the
+  search value ``q = W - L`` in [-1, 1] (``2 * expected score - 1``); a
+  mate is +-1. The learner turns ``q`` back into win/draw/loss as
+  ``(max(q,0), 1-|q|, max(-q,0))``, which is the teacher's W/D/L itself
+  whenever one of W and L is 0 (in Stockfish 15.1's model the smaller of
+  the two is below 1% at any score), so the record format carries the draw
+  mass unchanged. The game-result column holds a result drawn from those
+  same probabilities (seeded), so a learner that mixes results in reads the
+  teacher's W/D/L in expectation rather than a rounded one.
 - **policy**: the teacher's best move (``multipv=1``), or a softmax over its
-  ``multipv`` best moves' scores at :data:`POLICY_TEMPERATURE_CP`.
+  ``multipv`` best moves' scores at :data:`POLICY_TEMPERATURE_CP`, zero on
+  every other legal move.
 
 Positions come from :func:`teacher_games`: book openings, then the teacher's
-own moves with a share of uniformly random ones mixed in, so positions look
-like games the bot will play (not random noise) yet stray from book lines
-and include the mistakes it must punish. Each game is labelled as it is
-played, one engine call a ply; one worker process per core
-(:mod:`l4demons.pretrain.run`).
+own moves, with a share of uniformly random ones mixed in during the first
+``random_plies`` plies only, so positions look like games the bot will play
+(not random noise) yet stray from book lines and include early mistakes it
+must punish, while middlegames and endgames stay the teacher's own. Each
+game is labelled as it is played, one engine call a ply; one worker process
+per core (:mod:`l4demons.pretrain.run`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import time
@@ -39,12 +44,20 @@ import numpy as np
 from l4demons.encoding import POSITION_DTYPE, encode_position, legal_moves_and_indices
 from l4demons.selfplay import GameRecord
 
-CP_SLOPE = 0.00368208
-"""Logistic slope (per centipawn) of :func:`expected_score`: +100 cp is a 59% expected score, +300 cp 75%."""
+WDL_MODEL = "sf15.1"
+"""python-chess's copy of Stockfish 15.1's win-rate model (``uci.cpp``'s ``win_rate_model``,
+``NormalizeToPawnValue = 361``), used where the teacher gives no W/D/L: a logistic in
+the score whose offset and width depend on the ply; +100 cp is a 50% win at ply 64.
+It reproduces Debian's Stockfish 15.1's own ``wdl`` output exactly (up to the
+rounding of the printed centipawns)."""
+MODEL_PLY = 64
+"""The ply at which Stockfish 15.1 anchors its normalisation (+100 cp = 50% win)."""
 POLICY_TEMPERATURE_CP = 50.0
 """MultiPV softmax temperature: a move 50 cp worse than the best gets 1/e of its weight."""
 DRAW_BAND = 1.0 / 3.0
-"""|q| below this is recorded as a draw in the game-result column."""
+"""|q| below this is recorded as a draw in the game-result column when no result is drawn at random."""
+RANDOM_PLIES = 20
+"""Plies after the book opening in which the teacher's games may play a random move."""
 STOCKFISH_PATHS = ("/usr/games/stockfish", "/usr/bin/stockfish")
 
 
@@ -52,21 +65,33 @@ class TeacherError(RuntimeError):
     """The teacher engine is missing, refuses to start or crashed."""
 
 
-def expected_score(cp: float) -> float:
-    """Expected score in [0, 1] of a side ``cp`` centipawns ahead."""
-    return 1.0 / (1.0 + math.exp(-CP_SLOPE * max(-4000.0, min(4000.0, cp))))
+def wdl_of(score: chess.engine.Score, ply: int = MODEL_PLY) -> chess.engine.Wdl:
+    """Win/draw/loss per mille of the side to move for its ``score`` at game ply ``ply`` (:data:`WDL_MODEL`)."""
+    return score.wdl(model=WDL_MODEL, ply=ply)
 
 
-def value_of(score: chess.engine.Score) -> float:
-    """``q`` in [-1, 1] for a side-to-move score (mates are +-1)."""
-    mate = score.mate()
-    if mate is not None:
-        return 1.0 if mate > 0 else -1.0
-    return 2.0 * expected_score(score.score()) - 1.0
+def expected_score(cp: float, ply: int = MODEL_PLY) -> float:
+    """Expected score in [0, 1] of a side ``cp`` centipawns ahead (a win 1, a draw 1/2)."""
+    return wdl_of(chess.engine.Cp(round(cp)), ply).expectation()
 
 
-def result_of(q: float) -> int:
-    return 1 if q > DRAW_BAND else -1 if q < -DRAW_BAND else 0
+def value_of(score: chess.engine.Score, ply: int = MODEL_PLY) -> float:
+    """``q = W - L`` in [-1, 1] for a side-to-move score at game ply ``ply`` (mates are +-1)."""
+    return q_of(wdl_of(score, ply))
+
+
+def q_of(wdl: chess.engine.Wdl) -> float:
+    """``W - L`` as a share of all outcomes: ``2 * wdl.expectation() - 1``."""
+    return (wdl.wins - wdl.losses) / wdl.total()
+
+
+def result_of(q: float, rng: np.random.Generator | None = None) -> int:
+    """The game-result column's entry for search value ``q``: drawn at random (a win with
+    probability ``max(q, 0)``, a loss with ``max(-q, 0)``, else a draw) when ``rng`` is
+    given, so its mean is ``q``; else ``q`` rounded at +-:data:`DRAW_BAND`."""
+    if rng is None:
+        return 1 if q > DRAW_BAND else -1 if q < -DRAW_BAND else 0
+    return (1 if q > 0 else -1) if rng.random() < abs(q) else 0
 
 
 def policy_target(board: chess.Board, scored: list[tuple[chess.Move, chess.engine.Score]]) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +131,7 @@ def open_teacher(path: str) -> chess.engine.SimpleEngine:
     try:
         # A session of its own: the group's Ctrl-C or SIGTERM must not kill it; its labelling process ends it.
         engine = chess.engine.SimpleEngine.popen_uci(path, timeout=30, setpgrp=True)
-        options = {"Threads": 1, "Hash": 16}
+        options = {"Threads": 1, "Hash": 16, "UCI_ShowWDL": True}
         engine.configure({k: v for k, v in options.items() if k in engine.options})
         return engine
     except (OSError, chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError) as e:
@@ -114,8 +139,12 @@ def open_teacher(path: str) -> chess.engine.SimpleEngine:
 
 
 def label(engine: chess.engine.SimpleEngine, board: chess.Board, limit: chess.engine.Limit,
-          multipv: int) -> tuple[list[tuple[chess.Move, chess.engine.Score]], float]:
-    """The teacher's best moves with side-to-move scores, and the value ``q`` of the position."""
+          multipv: int) -> tuple[list[tuple[chess.Move, chess.engine.Score]], chess.engine.Wdl]:
+    """The teacher's best moves with side-to-move scores, and the side to move's win/draw/loss:
+    the engine's own (``UCI_ShowWDL``) where it gives one, else :func:`wdl_of` its best score.
+
+    :raises TeacherError: the engine failed or named no move.
+    """
     try:
         infos = engine.analyse(board, limit, multipv=multipv)
     except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError) as e:
@@ -123,14 +152,28 @@ def label(engine: chess.engine.SimpleEngine, board: chess.Board, limit: chess.en
     scored = [(i["pv"][0], i["score"].pov(board.turn)) for i in infos if i.get("pv") and "score" in i]
     if not scored:
         raise TeacherError("the teacher engine returned no move for a legal position")
-    return scored, value_of(scored[0][1])
+    wdl = infos[0].get("wdl")
+    if wdl is not None and wdl.pov(board.turn).total() > 0:
+        return scored, wdl.pov(board.turn)
+    return scored, wdl_of(scored[0][1], board.ply())
 
 
 def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limit, multipv: int,
                   random_share: float, max_plies: int, deadline: float, max_positions: int,
-                  seed: int, should_stop: Callable[[], bool] = lambda: False) -> list[GameRecord]:
+                  seed: int, should_stop: Callable[[], bool] = lambda: False, *,
+                  random_plies: int = RANDOM_PLIES) -> list[GameRecord]:
     """Play and label games until ``deadline`` (``time.time()``), ``max_positions`` or ``should_stop()``;
-    one worker's share."""
+    one worker's share.
+
+    Each game starts from a random line of ``openings``; in its first ``random_plies`` plies after
+    it, a move is uniformly random with probability ``random_share``, every later move is the
+    teacher's best. Every position is labelled (:func:`label`), the random ones' too.
+
+    :raises TeacherError: the teacher did not start or failed.
+    :raises ValueError: ``random_plies`` is negative.
+    """
+    if random_plies < 0:
+        raise ValueError(f"random_plies must be 0 or more, got {random_plies}")
     rng = np.random.default_rng(seed)
     engine = open_teacher(path)
     games: list[GameRecord] = []
@@ -147,13 +190,19 @@ def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limi
             rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
             while (not board.is_game_over(claim_draw=True) and len(rows) < max_plies
                    and more() and n + len(rows) < max_positions):
-                scored, q = label(engine, board, limit, multipv)
+                scored, wdl = label(engine, board, limit, multipv)
                 indices, probs = policy_target(board, scored)
-                rows.append((encode_position(board), indices, probs, q))
-                moves = list(board.legal_moves)
-                board.push(moves[int(rng.integers(len(moves)))] if rng.random() < random_share else scored[0][0])
+                early = len(rows) < random_plies  # plies played since the book line, before this one
+                rows.append((encode_position(board), indices, probs, q_of(wdl)))
+                if early and rng.random() < random_share:
+                    moves = list(board.legal_moves)
+                    board.push(moves[int(rng.integers(len(moves)))])
+                else:
+                    board.push(scored[0][0])
             if rows:
-                games.append(record_from_rows(rows))
+                record = record_from_rows(rows, rng)
+                record.moves = [m.uci() for m in board.move_stack]  # the book line, then one move a row
+                games.append(record)
                 n += len(rows)
     finally:
         try:
@@ -163,8 +212,10 @@ def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limi
     return games
 
 
-def record_from_rows(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]) -> GameRecord:
-    """Labelled positions as one GameRecord (every position a full-search policy target)."""
+def record_from_rows(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]],
+                     rng: np.random.Generator | None = None) -> GameRecord:
+    """Labelled positions ``(position, policy indices, policy probabilities, q)`` as one GameRecord
+    (every position a full-search policy target); results from ``q`` by :func:`result_of`."""
     lengths = [len(r[1]) for r in rows]
     values = np.array([r[3] for r in rows], np.float32)
     positions = np.zeros(len(rows), POSITION_DTYPE)
@@ -177,5 +228,5 @@ def record_from_rows(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]
         policy_probs=np.concatenate([r[2] for r in rows]).astype(np.float16),
         full_search=np.ones(len(rows), bool),
         values=values.astype(np.float16),
-        results=np.array([result_of(q) for q in values], np.int8),
+        results=np.array([result_of(float(q), rng) for q in values], np.int8),
     )

@@ -8,9 +8,11 @@ of one game. Games are kept when both players are rated at least
 
 The value target of a position is the game's result from the side to
 move's view, or, where the move before carries a lichess ``[%eval ...]``
-comment, that evaluation through the logistic of
-:func:`l4demons.pretrain.labels.expected_score` (the engine's view of the
-position is a better label than one game's outcome).
+comment, that evaluation as ``W - L`` through Stockfish 15.1's win-rate
+model at the position's ply (:func:`l4demons.pretrain.labels.value_of`;
+lichess's evaluations come from Stockfish, normalised since 15.1 so that
++1.00 is a 50% chance to win: the engine's view of the position is a
+better label than one game's outcome).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def game_record(game: chess.pgn.Game) -> GameRecord | None:
         probs = np.zeros(len(moves), np.float16)
         probs[moves.index(move)] = 1.0
         mover_result = result if board.turn == chess.WHITE else -result
-        q = value_of(evaluation.pov(board.turn)) if evaluation is not None else float(mover_result)
+        q = value_of(evaluation.pov(board.turn), board.ply()) if evaluation is not None else float(mover_result)
         rows.append((encode_position(board), np.asarray(indices, np.uint16), probs, q))
         results.append(mover_result)
         board.push(move)
