@@ -24,7 +24,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-ABI = 3
+ABI = 4
 """The interface version this Python code speaks; the extension reports its own."""
 
 

@@ -23,6 +23,15 @@ from its own :class:`~l4demons.search.noise.NoiseStream`).
   ends the game as a win. These are training-label heuristics for
   bootstrapping (an untrained net's games rarely end in mate), never used
   in play; ``--adjudicate-material 0 --material-win 0`` turns them off.
+- Play-on (KataGo's reduced visits once a game is decided): with
+  ``play_on_simulations`` set, the material rule no longer ends a game but
+  marks it decided, and the game goes on with searches of that many
+  simulations, never full ones (``full_search`` 0: those positions teach
+  the value head only), to mate, stalemate, another rule of chess or the
+  length cap. A decided game is played as one from a won ending
+  (:mod:`l4demons.endgames`): no material rule and no resignation (a
+  would-be resignation is recorded as in a played-out game), so its label
+  is the real outcome; ``GameRecord.played_on`` counts its cheap plies.
 
 A finished game is a :class:`GameRecord` of compact arrays: about 100 bytes
 per position plus the sparse policy.
@@ -86,6 +95,10 @@ class SelfPlayConfig:
     sample_plies: int = 300
     """Moves before this ply are sampled (the search's Gumbel noise picks among good moves), later ones are the
     search's best (--max-plies or more: every move sampled; 30 measured even with that in 220 games, README)."""
+    play_on_simulations: int = 0
+    """Once --material-win says a game is decided, play it on with searches of this many simulations (never a full
+    search: those positions teach the value head only) to mate, stalemate, a rule of chess or the length cap, with
+    no resignation; 0 ends it as a win by material instead."""
 
     def __post_init__(self) -> None:
         if self.simulations < 2 or self.fast_simulations < 2:
@@ -100,6 +113,8 @@ class SelfPlayConfig:
             raise ValueError("endgame_share must be in [0, 1]")
         if self.sample_plies < 0:
             raise ValueError("sample_plies must be 0 or more")
+        if self.play_on_simulations == 1 or self.play_on_simulations < 0:
+            raise ValueError("play_on_simulations must be 0 (off) or at least 2")
 
 
 @dataclasses.dataclass
@@ -127,6 +142,8 @@ class GameRecord:
     false_resign: bool = False
     """A played-out game in which a side that would have resigned did not lose."""
     would_resign: bool = False
+    played_on: int = 0
+    """Positions searched after the material rule decided the game (its last ``played_on``; 0 without play-on)."""
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -176,11 +193,15 @@ class _Game:
         self.would_resign: chess.Color | None = None
         self.draw_streak = 0
         self.lead_streak = 0  # plies the same side has held a decisive material lead
+        self.decided = False
+        """The material rule decided the game and it plays on (--play-on-simulations): cheap searches, no resigning."""
+        self.played_on = 0
         self.outcome: tuple[str, int] | None = None
         self.search: GumbelSearch | None = None
         self.full_now = False  # whether the current search is a full one
 
     def record(self, result: SearchResult, full: bool) -> None:
+        self.played_on += self.decided
         self.positions.append(encode_position(self.board))
         self.policies.append((result.indices.astype(np.uint16), result.policy.astype(np.float16)))
         self.full.append(full)
@@ -205,8 +226,11 @@ class _Game:
         if cfg.draw_threshold > 0 and self.board.ply() >= cfg.draw_min_ply and self.draw_streak >= cfg.draw_plies:
             self.outcome = ("adjudicated_draw", 0)
         elif self._material_decided():
-            self.outcome = ("material", 1 if material_balance(self.board) > 0 else -1)
-        elif self.board.ply() >= cfg.max_plies:
+            if cfg.play_on_simulations:
+                self.decided, self.may_resign = True, False  # on to a real end, as a game from a won ending
+            else:
+                self.outcome = ("material", 1 if material_balance(self.board) > 0 else -1)
+        if self.outcome is None and self.board.ply() >= cfg.max_plies:
             lead = material_balance(self.board)
             n = cfg.adjudicate_material
             self.outcome = ("max_plies", (lead >= n) - (lead <= -n) if n > 0 else 0)
@@ -214,7 +238,7 @@ class _Game:
     def _material_decided(self) -> bool:
         """A lead of ``material_win`` pawns kept for ``material_win_plies`` plies (a bootstrapping label)."""
         n = self.cfg.material_win
-        if n <= 0 or self.from_ending:
+        if n <= 0 or self.from_ending or self.decided:
             return False
         lead = material_balance(self.board)
         side = (lead >= n) - (lead <= -n)
@@ -239,6 +263,7 @@ class _Game:
             termination=termination,
             false_resign=bool(false_resign),
             would_resign=self.would_resign is not None,
+            played_on=self.played_on,
         )
 
 
@@ -278,8 +303,8 @@ def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, see
     started = 0
 
     def next_search(game: _Game) -> None:
-        game.full_now = bool(game.rng.random() < cfg.full_search_prob)
-        sims = cfg.simulations if game.full_now else cfg.fast_simulations
+        game.full_now = not game.decided and bool(game.rng.random() < cfg.full_search_prob)
+        sims = cfg.play_on_simulations if game.decided else cfg.simulations if game.full_now else cfg.fast_simulations
         game.search = GumbelSearch(game.board, gcfg if game.board.ply() < cfg.sample_plies else greedy, game.rng, sims)
 
     ending_starts = endgames.starts(n_games, cfg.endgame_share, seed)
@@ -317,7 +342,7 @@ def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, see
 _CORE_FIELDS = (
     "simulations", "fast_simulations", "full_search_prob", "max_considered", "max_plies", "adjudicate_material",
     "material_win", "material_win_plies", "resign_threshold", "resign_moves", "resign_playthrough", "draw_threshold",
-    "draw_min_ply", "draw_plies", "concurrent_games", "sample_plies",
+    "draw_min_ply", "draw_plies", "concurrent_games", "sample_plies", "play_on_simulations",
 )
 """The SelfPlayConfig fields the core implements (a test checks that with _SHARED_FIELDS this is all of them)."""
 _SHARED_FIELDS = ("endgame_share",)
@@ -352,7 +377,7 @@ class _CompiledGames:
 
 def _record(index: int, positions: np.ndarray, offsets: np.ndarray, indices: np.ndarray, probs: np.ndarray,
             full: np.ndarray, values: np.ndarray, results: np.ndarray, moves: list[str], termination: str,
-            false_resign: bool, would_resign: bool) -> GameRecord:
+            false_resign: bool, would_resign: bool, played_on: int) -> GameRecord:
     return GameRecord(
         positions=positions.view(POSITION_DTYPE).reshape(-1),
         policy_offsets=offsets,
@@ -365,6 +390,7 @@ def _record(index: int, positions: np.ndarray, offsets: np.ndarray, indices: np.
         termination=termination,
         false_resign=false_resign,
         would_resign=would_resign,
+        played_on=played_on,
     )
 
 

@@ -21,7 +21,7 @@ using namespace l4d;
 
 namespace {
 
-constexpr int ABI_VERSION = 3;  // bumped with every change of this interface (core.py checks it)
+constexpr int ABI_VERSION = 4;  // bumped with every change of this interface (core.py checks it)
 
 template <class T>
 T* buffer(py::array& a, const char* name, int64_t& size) {
@@ -145,7 +145,7 @@ py::list finished_games(SelfPlay& sp) {
         for (size_t i = 0; i < g.moves.size(); ++i) moves[i] = py::str(move_uci(g.moves[i]));
         out.append(py::make_tuple(g.index, positions, to_numpy(g.offsets), to_numpy(g.indices), to_numpy(g.probs), full,
                                   to_numpy(g.values), to_numpy(g.results), moves, g.termination, g.false_resign,
-                                  g.would_resign));
+                                  g.would_resign, g.played_on));
     }
     return out;
 }
@@ -281,6 +281,7 @@ PYBIND11_MODULE(_core, m) {
         .def_readwrite("draw_plies", &SelfPlayParams::draw_plies)
         .def_readwrite("concurrent_games", &SelfPlayParams::concurrent_games)
         .def_readwrite("sample_plies", &SelfPlayParams::sample_plies)
+        .def_readwrite("play_on_simulations", &SelfPlayParams::play_on_simulations)
         .def_readwrite("gumbel", &SelfPlayParams::gumbel);
 
     py::class_<SelfPlay>(m, "SelfPlay")

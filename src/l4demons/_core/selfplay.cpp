@@ -18,6 +18,7 @@ struct SelfPlay::Game {
     int draw_streak = 0;
     int lead_streak = 0;
     bool from_ending = false;  // started from an ending: no material rule, no resignation
+    bool decided = false;      // the material rule decided it and it plays on: cheap searches, no resignation
     bool over = false;
     int white_result = 0;
     GumbelSearch search;
@@ -33,7 +34,7 @@ struct SelfPlay::Game {
     // _Game._material_decided: a lead held long enough wins (a bootstrapping label).
     bool material_decided(const SelfPlayParams& p) {
         const int n = p.material_win;
-        if (n <= 0 || from_ending) return false;
+        if (n <= 0 || from_ending || decided) return false;
         const int lead = board.material_balance();
         const int side = (lead >= n) - (lead <= -n);
         lead_streak = (side != 0 && lead_streak * side >= 0) ? lead_streak + side : side;
@@ -59,8 +60,14 @@ struct SelfPlay::Game {
         if (p.draw_threshold > 0 && board.ply() >= p.draw_min_ply && draw_streak >= p.draw_plies) {
             end("adjudicated_draw", 0);
         } else if (material_decided(p)) {
-            end("material", board.material_balance() > 0 ? 1 : -1);
-        } else if (board.ply() >= p.max_plies) {
+            if (p.play_on_simulations > 0) {
+                decided = true;  // on to a real end, as a game from a won ending
+                may_resign = false;
+            } else {
+                end("material", board.material_balance() > 0 ? 1 : -1);
+            }
+        }
+        if (!over && board.ply() >= p.max_plies) {
             const int lead = board.material_balance(), n = p.adjudicate_material;
             end("max_plies", n > 0 ? (lead >= n) - (lead <= -n) : 0);
         }
@@ -86,8 +93,8 @@ int64_t SelfPlay::max_rows() const {
 }
 
 void SelfPlay::next_search(Game& g) {
-    g.full_now = g.noise.uniform() < params_.full_search_prob;
-    const int sims = g.full_now ? params_.simulations : params_.fast_simulations;
+    g.full_now = !g.decided && g.noise.uniform() < params_.full_search_prob;
+    const int sims = g.decided ? params_.play_on_simulations : g.full_now ? params_.simulations : params_.fast_simulations;
     GumbelParams gumbel = params_.gumbel;
     if (g.board.ply() >= params_.sample_plies) gumbel.gumbel_scale = 0.0;  // past the opening: the best move
     g.search.start(g.board, &g.keys, sims, gumbel, &g.noise);
@@ -101,6 +108,7 @@ void SelfPlay::record_and_play(Game& g) {
     const Tree& tree = s.tree();
     const Node& root = tree.nodes[0];
     FinishedGame& r = g.rec;
+    r.played_on += g.decided;
     r.positions.push_back(s.root_record());
     for (int a = 0; a < root.count; ++a) {
         r.indices.push_back(tree.pidx[root.first + a]);

@@ -4,7 +4,7 @@
 // in flight wants now; a game whose search finished plays its move and starts
 // the next search in the same pass, so batches stay full. Every rule of the
 // Python reference is here: playout caps, resignation with played-out games,
-// draw and material adjudication, the length cap. Game number i draws its
+// draw and material adjudication, the length cap, play-on of decided games. Game number i draws its
 // random numbers from its own stream (noise.hpp game_seed), so a game's moves do
 // not depend on which other games shared its batches.
 #pragma once
@@ -35,6 +35,7 @@ struct SelfPlayParams {
     int draw_plies = 16;
     int concurrent_games = 32;
     int sample_plies = 300;  // moves sampled (Gumbel noise) before this ply; the search's best after it
+    int play_on_simulations = 0;  // >0: a game the material rule decided plays on with searches this cheap
     GumbelParams gumbel;
 };
 
@@ -51,6 +52,7 @@ struct FinishedGame {
     std::string termination;
     bool false_resign = false;
     bool would_resign = false;
+    int played_on = 0;  // positions searched after the material rule decided the game (its last ones)
 };
 
 class SelfPlay {
