@@ -29,6 +29,11 @@ CONFIGS = {
     "endgames": SelfPlayConfig(simulations=8, fast_simulations=4, max_plies=60, endgame_share=0.5, material_win=3,
                                material_win_plies=2, resign_threshold=0.5, resign_moves=1, resign_playthrough=0.0,
                                concurrent_games=4, sample_plies=10),
+    # the material rule decides games early; they play on with 2-simulation searches, the side behind would resign
+    # (resign_threshold 0: about half the time with a random net) but may not, and the length cap scores the rest
+    "play-on": SelfPlayConfig(simulations=8, fast_simulations=4, full_search_prob=0.5, max_plies=120, material_win=2,
+                              material_win_plies=3, play_on_simulations=2, resign_threshold=0.0, resign_moves=2,
+                              resign_playthrough=0.5, concurrent_games=4),
 }
 
 
@@ -42,7 +47,8 @@ def same_game(a: GameRecord, b: GameRecord) -> None:
     np.testing.assert_allclose(a.values.astype(np.float32), b.values.astype(np.float32), atol=1e-3)
     assert np.array_equal(a.full_search, b.full_search)
     assert np.array_equal(a.results, b.results)
-    assert (a.termination, a.false_resign, a.would_resign) == (b.termination, b.false_resign, b.would_resign)
+    assert (a.termination, a.false_resign, a.would_resign, a.played_on) == \
+        (b.termination, b.false_resign, b.would_resign, b.played_on)
     for field in dataclasses.fields(GameRecord):
         value = getattr(a, field.name)
         if isinstance(value, np.ndarray):
@@ -63,9 +69,12 @@ def test_compiled_self_play_plays_the_reference_games(name: str) -> None:
         same_game(a, b)
     if name != "default-short":  # the rule each config is about did end some game
         ends = {g.termination for g in games[True]} | {"played out" for g in games[True] if g.would_resign}
+        ends |= {"played on" for g in games[True] if g.played_on}
         wanted = {"resign": {"resign", "played out"}, "draw-adjudication": {"adjudicated_draw"},
-                  "material": {"material"}}.get(name, set())
+                  "material": {"material"}, "play-on": {"played on", "played out", "checkmate"}}.get(name, set())
         assert wanted <= ends, ends
+        if name == "play-on":
+            assert "material" not in ends and all(g.played_on < len(g) for g in games[True]), ends
 
 
 def test_the_core_implements_every_self_play_setting() -> None:

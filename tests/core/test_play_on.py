@@ -1,0 +1,106 @@
+"""Play-on: a game the material rule decides goes on with cheap searches to a real end (--play-on-simulations)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import chess
+import numpy as np
+import pytest
+
+from l4demons import selfplay
+from l4demons.network import NetConfig, build_network
+from l4demons.search import Evaluator
+from l4demons.selfplay import SelfPlayConfig, _Game, play_games
+
+from core_support import require_core
+
+RULES = ("checkmate", "stalemate", "insufficient", "fifty_moves", "repetition")
+"""Terminations by a rule of chess."""
+TWO_QUEENS = "4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1"
+
+
+def _game(cfg: SelfPlayConfig, fen: str = TWO_QUEENS) -> _Game:
+    game = _Game(cfg, np.random.default_rng(0))
+    game.board = chess.Board(fen)
+    return game
+
+
+def _play(game: _Game, moves: list[str], value: float = 0.0) -> None:
+    for uci in moves:
+        assert game.outcome is None, game.outcome
+        game.play(chess.Move.from_uci(uci), value)
+
+
+def test_the_material_rule_marks_the_game_decided_and_mate_ends_it() -> None:
+    cfg = SelfPlayConfig(material_win=5, material_win_plies=1, play_on_simulations=2, resign_threshold=-0.9,
+                         resign_moves=1, resign_playthrough=0.0)
+    game = _game(cfg)
+    assert game.may_resign
+    _play(game, ["a1a7"])
+    assert game.outcome is None and game.decided and not game.may_resign
+    _play(game, ["e8f8"], value=-0.95)  # the side behind would resign: recorded, not played
+    assert game.outcome is None and game.would_resign == chess.BLACK
+    _play(game, ["b1b8"])
+    assert game.outcome == ("checkmate", 1)
+
+
+def test_a_decided_game_at_the_length_cap_is_adjudicated_as_any_other() -> None:
+    cfg = SelfPlayConfig(max_plies=4, adjudicate_material=3, material_win=5, material_win_plies=1,
+                         play_on_simulations=2, resign_threshold=-1.0)
+    game = _game(cfg)
+    _play(game, ["e1e2", "e8e7", "e2e3"])
+    assert game.decided and game.outcome is None
+    _play(game, ["e7e6"])
+    assert game.outcome == ("max_plies", 1)
+    without = _game(dataclasses.replace(cfg, play_on_simulations=0))
+    _play(without, ["e1e2"])
+    assert without.outcome == ("material", 1) and not without.decided
+
+
+def test_play_on_needs_a_search() -> None:
+    with pytest.raises(ValueError, match="play_on_simulations"):
+        SelfPlayConfig(play_on_simulations=1)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_played_on_positions_are_cheap_and_never_policy_targets(compiled: bool) -> None:
+    """Every search before the decision is full (16 simulations), every one after it 2 and no policy target."""
+    if compiled:
+        require_core()
+    cfg = SelfPlayConfig(simulations=16, fast_simulations=16, full_search_prob=1.0, max_plies=60, material_win=2,
+                         material_win_plies=3, play_on_simulations=2, resign_threshold=-1.0, concurrent_games=1)
+    ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
+    (game,) = play_games(ev, cfg, 1, np.random.default_rng(3), compiled=compiled)
+    n, on = len(game), game.played_on
+    assert 0 < on < n and game.termination != "material"
+    several = np.diff(game.policy_offsets) > 1  # a single legal move is never a policy target
+    assert np.array_equal(game.full_search[: n - on], several[: n - on])
+    assert not game.full_search[n - on:].any()
+    assert ev.evaluations <= (n - on) * cfg.simulations + on * cfg.play_on_simulations
+
+
+class _ReachedEnding(_Game):
+    """A game that reached a won ending in play: the material rule applies, as in any game from the opening."""
+
+    def __init__(self, cfg: SelfPlayConfig, rng, start: chess.Board | None = None) -> None:
+        super().__init__(cfg, rng, start)
+        self.from_ending = False
+
+
+def test_won_endings_played_on_reach_a_rule_of_chess(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight seeded won endings (KQvK, KRvK...) under the material rule: without play-on it scores them all after
+    four plies; with it they go on to mate, stalemate or another rule of chess, their real outcome."""
+    monkeypatch.setattr(selfplay, "_Game", _ReachedEnding)
+    cfg = SelfPlayConfig(simulations=8, fast_simulations=4, max_plies=200, material_win=5, material_win_plies=4,
+                         resign_threshold=-1.0, endgame_share=1.0, concurrent_games=8)
+    ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
+    runs = {}
+    for play_on in (0, 4):
+        cfg_now = dataclasses.replace(cfg, play_on_simulations=play_on)
+        runs[play_on] = play_games(ev, cfg_now, 8, np.random.default_rng(5), compiled=False)
+    off, on = ([g.termination for g in runs[k]] for k in (0, 4))
+    assert sum(t == "material" for t in off) >= 7, off
+    assert "material" not in on and sum(t in RULES for t in on) >= 7, on
+    assert sum(t in RULES for t in on) > sum(t in RULES for t in off)
+    assert all(g.played_on > 0 for g in runs[4] if len(g) > cfg.material_win_plies)
