@@ -94,7 +94,9 @@ int64_t SelfPlay::max_rows() const {
 
 void SelfPlay::next_search(Game& g) {
     g.full_now = !g.decided && g.noise.uniform() < params_.full_search_prob;
-    const int sims = g.decided ? params_.play_on_simulations : g.full_now ? params_.simulations : params_.fast_simulations;
+    const int sims = g.decided    ? params_.play_on_simulations  // played on: cheap, never a policy target
+                     : g.full_now ? params_.simulations
+                                  : params_.fast_simulations;
     GumbelParams gumbel = params_.gumbel;
     if (g.board.ply() >= params_.sample_plies) gumbel.gumbel_scale = 0.0;  // past the opening: the best move
     g.search.start(g.board, &g.keys, sims, gumbel, &g.noise);
