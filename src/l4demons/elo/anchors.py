@@ -23,6 +23,18 @@ search leaves deeper hash entries that a shallow one lacks). The file's
 ``label_checks`` record how well adjacent low labels hold at this limit.
 Stockfish's handicap is seeded from the clock, so no two calibrations give
 the same games; the file records what one gave. Re-measure with :func:`calibrate` (``l4demons elo --calibrate``).
+
+Depth-limited Stockfish is not the Stockfish a user meets: Stockfish at
+``UCI_Elo`` 1350 given 0.1 s a move (:data:`CLEAN_STOCKFISH`,
+``sf-elo1350@t0.1``) searches far deeper between its handicapped picks and
+fills its hash with what it found, and plays stronger than the
+``sf-elo1350`` rung. It is an anchor of its own, measured rather than
+labelled: it plays :data:`FIXED` alone, so its rating is ``1350`` plus that
+one pairing's maximum-likelihood difference and the ladder's other ratings
+are what they would be without it (:func:`measure_anchor` adds it to an
+existing file without re-measuring the ladder; :func:`calibrate` measures it
+with the rest). Its strength depends on the machine's speed (0.1 s is more
+search on a faster core), so the file says which machine measured it.
 """
 
 from __future__ import annotations
@@ -32,9 +44,10 @@ import datetime
 import json
 import logging
 import os
+import platform
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +71,19 @@ STOCKFISH_LABELS: tuple[int, ...] = (1350, 1500, 1700, 2000, 2300, 2600, 2850)
 
 FIXED = "sf-elo1350"
 """The anchor whose label pins the calibration ladder."""
+
+CLEAN_STOCKFISH = PlayerSpec.stockfish(elo=1350, time=0.1)
+"""Stockfish ``UCI_LimitStrength`` at ``UCI_Elo`` 1350 and 0.1 s a move, as a user plays it (``sf-elo1350@t0.1``)."""
+
+CLEAN_GAMES = 40
+"""Games :func:`calibrate` and :func:`measure_anchor` play between an extra anchor and :data:`FIXED`
+(about 5 s a game at 0.1 s a move)."""
+
+PLAYERS_NOTE = ("random: uniform legal move; material: one-ply material grabber; X~rP: X, but a uniformly "
+                "random legal move with probability P; sf-eloN: Stockfish UCI_LimitStrength at UCI_Elo N, at "
+                "depth 1 + int(level); sf-eloN@tS: the same at S seconds a move (its hash kept between moves "
+                "of a game), as a user plays it")
+"""What the players' names mean (the file's ``calibration.players``)."""
 
 
 def calibration_ladder() -> tuple[PlayerSpec, ...]:
@@ -141,9 +167,12 @@ def load_anchors(path: str | os.PathLike[str] | None = None) -> AnchorSet:
 
 def save_anchors(anchor_set: AnchorSet, path: str | os.PathLike[str]) -> None:
     """Write ``anchor_set`` as JSON atomically (``.tmp`` then rename)."""
+    def num(a: Anchor, x: float) -> float | int:
+        return int(x) if a.source == "label" and float(x).is_integer() else round(x, 1)  # a label stays 1350
+
     rows = [
-        {"name": a.name, "spec": _spec_to_json(a.spec), "elo": round(a.elo, 1), "lo": round(a.lo, 1),
-         "hi": round(a.hi, 1), "source": a.source}
+        {"name": a.name, "spec": _spec_to_json(a.spec), "elo": num(a, a.elo), "lo": num(a, a.lo),
+         "hi": num(a, a.hi), "source": a.source}
         for a in anchor_set.sorted()
     ]
     text = json.dumps({"format": 1, "anchors": rows, "calibration": dict(anchor_set.provenance)}, indent=1)
@@ -168,24 +197,29 @@ def calibrate(
     seed: int = 0,
     max_plies: int = DEFAULT_MAX_PLIES,
     on_pair: Callable[[PairResult], None] | None = None,
+    extra_anchors: Sequence[PlayerSpec] = (CLEAN_STOCKFISH,),
+    extra_games: int = CLEAN_GAMES,
 ) -> AnchorSet:
     """Re-measure the ladder below Stockfish's floor and write the anchors file.
 
     Neighbours on the ladder play ``games_per_pair`` games, rungs two apart
     half that; ``label_check_games`` between adjacent low ``UCI_Elo``
     levels check that the labels hold at our depth limit (recorded only,
-    not used to move the labels). ``path=None`` writes nothing.
+    not used to move the labels). Each of ``extra_anchors`` plays
+    ``extra_games`` against :data:`FIXED` alone (0: none is measured).
+    ``path=None`` writes nothing.
     """
     started = time.monotonic()
     ladder = calibration_ladder()
     plan = [(ladder[i + 1], ladder[i], games_per_pair) for i in range(len(ladder) - 1)]
     plan += [(ladder[i + 2], ladder[i], games_per_pair // 2) for i in range(len(ladder) - 2)]
+    fixed = ladder[-1]
+    taken = {r.name for r in ladder} | {PlayerSpec.stockfish(elo=e).name for e in STOCKFISH_LABELS}
+    extras = [spec for spec in extra_anchors if spec.name not in taken] if extra_games > 0 else []
+    plan += [(spec, fixed, extra_games) for spec in extras]
     results: list[PairResult] = []
     for k, (a, b, games) in enumerate(plan):
-        openings = load_openings(min(MAX_OPENINGS, max(1, (games + 1) // 2)), seed=seed + k, book=book)
-        match = play_match(a, b, openings, games, workers=workers, max_plies=max_plies, seed=seed + k,
-                           event="l4demons calibration")
-        results.append(PairResult(a.name, b.name, match.wins, match.draws, match.losses))
+        results.append(_play_pair(a, b, games, workers=workers, book=book, seed=seed + k, max_plies=max_plies))
         if on_pair is not None:
             on_pair(results[-1])
     fit = fit_ratings(results, {FIXED: 1350.0})
@@ -204,7 +238,7 @@ def calibrate(
         if on_pair is not None:
             on_pair(pair)
     anchors = [Anchor(spec, fit[spec.name].elo, fit[spec.name].lo, fit[spec.name].hi, "measured")
-               for spec in ladder if spec.name != FIXED]
+               for spec in (*ladder, *extras) if spec.name != FIXED]
     anchors += [Anchor(PlayerSpec.stockfish(elo=e), e, e, e, "label") for e in STOCKFISH_LABELS]
     provenance = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -219,8 +253,7 @@ def calibrate(
         "games_per_pair": {"neighbours": games_per_pair, "two_apart": games_per_pair // 2,
                            "label_checks": label_check_games},
         "workers": workers if workers is not None else "one per core",
-        "players": "random: uniform legal move; material: one-ply material grabber; X~rP: X, but a uniformly "
-                   "random legal move with probability P; sf-eloN: Stockfish UCI_LimitStrength at UCI_Elo N",
+        "players": PLAYERS_NOTE,
         "labels_note": "UCI_Elo labels are Stockfish's (60s+0.6s vs CCRL 40/4); above ~1700 inflated",
         "openings": f"Polyglot book {find_book(book)}" if find_book(book) else "built-in lines",
         "max_plies": max_plies,
@@ -230,11 +263,106 @@ def calibrate(
         "results": [dataclasses.asdict(p) for p in results],
         "label_checks": checks,
     }
+    if extras:
+        provenance["extra_anchors"] = [_extra_note(spec, extra_games, workers) for spec in extras]
     anchor_set = AnchorSet(tuple(anchors), provenance)
     if path is not None:
         save_anchors(anchor_set, path)
         log.info("wrote %d anchors to %s", len(anchors), path)
     return anchor_set
+
+
+def measure_anchor(
+    spec: PlayerSpec = CLEAN_STOCKFISH,
+    path: str | os.PathLike[str] | None = ANCHORS_FILE,
+    *,
+    games: int = CLEAN_GAMES,
+    source: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    book: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    max_plies: int = DEFAULT_MAX_PLIES,
+) -> AnchorSet:
+    """Add (or re-measure) one anchor without re-measuring the ladder: ``spec`` plays ``games``
+    games against :data:`FIXED` alone, and is rated by the same maximum-likelihood fit as the
+    ladder (with the file's other pairings in it; a player joined to the fixed anchor alone
+    moves no one else). The anchors of ``source`` (default: the packaged file or
+    ``$L4D_ANCHORS``) with ``spec`` added, its games in ``results``, are written to ``path``
+    (``None``: nothing written).
+
+    :raises AnchorFileError: ``source`` cannot be read.
+    :raises ValueError: ``spec`` is a rung of the ladder or a labelled anchor (re-measure those
+        with :func:`calibrate`), or ``games`` is not positive.
+    """
+    if games < 1:
+        raise ValueError(f"games must be at least 1, got {games}")
+    old = load_anchors(source)
+    if spec.name in {r.name for r in calibration_ladder()} or any(
+            a.name == spec.name and a.source == "label" for a in old.anchors):
+        raise ValueError(f"{spec.name} is part of the ladder; re-measure it with `l4demons elo --calibrate`")
+    started, load = time.monotonic(), _load()
+    pair = _play_pair(spec, calibration_ladder()[-1], games, workers=workers, book=book, seed=seed + 1000,
+                      max_plies=max_plies)
+    provenance = dict(old.provenance)
+    earlier = [r for r in provenance.get("results", []) if spec.name not in (r["a"], r["b"])]
+    dropped = sum(r["wins"] + r["draws"] + r["losses"] for r in provenance.get("results", [])) - sum(
+        r["wins"] + r["draws"] + r["losses"] for r in earlier)
+    results = [PairResult(r["a"], r["b"], r["wins"], r["draws"], r["losses"]) for r in earlier] + [pair]
+    fit = fit_ratings(results, {FIXED: 1350.0})[spec.name]
+    note = _extra_note(spec, games, workers)
+    note.update(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                command=f"l4demons.elo.anchors.measure_anchor(PlayerSpec.make({spec.kind!r}, "
+                        f"**{dict(spec.params)!r}), games={games})",
+                seconds=round(time.monotonic() - started, 1), load_at_start=load)
+    provenance.update(
+        results=[dataclasses.asdict(r) for r in results],
+        games=int(provenance.get("games", 0)) - dropped + pair.games,
+        extra_anchors=[n for n in provenance.get("extra_anchors", []) if n.get("name") != spec.name] + [note],
+        players=PLAYERS_NOTE,
+    )
+    anchors = tuple(a for a in old.anchors if a.name != spec.name) + (
+        Anchor(spec, fit.elo, fit.lo, fit.hi, "measured"),)
+    anchor_set = AnchorSet(anchors, provenance)
+    if path is not None:
+        save_anchors(anchor_set, path)
+        log.info("%s: %.0f [%.0f, %.0f] from %d games against %s; wrote %s", spec.name, fit.elo, fit.lo, fit.hi,
+                 pair.games, FIXED, path)
+    return anchor_set
+
+
+def _play_pair(a: PlayerSpec, b: PlayerSpec, games: int, *, workers: int | None, book, seed: int,
+               max_plies: int) -> PairResult:
+    openings = load_openings(min(MAX_OPENINGS, max(1, (games + 1) // 2)), seed=seed, book=book)
+    match = play_match(a, b, openings, games, workers=workers, max_plies=max_plies, seed=seed,
+                       event="l4demons calibration")
+    return PairResult(a.name, b.name, match.wins, match.draws, match.losses)
+
+
+def _machine() -> str:
+    """The CPU's model name and core count, e.g. ``AMD EPYC 7B13, 2 cores``."""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        model = ""
+    return f"{model or platform.machine() or 'unknown CPU'}, {os.cpu_count()} cores"
+
+
+def _load() -> float | None:
+    """The machine's one-minute load average (a time-limited player is weaker on a busy machine)."""
+    try:
+        return round(os.getloadavg()[0], 1)
+    except OSError:
+        return None
+
+
+def _extra_note(spec: PlayerSpec, games: int, workers: int | None) -> dict[str, Any]:
+    """How an extra anchor was measured: against whom, how many games, on what machine."""
+    return {"name": spec.name, "against": FIXED, "games": games,
+            "machine": _machine(),
+            "workers": workers if workers is not None else "one per core",
+            "note": "measured against the fixed anchor alone, so the ladder's other ratings do not move; "
+                    "a time-limited player's strength depends on the machine's speed"}
 
 
 def performance(anchor: Anchor, wins: int, draws: int, losses: int) -> EloInterval:
