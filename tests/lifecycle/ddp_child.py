@@ -24,7 +24,7 @@ def cycle(out: str, hub: str, rank: int) -> None:
                       learner=LearnerConfig(batch_size=32))
     trainer = Trainer(cfg, LocalHub(hub))
     trainer.run()
-    torch.save({k: v for k, v in trainer.net.state_dict().items()}, f"{out}/rank{rank}.pt")
+    torch.save({k: v for k, v in trainer.run_state.net.state_dict().items()}, f"{out}/rank{rank}.pt")
 
 
 def learn(out: str, chunk: str, rank: int, world: int) -> None:

@@ -65,14 +65,14 @@ def test_resume_restores_optimizer_and_counters(tmp_path, hub_dir):
     saved = TrainingState.load(hub.download(STATE_FILE))
     resumed = Trainer(TrainConfig(cycles=0, workers=1, elo_seconds=0), hub)
     resumed.run()
-    assert resumed.state.cycle == 1
-    assert resumed.learner.step == 4
-    mine, theirs = resumed.learner.optimizer.state_dict(), first.learner.optimizer.state_dict()
+    assert resumed.run_state.state.cycle == 1
+    assert resumed.run_state.learner.step == 4
+    mine, theirs = resumed.run_state.learner.optimizer.state_dict(), first.run_state.learner.optimizer.state_dict()
     for k, v in theirs["state"].items():
         assert torch.equal(mine["state"][k]["exp_avg"], v["exp_avg"])
-    assert resumed.learner.scheduler.get_last_lr() == first.learner.scheduler.get_last_lr()
-    assert resumed.replay.names == saved.replay_chunks
-    assert resumed.rng.bit_generator.state == first.rng.bit_generator.state
+    assert resumed.run_state.learner.scheduler.get_last_lr() == first.run_state.learner.scheduler.get_last_lr()
+    assert resumed.run_state.replay.names == saved.replay_chunks
+    assert resumed.run_state.rng.bit_generator.state == first.run_state.rng.bit_generator.state
 
 
 @pytest.mark.parametrize("phase,args,ready", [

@@ -18,13 +18,25 @@ next two plies (no capture by either side). In the middle of an exchange
 the side to move is often a piece "behind" that it takes back at once, and
 there a search value near 0 is right, not a disagreement; counted, such
 positions kept the agreement under 90% whatever the value head learned.
+
+Resignation is trusted the same way (KataGo and Lc0 check it alike): only
+once enough played-out games show that the side that would have resigned
+went on to lose (:func:`note_resign_checks`). :func:`selfplay_config` is
+each cycle's self-play configuration under both checks.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+
 import numpy as np
 
+from l4demons.checkpoint import TrainingState
 from l4demons.encoding import POSITION_DTYPE
+from l4demons.selfplay import SelfPlayConfig
+
+log = logging.getLogger("l4demons.train")
 
 PIECE_VALUES = np.array([1, 3, 3, 5, 9, 0], dtype=np.int64)
 """Pawn, knight, bishop, rook, queen, king: the values of ``selfplay.PIECE_VALUES``."""
@@ -34,6 +46,10 @@ MIN_CHECKS = 200.0
 """Decayed positions needed before the rule may switch off."""
 DECAY = 0.8
 """Older cycles' positions count this much less each cycle (the value head changes)."""
+RESIGN_MIN_CHECKS = 10
+"""Played-out games that would have resigned, before resigning is trusted."""
+RESIGN_MAX_FALSE = 0.05
+"""...and at most this share of them not lost."""
 
 
 def material_lead(records: np.ndarray) -> np.ndarray:
@@ -78,3 +94,37 @@ def update(checks: float, agreed: float, new_checks: int, new_agreed: int) -> tu
 def rule_retired(checks: float, agreed: float, trust: float) -> bool:
     """Whether the value head agrees with material leads often enough to drop the rule."""
     return trust <= 1.0 and checks >= MIN_CHECKS and agreed >= trust * checks
+
+
+def selfplay_config(cfg: SelfPlayConfig, st: TrainingState) -> SelfPlayConfig:
+    """This cycle's self-play: resignation only once trusted, the material rule only until retired."""
+    trusted = st.resign_checks >= RESIGN_MIN_CHECKS and st.false_resigns <= RESIGN_MAX_FALSE * st.resign_checks
+    if not trusted:
+        cfg = dataclasses.replace(cfg, resign_playthrough=1.0)
+    if st.material_retired:
+        cfg = dataclasses.replace(cfg, material_win=0)
+    return cfg
+
+
+def note_resign_checks(st: TrainingState, games: list, cfg: SelfPlayConfig) -> None:
+    """Count this cycle's played-out games that would have resigned, and those that did not lose."""
+    st.resign_checks = DECAY * st.resign_checks + sum(g.would_resign for g in games)
+    st.false_resigns = DECAY * st.false_resigns + sum(g.false_resign for g in games)
+    if st.resign_checks:
+        log.info("[TRAIN] resignation check: %.0f%% false over %.0f recent played-out games (resigning %s)",
+                 100 * st.false_resigns / st.resign_checks, st.resign_checks,
+                 "on" if selfplay_config(cfg, st).resign_playthrough < 1.0 else "off")
+
+
+def note_material_leads(st: TrainingState, chunk, lead: int, trust: float) -> None:
+    """Check this cycle's quiet decisive leads (a replay chunk) against their search values; retire the rule."""
+    if chunk is None or lead <= 0 or st.material_retired:
+        return
+    st.material_checks, st.material_agreed = update(
+        st.material_checks, st.material_agreed,
+        *agreement_counts(chunk.positions, chunk.values, lead, chunk.game_offsets))
+    if rule_retired(st.material_checks, st.material_agreed, trust):
+        st.material_retired = True
+        log.info("[TRAIN] the search now agrees with %.0f%% of quiet decisive material leads: the material rule "
+                 "retires, games play on to mate, resignation or the length cap",
+                 100 * st.material_agreed / st.material_checks)

@@ -21,7 +21,8 @@ A stop (a signal) cuts the games in flight at their next move (the pool
 holds the run's :class:`~l4demons.signals.StopFlag`): the cycle is then
 committed at once with what was measured before it, and without a new best.
 
-Mixed into :class:`l4demons.lifecycle.trainer.Trainer`.
+Parts of the run (:mod:`.run_state`): :class:`Measurer` plays the games,
+:class:`BestNet` keeps the best net's file.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 from l4demons.checkpoint import BEST_FILE
 from l4demons.hub import HubError
 from l4demons.lifecycle.budgets import elo_budget_seconds
+from l4demons.lifecycle.run_state import RunState
 from l4demons.network import WeightsError, read_weights, save_weights
 
 log = logging.getLogger("l4demons.train")
@@ -58,79 +60,95 @@ class Measurement:
     seconds: float = 0.0
 
 
-class MeasureMixin:
-    """The per-cycle Elo and the gate; see the module docstring.
+class BestNet:
+    """The local copy of ``model_best.pt``: the gate's opponent, and the file a promotion commits.
 
-    The games run in one pool of worker processes kept for the whole run:
-    starting processes and loading torch each cycle would cost seconds of
-    the measuring share.
+    Each new best gets a new file name: game workers cache players by file name.
     """
 
-    _game_pool = None
+    def __init__(self, run: RunState) -> None:
+        self.run = run
+        self.path: Path | None = None
+        self._serial = 0
 
-    def _games(self):
-        if self._game_pool is None:
-            from l4demons.devices import cpu_count
-            from l4demons.elo.match import GamePool
+    def _new_path(self) -> Path:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        self._serial += 1
+        self.path = self.run.workdir / f"best-{self._serial}.pt"
+        return self.path
 
-            self._game_pool = GamePool(cpu_count(), stop=self.stop)
-        return self._game_pool
-
-    def _close_games(self) -> None:
-        if self._game_pool is not None:
-            self._game_pool.close()
-            self._game_pool = None
-
-    _best_path: Path | None = None
-    """The gate's opponent. Each new best gets a new file name: game workers cache players by file name."""
-
-    def _new_best_path(self) -> Path:
-        if self._best_path is not None:
-            self._best_path.unlink(missing_ok=True)
-        self._best_serial = getattr(self, "_best_serial", 0) + 1
-        self._best_path = self.workdir / f"best-{self._best_serial}.pt"
-        return self._best_path
-
-    def _load_best(self) -> None:
-        """The hub's ``model_best.pt``, the gate's opponent, into the work folder; the current net if there is none."""
-        self._load_best_from(self.head)
-
-    def _load_best_from(self, commit: str | None) -> None:
+    def load_from(self, commit: str | None) -> None:
+        """``commit``'s ``model_best.pt``; the run's current net where there is none (or it does not fit)."""
+        run = self.run
         if commit is not None:
             try:
-                path = self.hub.download(BEST_FILE, commit)
-                if path is not None and read_weights(path)[0] == self.net_cfg:
-                    shutil.copyfile(path, self._new_best_path())
+                path = run.hub.download(BEST_FILE, commit)
+                if path is not None and read_weights(path)[0] == run.net_cfg:
+                    shutil.copyfile(path, self._new_path())
                     return
             except (HubError, WeightsError) as e:
                 log.warning("[ELO] model_best.pt of %s is unusable (%s); the gate starts from the current net",
                             commit[:8], e)
-        save_weights(self.net, self.net_cfg, self._new_best_path())
+        save_weights(run.net, run.net_cfg, self._new_path())
 
-    # Time this run spent on each kind of measuring and on everything else, and how long recent games took.
-    # Each kind keeps its share of the run (an overrun is paid back by later cycles, and a budget too small
-    # for one game this cycle grows until one fits), and no game starts that would probably end past it.
-    _spent = {"elo": 0.0, "gate": 0.0, "other": 0.0}
-    _game_s = {"elo": 0.0, "gate": 0.0}
+    def promote(self, cycle: int) -> Path:
+        """The run's current net, trained through ``cycle``, becomes the best; its file."""
+        self.run.state.best_cycle = cycle
+        save_weights(self.run.net, self.run.net_cfg, self._new_path())
+        return self.path
+
+
+class Measurer:
+    """The per-cycle Elo and the gate; see the module docstring.
+
+    The games run in one pool of worker processes kept for the whole run:
+    starting processes and loading torch each cycle would cost seconds of
+    the measuring share. Each kind of measuring keeps its share of the run
+    (an overrun is paid back by later cycles, and a budget too small for one
+    game this cycle grows until one fits), and no game starts that would
+    probably end past it.
+    """
+
+    def __init__(self, run: RunState, best: BestNet) -> None:
+        self.run = run
+        self.best = best
+        self._pool = None
+        self._spent = {"elo": 0.0, "gate": 0.0, "other": 0.0}  # this run's seconds per kind of measuring, and the rest
+        self._game_s = {"elo": 0.0, "gate": 0.0}  # how long recent games took
+
+    def _games(self):
+        if self._pool is None:
+            from l4demons.devices import cpu_count
+            from l4demons.elo.match import GamePool
+
+            self._pool = GamePool(cpu_count(), stop=self.run.stop)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def _budget(self, kind: str, share: float) -> float:
-        cfg = self.cfg
+        cfg = self.run.cfg
         if cfg.elo_seconds is not None:
             return cfg.elo_seconds * share
         return max(0.0, elo_budget_seconds(cfg.elo_share, self._spent["other"]) * share - self._spent[kind])
 
     def _spend(self, kind: str, seconds: float, longest_game_s: float, games: int) -> None:
-        self._spent = {**self._spent, kind: self._spent[kind] + seconds}
+        self._spent[kind] += seconds
         if games:
-            self._game_s = {**self._game_s, kind: longest_game_s}
+            self._game_s[kind] = longest_game_s
 
-    def _measure(self, cycle: int, other_seconds: float) -> Measurement:
+    def measure(self, cycle: int, other_seconds: float) -> Measurement:
         """Elo and gate for the net after this cycle's training, within the measuring budget."""
-        if not self.cfg.measures:
+        run = self.run
+        if not run.cfg.measures:
             return Measurement(promoted=True)
-        self._spent = {**self._spent, "other": self._spent["other"] + other_seconds}
-        candidate_path = self.workdir / f"candidate-{cycle}.pt"
-        save_weights(self.net, self.net_cfg, candidate_path)
+        self._spent["other"] += other_seconds
+        candidate_path = run.workdir / f"candidate-{cycle}.pt"
+        save_weights(run.net, run.net_cfg, candidate_path)
         from l4demons.elo.match import GamesStopped
 
         try:
@@ -142,15 +160,15 @@ class MeasureMixin:
             candidate_path.unlink(missing_ok=True)  # a run of many cycles would otherwise fill the disk
 
     def _measure_games(self, cycle: int, other_seconds: float, candidate_path: Path) -> Measurement:
-        """Elo then gate (see :meth:`_measure`); raises :class:`~l4demons.elo.match.GamesStopped` on a stop."""
+        """Elo then gate (see :meth:`measure`); raises :class:`~l4demons.elo.match.GamesStopped` on a stop."""
         from l4demons.elo.match import GamesStopped
 
-        cfg = self.cfg
+        cfg = self.run.cfg
         gate_share = GATE_SHARE if cfg.gate_games else 0.0
         from l4demons.elo import PlayerSpec, quick_estimate
 
         candidate = PlayerSpec.net(candidate_path, nodes=cfg.elo_nodes)
-        st = self.state
+        st = self.run.state
         budget = self._budget("elo", 1.0 - gate_share)
         est = quick_estimate(candidate, prior_elo=st.elo, pool=st.elo_pool, time_budget_s=budget,
                              max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle, game_pool=self._games(),
@@ -163,11 +181,11 @@ class MeasureMixin:
                  ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent) or "no game fit")
         elo = est if est.games or est.pooled_games else None
         gate, promoted, seconds = None, not cfg.gate_games, est.seconds
-        if self.stop.requested:  # the gate's games would only be cut off, and no stopped run picks a new best
+        if self.run.stop.requested:  # the gate's games would only be cut off, and no stopped run picks a new best
             return Measurement(elo=elo, seconds=seconds)
         if cfg.gate_games:
             try:
-                gate, promoted = play_gate(candidate_path, self._best_path, cfg.elo_nodes, cfg.gate_games,
+                gate, promoted = play_gate(candidate_path, self.best.path, cfg.elo_nodes, cfg.gate_games,
                                            self._budget("gate", gate_share), seed=cycle, game_pool=self._games(),
                                            expected_game_s=self._game_s["gate"])
             except GamesStopped:
@@ -180,10 +198,6 @@ class MeasureMixin:
                      "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
                      "the new best" if promoted else "kept the old best")
         return Measurement(elo=elo, gate=gate, promoted=promoted, seconds=seconds)
-
-    def _promote(self, cycle: int) -> None:
-        self.state.best_cycle = cycle
-        save_weights(self.net, self.net_cfg, self._new_best_path())
 
 
 def play_gate(candidate: Path, best: Path, nodes: int, games: int, time_budget_s: float | None, seed: int = 0,

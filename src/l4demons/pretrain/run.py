@@ -4,8 +4,9 @@ The run (``../docs/warmstart.md``):
 
 1. Check the input before touching the hub: the teacher starts as a UCI
    engine, every PGN file yields a game, the budget leaves time to train.
-2. Open the hub as ``l4demons train`` does (:class:`~l4demons.lifecycle.Trainer`'s
-   start: the random-initial commit on an empty hub, else resume from the head).
+2. Open the hub as ``l4demons train`` does, with the training run's own
+   parts (:mod:`l4demons.lifecycle.start`: the random-initial commit on an
+   empty hub, else resume from the head).
 3. Collect labelled positions for ``label_share`` of the budget: the teacher
    plays and labels games in one process per core
    (:func:`~l4demons.pretrain.labels.teacher_games`), or PGN games are read
@@ -44,8 +45,12 @@ import numpy as np
 from l4demons.devices import cpu_count
 from l4demons.learner import LearnerConfig, Losses
 from l4demons.lifecycle.common import TrainError, elo_text
+from l4demons.lifecycle.commit import Committer
 from l4demons.lifecycle.config import TrainConfig
-from l4demons.lifecycle.trainer import Trainer
+from l4demons.lifecycle.measure import BestNet, Measurer
+from l4demons.lifecycle.run_state import RunState
+from l4demons.lifecycle.start import start
+from l4demons.lifecycle.trainer import loss_columns
 from l4demons.pretrain import labels, pgn
 from l4demons.progress import progress
 from l4demons.replay import ReplayChunk, ReplayWindow
@@ -130,15 +135,18 @@ class PretrainError(TrainError):
     """Bad input to a warm start: reported in one line, nothing committed."""
 
 
-class WarmStart(Trainer):
-    """The trainer's start and commit, with supervised data instead of self-play cycles."""
+class WarmStart:
+    """The training run's start, measurement and commit, with supervised data instead of self-play cycles."""
 
     def __init__(self, pcfg: PretrainConfig, pgn_paths: list[str] | None, hub=None, hub_uri: str | None = None,
                  stop=None) -> None:
         learner = LearnerConfig(batch_size=pcfg.batch_size, lr=pcfg.lr, value_target_mix=1.0)
         cfg = TrainConfig(hub=hub_uri, net=pcfg.net, seed=pcfg.seed, elo_seconds=pcfg.elo_seconds, gate_games=0,
                           learner=learner, workers=pcfg.workers)
-        super().__init__(cfg, hub, stop)
+        self.run_state = RunState.open(cfg, hub, stop)
+        self.best = BestNet(self.run_state)
+        self.committer = Committer(self.run_state, self.best)
+        self.measurer = Measurer(self.run_state, self.best)
         self.pcfg = pcfg
         self.pgn_paths = list(pgn_paths or [])
         self.teacher_path: str | None = None
@@ -163,15 +171,16 @@ class WarmStart(Trainer):
 
     # -- the run ---------------------------------------------------------------
     def run(self):
+        run = self.run_state
         self.check_input()
         t0 = time.time()
         budget = self.pcfg.budget_s
         try:
-            self._start()
+            start(run, self.committer)
             games = self._collect(None if budget is None else t0 + budget * self.pcfg.label_share)
-            if self.stop.requested:
-                log.info("[TRAIN] stopped while collecting positions; the hub keeps commit %s", (self.head or "")[:8])
-                return self.state
+            if run.stop.requested:
+                log.info("[TRAIN] stopped while collecting positions; the hub keeps commit %s", (run.head or "")[:8])
+                return run.state
             chunk = ReplayChunk.from_games(self._chunk_name(), games)
             n_train = int(chunk.position_mask(False).sum())
             if n_train < self.pcfg.batch_size:
@@ -179,14 +188,14 @@ class WarmStart(Trainer):
                                     "give more --minutes or --positions")
             losses, val, steps = self._fit(chunk, None if budget is None else t0 + budget)
             self._finish(chunk, losses, val, steps, time.time() - t0)
-            self._commit_waiting()
-            return self.state
+            self.committer.commit_waiting()
+            return run.state
         finally:
-            self._close_games()
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.measurer.close()
+            shutil.rmtree(run.workdir, ignore_errors=True)
 
     def _chunk_name(self) -> str:
-        return f"{self.state.cycle + 1:06d}-warm-{uuid.uuid4().hex[:8]}"
+        return f"{self.run_state.state.cycle + 1:06d}-warm-{uuid.uuid4().hex[:8]}"
 
     @property
     def source(self) -> str:
@@ -197,15 +206,16 @@ class WarmStart(Trainer):
 
     # -- 3. positions ------------------------------------------------------------
     def _collect(self, deadline: float | None) -> list:
+        run = self.run_state
         p = self.pcfg
         limit = p.positions if p.positions is not None else 10**9
         t0 = time.time()
         if self.pgn_paths:
-            games, read = pgn.pgn_games(self.pgn_paths, p.min_elo, limit, deadline or float("inf"), self.stop)
+            games, read = pgn.pgn_games(self.pgn_paths, p.min_elo, limit, deadline or float("inf"), run.stop)
             log.info("[TRAIN] warm start: %d positions from %d of %d games read in %.0fs", sum(map(len, games)),
                      len(games), read, time.time() - t0)
             return games
-        games = label_in_parallel(self.teacher_path, p, deadline or float("inf"), limit, self.stop)
+        games = label_in_parallel(self.teacher_path, p, deadline or float("inf"), limit, run.stop)
         n = sum(map(len, games))
         log.info("[TRAIN] warm start: %d positions labelled by %s in %.0fs (%.0f/s)", n, self.source,
                  time.time() - t0, n / max(time.time() - t0, 1e-9))
@@ -213,25 +223,26 @@ class WarmStart(Trainer):
 
     # -- 4. supervised training ------------------------------------------------------
     def _fit(self, chunk: ReplayChunk, deadline: float | None):
-        p, learner = self.pcfg, self.learner
+        run = self.run_state
+        p, learner = self.pcfg, run.learner
         window = ReplayWindow(capacity=max(1, len(chunk)))
         window.add(chunk)
         n = window.train_positions
         total = None if deadline is not None else max(1, int(p.epochs * n / p.batch_size))
-        rng = np.random.default_rng([p.seed, self.state.cycle])
+        rng = np.random.default_rng([p.seed, run.state.cycle])
         t0, done, sums = time.time(), 0, np.zeros(2)
         span = (deadline - t0) if deadline is not None else None
         base = list(learner.scheduler.base_lrs)
         log.info("[TRAIN] warm start: training on %d positions for %s", n,
                  f"{total} steps" if total is not None else f"{span:.0f}s")
         with progress(total=total, desc="[TRAIN] warm start", unit="step") as bar:
-            while not self.stop.requested:
+            while not run.stop.requested:
                 late = (done >= 0.75 * total) if total is not None else (time.time() - t0 >= 0.75 * span)
                 learner.scheduler.base_lrs = [b * (0.1 if late else 1.0) for b in base]
                 if total is not None and done >= total or deadline is not None and time.time() >= deadline:
                     break
                 k = 20 if total is None else min(20, total - done)
-                losses = learner.train_steps(window, k, rng, should_stop=self.stop)
+                losses = learner.train_steps(window, k, rng, should_stop=run.stop)
                 sums += np.array([losses.policy, losses.value]) * k
                 done += k
                 bar.update(k)
@@ -245,27 +256,25 @@ class WarmStart(Trainer):
 
     # -- 5. measure and commit ----------------------------------------------------
     def _finish(self, chunk: ReplayChunk, losses, val, steps: int, seconds: float) -> None:
-        st = self.state
+        run, st = self.run_state, self.run_state.state
         cycle = st.cycle + 1
         st.elo, st.elo_pool = None, {}  # a new player: earlier cycles' games say nothing about it
-        measured = None if self.stop.requested or not self.cfg.measures else self._measure(cycle, seconds)
-        interrupted = self.stop.requested  # a stop may also have cut the measurement short
+        measured = None if run.stop.requested or not run.cfg.measures else self.measurer.measure(cycle, seconds)
+        interrupted = run.stop.requested  # a stop may also have cut the measurement short
         elo = measured.elo if measured is not None else None
         st.cycle = cycle
         st.positions += len(chunk)
         st.hours += seconds / 3600
         st.elo = elo.elo if elo is not None else None
         # Self-play's window takes the labelled positions in as its oldest chunk; sample reuse counts self-play only.
-        self.replay.add(chunk)
-        st.replay_chunks = self.replay.names
-        self._promote(cycle)
+        run.replay.add(chunk)
+        st.replay_chunks = run.replay.names
+        best = self.best.promote(cycle)
         loss = losses.total if losses else (val.total if val else None)
-        self.metrics.append({
+        run.metrics.append({
             "cycle": cycle, "warm_start": True, "source": self.source, "games": chunk.games,
-            "positions": len(chunk), "steps": self.learner.step, "warm_steps": steps,
-            "train_loss": losses.total if losses else None, "train_policy": losses.policy if losses else None,
-            "train_value": losses.value if losses else None, "val_loss": val.total if val else None,
-            "val_policy": val.policy if val else None, "val_value": val.value if val else None,
+            "positions": len(chunk), "steps": run.learner.step, "warm_steps": steps,
+            **loss_columns("train", losses), **loss_columns("val", val),
             "seconds": round(seconds, 1), "hours": round(st.hours, 4), "time": time.time(),
             "interrupted": interrupted, "best": True,
             **(elo.as_metrics() if elo is not None else {"elo": None}),
@@ -275,7 +284,7 @@ class WarmStart(Trainer):
                    f"Loss {loss_text}")
         if interrupted:
             message += " (interrupted)"
-        self._commit(message + f"\n\nBest model - cycle {cycle} (warm start)", chunk, best=True)
+        self.committer.commit(message + f"\n\nBest model - cycle {cycle} (warm start)", chunk, best)
 
 
 _STOP: ctypes.c_bool | None = None
