@@ -83,3 +83,14 @@ def test_the_rule_retires_on_quiet_agreement_and_not_without_it():
         if retires:  # the old count, exchanges included, would never have let it go at 80% agreement
             old = bootstrap.agreement_counts(records, v, 5)
             assert old[1] / old[0] < 0.9
+
+
+def test_the_retired_material_rule_keeps_deciding_games_that_play_on():
+    from l4demons.checkpoint import TrainingState
+    from l4demons.selfplay import SelfPlayConfig
+
+    retired = TrainingState(material_retired=True)
+    assert bootstrap.selfplay_config(SelfPlayConfig(material_win=5), retired).material_win == 0
+    # With play-on the rule ends no game (it only switches to cheap searches): nothing to retire.
+    kept = bootstrap.selfplay_config(SelfPlayConfig(material_win=5, play_on_simulations=8), retired)
+    assert kept.material_win == 5 and kept.play_on_simulations == 8

@@ -101,7 +101,7 @@ def selfplay_config(cfg: SelfPlayConfig, st: TrainingState) -> SelfPlayConfig:
     trusted = st.resign_checks >= RESIGN_MIN_CHECKS and st.false_resigns <= RESIGN_MAX_FALSE * st.resign_checks
     if not trusted:
         cfg = dataclasses.replace(cfg, resign_playthrough=1.0)
-    if st.material_retired:
+    if st.material_retired and not cfg.play_on_simulations:  # with play-on the rule ends no game: nothing to retire
         cfg = dataclasses.replace(cfg, material_win=0)
     return cfg
 

@@ -88,7 +88,9 @@ class PretrainConfig:
     epochs: float = 6.0
     """Passes over the positions when there is no --minutes."""
     random_share: float = 0.2
-    """Share of uniformly random moves in the teacher's games (the rest are its best moves)."""
+    """Share of uniformly random moves in the teacher's games during the first --random-plies plies after the book line."""
+    random_plies: int = 20
+    """Plies after the book line in which the teacher's games may play a random move (none later)."""
     max_plies: int = 160
     """Longest teacher game, after the book opening."""
     min_elo: int | None = None
@@ -117,8 +119,9 @@ class PretrainConfig:
             raise ValueError("--label-share must be between 0 and 1")
         if self.epochs <= 0 or self.batch_size < 1 or self.lr <= 0 or self.elo_seconds < 0:
             raise ValueError("--epochs, --batch-size and --lr must be positive, --elo-seconds 0 or more")
-        if not 0 <= self.random_share <= 1 or self.max_plies < 1 or self.workers < 0:
-            raise ValueError("--random-share must be in [0, 1], --max-plies at least 1, --workers 0 or more")
+        if not 0 <= self.random_share <= 1 or self.max_plies < 1 or self.workers < 0 or self.random_plies < 0:
+            raise ValueError("--random-share must be in [0, 1], --max-plies at least 1, --workers and "
+                             "--random-plies 0 or more")
 
     @property
     def budget_s(self) -> float | None:
@@ -298,7 +301,8 @@ def _label_init(stop: ctypes.c_bool, parent: int) -> None:
 
 
 def _label_worker(args: tuple) -> list:
-    return labels.teacher_games(*args, should_stop=lambda: bool(_STOP.value))
+    *positional, random_plies = args
+    return labels.teacher_games(*positional, should_stop=lambda: bool(_STOP.value), random_plies=random_plies)
 
 
 def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int, stop) -> list:
@@ -312,7 +316,7 @@ def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int,
     openings = [list(o.moves) for o in load_openings(500, plies=8, seed=p.seed)]
     per_worker = -(-limit // workers)
     jobs = [(path, openings, p.limit, p.multipv, p.random_share, p.max_plies, deadline, per_worker,
-             p.seed * 1000 + w) for w in range(workers)]
+             p.seed * 1000 + w, p.random_plies) for w in range(workers)]
     ctx = multiprocessing.get_context("spawn")
     done = ctx.RawValue(ctypes.c_bool, False)
     stop.on_request(lambda: setattr(done, "value", True))  # at once, even while this process waits
