@@ -24,7 +24,10 @@ from l4demons.encoding import POLICY_SIZE, POSITION_DTYPE, planes_from_positions
 from l4demons.selfplay import GameRecord
 
 _ARRAYS = ("positions", "policy_offsets", "policy_indices", "policy_probs", "full_search", "results", "values", "game_offsets",
-           "validation")
+           "validation", "played_on")
+_LATE_ARRAYS = {"values": np.float16, "played_on": bool}
+"""Per-position arrays added after the first chunks were written: an older chunk loads them as zeros
+(no search value: trained on game results alone; no position played on)."""
 
 
 @dataclasses.dataclass
@@ -44,6 +47,14 @@ class ReplayChunk:
     """[games + 1]: game g is positions game_offsets[g]:game_offsets[g+1]."""
     validation: np.ndarray
     """[games] bool: held out for the validation loss, never trained on."""
+    played_on: np.ndarray | None = None
+    """[n] bool: searched after the material rule decided the game (cheap searches, no policy target; the
+    learner weighs their value loss by ``LearnerConfig.played_on_value_weight``). None (a chunk built
+    without it): none played on."""
+
+    def __post_init__(self) -> None:
+        if self.played_on is None:
+            self.played_on = np.zeros(len(self.positions), dtype=bool)
 
     @classmethod
     def from_games(cls, name: str, games: list[GameRecord], validation_every: int = 10) -> ReplayChunk:
@@ -66,6 +77,7 @@ class ReplayChunk:
             validation=np.array([(salt + k) % validation_every == 0 for k in range(len(games))], dtype=bool)
             if validation_every > 0
             else np.zeros(len(games), dtype=bool),
+            played_on=np.concatenate([np.arange(len(g)) >= len(g) - g.played_on for g in games]),
         )
 
     def __len__(self) -> int:
@@ -80,6 +92,15 @@ class ReplayChunk:
         per_game = self.validation if validation else ~self.validation
         return np.repeat(per_game, np.diff(self.game_offsets))
 
+    def train_weight(self, played_on_weight: float) -> float:
+        """Training positions (not held out), a played-on one counting ``played_on_weight``.
+
+        What the window's capacity, the data seen and the sample-reuse target
+        count, so that cheap played-on positions do not inflate them.
+        """
+        train = self.position_mask(False)
+        return float(train.sum()) - (1.0 - played_on_weight) * float((train & self.played_on).sum())
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the chunk as a compressed npz, atomically."""
         buf = io.BytesIO()
@@ -91,10 +112,10 @@ class ReplayChunk:
         """:raises ValueError: the file is not a replay chunk."""
         try:
             with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in _ARRAYS if k != "values"}
-                # Chunks written before search values were kept train on game results alone.
-                values = z["values"] if "values" in z.files else np.zeros(len(arrays["positions"]), np.float16)
-                chunk = cls(name=str(z["name"]), values=values, **arrays)
+                arrays = {k: z[k] for k in _ARRAYS if k not in _LATE_ARRAYS}
+                n = len(arrays["positions"])
+                late = {k: z[k] if k in z.files else np.zeros(n, dtype) for k, dtype in _LATE_ARRAYS.items()}
+                chunk = cls(name=str(z["name"]), **arrays, **late)
         except (OSError, KeyError, ValueError, zlib.error) as e:
             raise ValueError(f"{path} is not a readable replay chunk: {e}") from e
         if chunk.positions.dtype != POSITION_DTYPE:
@@ -118,6 +139,8 @@ class Batch:
     """[B, 3] float32 target for the side to move (win, draw, loss): the game result, one-hot."""
     search_value: np.ndarray
     """[B] float32 the self-play search's value of the position (side to move)."""
+    played_on: np.ndarray
+    """[B] bool: played on after the game was decided (see ReplayChunk.played_on)."""
 
     def __len__(self) -> int:
         return len(self.planes)
@@ -138,12 +161,19 @@ class Batch:
 
 
 class ReplayWindow:
-    """The newest chunks holding at most ``capacity`` training positions."""
+    """The newest chunks holding at most ``capacity`` training positions.
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    ``played_on_weight``: what a played-on position counts against the
+    capacity (``ReplayChunk.train_weight``); 1 counts every position.
+    """
+
+    def __init__(self, capacity: int = 200_000, played_on_weight: float = 1.0) -> None:
         if capacity < 1:
             raise ValueError("replay capacity must be positive")
+        if not 0.0 <= played_on_weight <= 1.0:
+            raise ValueError("played_on_weight must be in [0, 1]")
         self.capacity = capacity
+        self.played_on_weight = played_on_weight
         self.chunks: list[ReplayChunk] = []
         self._train: tuple[np.ndarray, np.ndarray] | None = None  # (chunk, position) of training positions
 
@@ -151,7 +181,8 @@ class ReplayWindow:
         """Add the newest chunk; returns the chunks that fell out of the window."""
         self.chunks.append(chunk)
         dropped = []
-        while len(self.chunks) > 1 and self.train_positions - int(self.chunks[0].position_mask(False).sum()) >= self.capacity:
+        w = self.played_on_weight
+        while len(self.chunks) > 1 and self.train_weight - self.chunks[0].train_weight(w) >= self.capacity:
             dropped.append(self.chunks.pop(0))
         self._train = None
         return dropped
@@ -159,6 +190,11 @@ class ReplayWindow:
     @property
     def train_positions(self) -> int:
         return sum(int(c.position_mask(False).sum()) for c in self.chunks)
+
+    @property
+    def train_weight(self) -> float:
+        """Training positions, a played-on one counting ``played_on_weight`` (what ``capacity`` bounds)."""
+        return sum(c.train_weight(self.played_on_weight) for c in self.chunks)
 
     @property
     def names(self) -> list[str]:
@@ -203,6 +239,7 @@ class ReplayWindow:
         weight = np.zeros(n, dtype=np.float32)
         wdl = np.zeros((n, 3), dtype=np.float32)
         search_value = np.zeros(n, dtype=np.float32)
+        played_on = np.zeros(n, dtype=bool)
         flat_index, flat_prob = [], []
         for ci in np.unique(chunk_ids):
             c = self.chunks[ci]
@@ -211,6 +248,7 @@ class ReplayWindow:
             records[rows] = c.positions[pis]
             weight[rows] = c.full_search[pis]
             search_value[rows] = c.values[pis]
+            played_on[rows] = c.played_on[pis]
             wdl[rows, 1 - c.results[pis].astype(np.int64)] = 1.0  # result 1 -> win (0), 0 -> draw (1), -1 -> loss (2)
             # The sparse policies of these positions as one flat index into the chunk's policy arrays.
             lo = c.policy_offsets[pis]
@@ -220,4 +258,5 @@ class ReplayWindow:
             flat_index.append(np.repeat(rows, lengths) * POLICY_SIZE + c.policy_indices[flat])
             flat_prob.append(c.policy_probs[flat].astype(np.float32))
         return Batch(planes_from_positions(records), np.concatenate(flat_index).astype(np.int64),
-                     np.concatenate(flat_prob), weight, wdl, search_value)
+                     np.concatenate(flat_prob), weight, wdl, search_value, played_on)
+

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -85,3 +87,60 @@ def test_learner_state_round_trip(games):
     a = learner.optimizer.state_dict()["state"][0]["exp_avg"]
     b = other.optimizer.state_dict()["state"][0]["exp_avg"]
     assert torch.equal(a, b)
+
+
+def _played_on(games, counts):
+    """The games with their last ``counts[i]`` positions marked as played on after the game was decided."""
+    return [dataclasses.replace(g, played_on=min(k, len(g))) for g, k in zip(games, counts)]
+
+
+def test_played_on_positions_round_trip(tmp_path, games):
+    marked = _played_on(games, [3, 0, 7, 1, 0, 2, 5, 0, 4, 9])
+    chunk = ReplayChunk.from_games("000002-playon", marked, validation_every=3)
+    for g, lo, hi in zip(marked, chunk.game_offsets[:-1], chunk.game_offsets[1:]):
+        # a game's played-on positions are its last ones
+        assert chunk.played_on[lo:hi].tolist() == [False] * (len(g) - g.played_on) + [True] * g.played_on
+    chunk.save(tmp_path / "c.npz")
+    back = ReplayChunk.load(tmp_path / "c.npz")
+    assert back.played_on.dtype == bool and np.array_equal(back.played_on, chunk.played_on)
+    assert back.played_on.sum() == sum(g.played_on for g in marked)
+
+
+def test_a_chunk_written_before_play_on_loads_with_none_played_on(tmp_path, games):
+    chunk = ReplayChunk.from_games("000003-old", _played_on(games, [2] * len(games)))
+    arrays = {k: getattr(chunk, k) for k in ("positions", "policy_offsets", "policy_indices", "policy_probs",
+                                             "full_search", "results", "game_offsets", "validation")}
+    np.savez_compressed(tmp_path / "old.npz", name=np.array(chunk.name), **arrays)  # no values, no played_on
+    old = ReplayChunk.load(tmp_path / "old.npz")
+    assert old.played_on.dtype == bool and len(old.played_on) == len(chunk) and not old.played_on.any()
+    assert not old.values.any() and np.array_equal(old.positions, chunk.positions)
+    # built in code without them (as probes.material_chunk does): none played on either
+    assert not dataclasses.replace(chunk, played_on=None).played_on.any()
+
+
+def test_train_weight_counts_played_on_positions_at_their_weight(games):
+    chunk = ReplayChunk.from_games("000004-w", _played_on(games, [4] * len(games)), validation_every=3)
+    train = chunk.position_mask(False)
+    n_train, n_played = int(train.sum()), int((train & chunk.played_on).sum())
+    assert 0 < n_played < n_train and (chunk.played_on & ~train).any()  # held-out games have some too
+    assert chunk.train_weight(1.0) == n_train
+    assert chunk.train_weight(0.25) == pytest.approx(n_train - n_played + 0.25 * n_played)
+    assert chunk.train_weight(0.0) == n_train - n_played
+    # the window's capacity counts the same weight
+    window = ReplayWindow(capacity=10**6, played_on_weight=0.25)
+    window.add(chunk)
+    assert window.train_weight == pytest.approx(chunk.train_weight(0.25)) and window.train_positions == n_train
+    with pytest.raises(ValueError):
+        ReplayWindow(played_on_weight=1.5)
+
+
+def test_the_window_keeps_more_games_when_played_on_positions_count_less(games):
+    chunks = [ReplayChunk.from_games(f"c{k}", _played_on(games, [len(g) // 2 for g in games]), validation_every=0)
+              for k in range(3)]
+    capacity = int(0.75 * chunks[0].train_weight(1.0))  # 3/4 of a chunk; 1.5 chunks at weight 0
+    full, light = ReplayWindow(capacity), ReplayWindow(capacity, played_on_weight=0.0)
+    for c in chunks:
+        full.add(c)
+        light.add(c)
+    assert len(full.chunks) == 1 and len(light.chunks) == 2
+
