@@ -2,7 +2,8 @@
 
 Loss per position = policy cross-entropy against the search's improved
 policy (illegal moves masked out, weighted by whether the position got a
-full search) + cross-entropy of the WDL head against the game result.
+full search) + cross-entropy of the WDL head against the game result
+(weighted down for positions played on after the game was decided).
 Weight decay comes from AdamW. The learning rate warms up linearly, then
 stays constant; the optimizer, the scheduler and the step counter are part
 of the training state, so a resumed run continues the same schedule.
@@ -10,20 +11,23 @@ of the training state, so a resumed run continues the same schedule.
 Under DistributedDataParallel each rank samples its own batch from its own
 RNG stream; gradients are averaged, so the effective batch is
 ``batch_size * world_size`` at the same learning rate.
+
+Batches are assembled on the learner's device (``ReplayWindow.on_device``)
+and the losses are summed there: a step never waits for the device, and
+the losses are read once per ``train_steps`` call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from l4demons.encoding import POLICY_SIZE
-from l4demons.replay import Batch, ReplayWindow
+from l4demons.replay import Batch, ReplayWindow, TrainBatch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +49,15 @@ class LearnerConfig:
     learns which game a position came from. The search value (Lc0's
     q-ratio) differs per position and keeps the head honest.
     """
+    played_on_value_weight: float = 0.25
+    """Weight of the value loss of a position played on after the material rule decided its game.
+
+    Those positions get cheap searches and no policy target (KataGo's
+    "fast" positions, whose value it weighs about 0.1), but they are the
+    ones that carry the game's real outcome, so they keep more. The window,
+    the data seen and the sample-reuse target count them at this weight too
+    (``ReplayChunk.train_weight``).
+    """
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -53,6 +66,8 @@ class LearnerConfig:
             raise ValueError("lr must be positive")
         if not 0.0 <= self.value_target_mix <= 1.0:
             raise ValueError("value_target_mix must be in [0, 1]")
+        if not 0.0 <= self.played_on_value_weight <= 1.0:
+            raise ValueError("played_on_value_weight must be in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,36 +89,46 @@ def value_target(batch: Batch, mix: float) -> np.ndarray:
     return ((1.0 - mix) * batch.wdl + mix * from_q).astype(np.float32)
 
 
-def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A host array on ``device``: through pinned memory and a non-blocking copy on CUDA."""
-    tensor = torch.from_numpy(array)
-    if device.type == "cuda":
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor
+def value_target_tensor(batch: TrainBatch, mix: float) -> torch.Tensor:
+    """:func:`value_target` on the device, ``[B, 3]``."""
+    if mix == 0.0:
+        return batch.wdl
+    q = batch.search_value.clamp(-1.0, 1.0)
+    from_q = torch.stack([q.clamp(min=0.0), 1.0 - q.abs(), (-q).clamp(min=0.0)], dim=1)
+    return (1.0 - mix) * batch.wdl + mix * from_q
 
 
-def batch_losses(
-    net: torch.nn.Module, batch: Batch, device: torch.device, value_mix: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(policy loss, value loss) of one batch, as tensors with gradients.
+def position_losses(net: torch.nn.Module, batch: TrainBatch, value_mix: float = 0.0,
+                    played_on_weight: float = 1.0) -> tuple[torch.Tensor, ...]:
+    """``[B]`` each: policy loss, its weight, value loss, its weight.
 
-    The sparse policy target (legal moves only, about 1% of the 4672
-    entries) crosses to the device as is and is scattered into the dense
-    target and the legal-move mask there.
+    A position's policy weight is 1 where its policy came from a full search,
+    else 0; its value weight is ``played_on_weight`` where it was played on
+    after the game was decided, else 1.
     """
-    n = len(batch)
-    planes = _to_device(batch.planes, device)
-    index = _to_device(batch.policy_index, device)
-    target = torch.zeros(n * POLICY_SIZE, device=device).index_put_((index,), _to_device(batch.policy_prob, device))
-    legal = torch.zeros(n * POLICY_SIZE, dtype=torch.bool, device=device).index_fill_(0, index, True)
-    weight = _to_device(batch.policy_weight, device)
-    wdl = _to_device(value_target(batch, value_mix), device)
-    policy_logits, value_logits = net(planes)
-    logp = F.log_softmax(policy_logits.float().masked_fill(~legal.view(n, POLICY_SIZE), -1e9), dim=1)
-    per_pos = -(target.view(n, POLICY_SIZE) * logp).sum(dim=1)
-    policy_loss = (per_pos * weight).sum() / weight.sum().clamp(min=1.0)
-    value_loss = F.cross_entropy(value_logits.float(), wdl)
-    return policy_loss, value_loss
+    policy_logits, value_logits = net(batch.planes)
+    logp = F.log_softmax(policy_logits.float().masked_fill(~batch.legal, -1e9), dim=1)
+    policy = -(batch.policy * logp).sum(dim=1)
+    value = F.cross_entropy(value_logits.float(), value_target_tensor(batch, value_mix), reduction="none")
+    return policy, batch.policy_weight, value, torch.where(batch.played_on, played_on_weight, 1.0)
+
+
+def _weighted_mean(loss: torch.Tensor, weight: torch.Tensor, floor: float) -> torch.Tensor:
+    """``sum(loss * weight) / max(sum(weight), floor)``: 0 where nothing has weight."""
+    return (loss * weight).sum() / weight.sum().clamp(min=floor)
+
+
+# Floors of the weight sums: a batch without a full search has no policy loss (weights are 0 or 1, so a
+# floor of 1 changes nothing else); the value weights can all be small but are never all 0 unless
+# played_on_value_weight is.
+_POLICY_FLOOR, _VALUE_FLOOR = 1.0, 1e-6
+
+
+def batch_losses(net: torch.nn.Module, batch: TrainBatch, value_mix: float = 0.0,
+                 played_on_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(policy loss, value loss) of one batch, weighted means, as tensors with gradients."""
+    policy, policy_weight, value, value_weight = position_losses(net, batch, value_mix, played_on_weight)
+    return _weighted_mean(policy, policy_weight, _POLICY_FLOOR), _weighted_mean(value, value_weight, _VALUE_FLOOR)
 
 
 class Learner:
@@ -133,20 +158,24 @@ class Learner:
     ) -> Losses:
         """Up to ``steps`` optimizer steps; mean losses of the steps taken.
 
-        The losses are summed on the device and read once at the end: no
-        step waits for the accelerator to report back. ``on_step(step)`` is
-        called after each step (a progress bar).
+        Each batch is assembled on the device; the losses are summed there and
+        read once at the end: no step waits for the accelerator to report
+        back. ``on_step(step)`` is called after each step (a progress bar).
+
+        :raises ValueError: the window holds no training position.
         """
+        data = replay.on_device(self.device)
+        cfg = self.cfg
         self.net.train()
         total = torch.zeros(2, device=self.device)
         done = 0
         for _ in range(steps):
             if should_stop():
                 break
-            batch = replay.sample(self.cfg.batch_size, rng)
+            batch = data.sample(cfg.batch_size, rng)
             with self._autocast():
-                p, v = batch_losses(self.net, batch, self.device, self.cfg.value_target_mix)
-            loss = p + self.cfg.value_weight * v
+                p, v = batch_losses(self.net, batch, cfg.value_target_mix, cfg.played_on_value_weight)
+            loss = p + cfg.value_weight * v
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -162,19 +191,23 @@ class Learner:
 
     @torch.no_grad()
     def validation_losses(self, replay: ReplayWindow) -> Losses | None:
-        """Mean losses over the held-out games; None when there are none yet."""
+        """Losses over the held-out games, weighted per position as in training; None when there are none yet."""
+        return self.losses(replay.on_device(self.device).validation_batches(self.cfg.batch_size))
+
+    @torch.no_grad()
+    def losses(self, batches: Iterable[TrainBatch]) -> Losses | None:
+        """Weighted mean losses over all positions of ``batches``; None when there are none."""
         self.net.eval()
-        batches = replay.validation_batches(self.cfg.batch_size)
-        if not batches:
-            return None
-        total = torch.zeros(2, device=self.device)
+        sums = torch.zeros(4, device=self.device)  # policy loss x weight, weight, value loss x weight, weight
         n = 0
         for b in batches:
-            p, v = batch_losses(self.net, b, self.device, self.cfg.value_target_mix)
-            total += torch.stack([p, v]) * len(b)
+            p, pw, v, vw = position_losses(self.net, b, self.cfg.value_target_mix, self.cfg.played_on_value_weight)
+            sums += torch.stack([(p * pw).sum(), pw.sum(), (v * vw).sum(), vw.sum()])
             n += len(b)
-        pol, val = (total / n).tolist()
-        return Losses(pol, val)
+        if n == 0:
+            return None
+        pol, pw, val, vw = sums.tolist()
+        return Losses(pol / max(pw, _POLICY_FLOOR), val / max(vw, _VALUE_FLOOR))
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}

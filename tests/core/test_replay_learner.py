@@ -1,12 +1,14 @@
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 import torch
 
-from l4demons.learner import Learner, LearnerConfig
+from l4demons.encoding import POLICY_SIZE
+from l4demons.learner import Learner, LearnerConfig, batch_losses
 from l4demons.network import NetConfig, build_network
-from l4demons.replay import ReplayChunk, ReplayWindow
+from l4demons.replay import ReplayChunk, ReplayWindow, TrainBatch
 from l4demons.search import Evaluator
 from l4demons.selfplay import SelfPlayConfig, play_games
 
@@ -144,3 +146,54 @@ def test_the_window_keeps_more_games_when_played_on_positions_count_less(games):
         light.add(c)
     assert len(full.chunks) == 1 and len(light.chunks) == 2
 
+
+class _FixedNet(torch.nn.Module):
+    """Policy logits of zero; value logits (2, 0, 0) where input square a1 of plane 0 is empty, (0, 0, 2) where set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, planes):
+        x = planes[:, 0, 0, 0:1]
+        value = ((1 - x) * torch.tensor([2.0, 0.0, 0.0]) + x * torch.tensor([0.0, 0.0, 2.0])) * self.scale
+        return torch.zeros(len(planes), POLICY_SIZE), value
+
+
+def test_value_loss_weighs_played_on_positions_by_the_config():
+    legal = torch.zeros(2, POLICY_SIZE, dtype=torch.bool)
+    legal[:, :4] = True
+    policy = legal.float() / 4  # uniform over 4 legal moves: the zero logits' loss is log 4
+    planes = torch.zeros(2, 20, 8, 8)
+    planes[1, 0, 0, 0] = 1.0
+    batch = TrainBatch(planes=planes, policy=policy, legal=legal,
+                       policy_weight=torch.tensor([1.0, 0.0]), wdl=torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]),
+                       search_value=torch.zeros(2), played_on=torch.tensor([False, True]))
+    # both positions were won: row 0's value logits say win (a small loss), row 1's say loss (a large one)
+    small, large = math.log(math.exp(2) + 2) - 2, math.log(math.exp(2) + 2)
+    for weight in (1.0, 0.25, 0.0):
+        cfg = LearnerConfig(played_on_value_weight=weight, value_target_mix=0.0)
+        expected_value = (small + weight * large) / (1 + weight)
+        p, v = batch_losses(_FixedNet(), batch, cfg.value_target_mix, cfg.played_on_value_weight)
+        assert p.item() == pytest.approx(math.log(4), rel=1e-5) and v.item() == pytest.approx(expected_value, rel=1e-5)
+        # the validation loss weighs alike, also when the positions come in separate batches
+        halves = [TrainBatch(*(getattr(batch, f.name)[i : i + 1] for f in dataclasses.fields(TrainBatch))) for i in (0, 1)]
+        learner = Learner(_FixedNet(), cfg)
+        for batches in ([batch], halves):
+            val = learner.losses(batches)
+            assert val.policy == pytest.approx(math.log(4), rel=1e-5)
+            assert val.value == pytest.approx(expected_value, rel=1e-5)
+    with pytest.raises(ValueError):
+        LearnerConfig(played_on_value_weight=-0.1)
+
+
+def test_train_steps_calls_back_and_stops(games):
+    window = ReplayWindow()
+    window.add(ReplayChunk.from_games("a", games))
+    learner = Learner(build_network(NetConfig.from_name("tiny"), seed=1), LearnerConfig(batch_size=16))
+    seen = []
+    losses = learner.train_steps(window, 10, np.random.default_rng(0), on_step=seen.append,
+                                 should_stop=lambda: len(seen) >= 3)
+    assert seen == [1, 2, 3] and learner.step == 3 and losses.policy > 0 and losses.value > 0
+    with pytest.raises(ValueError, match="no training positions"):
+        learner.train_steps(ReplayWindow(), 1, np.random.default_rng(0))
