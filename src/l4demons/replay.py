@@ -345,14 +345,14 @@ class DeviceWindow:
         """[N + 1] the policy offsets, on the host too: the batch's count of legal moves without a device read."""
 
         def cat(field: str, dtype: type) -> torch.Tensor:
-            array = np.concatenate([getattr(c, field) for c in chunks] + [np.zeros(0, dtype)]).astype(dtype)
-            return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+            array = np.concatenate([getattr(c, field).astype(dtype, copy=False) for c in chunks] + [np.zeros(0, dtype)])
+            return torch.from_numpy(array).to(device)
 
         records = np.ascontiguousarray(np.concatenate([c.positions for c in chunks] + [np.zeros(0, POSITION_DTYPE)]))
         self.records = torch.from_numpy(records.view(np.uint8).reshape(-1, POSITION_DTYPE.itemsize)).to(device)
         """[N, 99] uint8: the bytes of the position records (POSITION_DTYPE)."""
         self.policy_offsets = torch.from_numpy(self._offsets).to(device)
-        self.policy_indices = cat("policy_indices", np.int16)  # < 4672, so int16 holds them (torch has little uint16)
+        self.policy_indices = cat("policy_indices", np.int16)  # < 4672: int16 holds them (torch has little uint16)
         self.policy_probs = cat("policy_probs", np.float16)
         self.full_search = cat("full_search", bool)
         self.results = cat("results", np.int8)
