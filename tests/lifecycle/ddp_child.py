@@ -19,7 +19,7 @@ from l4demons.selfplay import SelfPlayConfig
 
 
 def cycle(out: str, hub: str, rank: int) -> None:
-    cfg = TrainConfig(cycles=1, games=4, steps=4, net="tiny", workers=1, elo_seconds=0, device="cpu",
+    cfg = TrainConfig(cycles=1, games=4, cycle_seconds=0, steps=4, net="tiny", workers=1, elo_seconds=0, device="cpu",
                       selfplay=SelfPlayConfig(simulations=4, fast_simulations=2, max_plies=30, concurrent_games=4),
                       learner=LearnerConfig(batch_size=32))
     trainer = Trainer(cfg, LocalHub(hub))

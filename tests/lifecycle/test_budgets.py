@@ -1,10 +1,10 @@
-"""What a cycle does: steps from the sample-reuse target, a window that grows, Elo at a share of the cycle."""
+"""What a cycle does: steps from the sample-reuse target, a window that grows, self-play that lasts a span of time."""
 
 from __future__ import annotations
 
 import pytest
 
-from l4demons.lifecycle.budgets import WindowConfig, elo_budget_seconds, steps_for_cycle, window_size
+from l4demons.lifecycle.budgets import WindowConfig, another_round, steps_for_cycle, window_size
 from l4demons.lifecycle.config import TrainConfig
 from l4demons.lifecycle.measure import decayed_pool
 
@@ -43,10 +43,17 @@ def test_window_grows_sublinearly_with_the_data_seen():
     assert window_size(10**9, cfg) == 500_000
 
 
-def test_elo_budget_is_a_share_of_the_whole_cycle():
-    budget = elo_budget_seconds(0.2, 80.0)
-    assert budget == pytest.approx(20.0)  # 20 of 100 seconds
-    assert elo_budget_seconds(0.0, 80.0) == 0.0
+def test_self_play_lasts_a_span_of_time_in_rounds():
+    # A GPU's 2-second rounds: rounds until 10 seconds have passed.
+    elapsed, rounds = 0.0, 0
+    while another_round(elapsed, 2.0, 10.0) or rounds == 0:
+        elapsed, rounds = elapsed + 2.0, rounds + 1
+    assert rounds == 5 and elapsed == 10.0
+    # A CPU's 9-second round is one round: a second would end 8 seconds past the span.
+    assert not another_round(9.0, 9.0, 10.0)
+    # A round that ends at most a quarter past the span still starts; 0 means one round.
+    assert another_round(8.0, 4.5, 10.0) and not another_round(8.0, 4.6, 10.0)
+    assert not another_round(0.5, 0.1, 0.0)
     cfg = TrainConfig()
     assert cfg.elo_share == 0.2 and cfg.measures
     assert not TrainConfig(elo_seconds=0).measures
@@ -62,7 +69,7 @@ def test_pooled_counts_decay_and_fade():
 
 
 @pytest.mark.parametrize("flags, problem", [
-    (dict(sample_reuse=0), "--sample-reuse"), (dict(elo_share=1.0), "--elo-share"),
+    (dict(sample_reuse=0), "--sample-reuse"), (dict(cycle_seconds=-1), "--cycle-seconds"), (dict(elo_share=1.0), "--elo-share"),
     (dict(elo_halflife=0), "--elo-halflife"), (dict(steps=-1), "--steps"),
 ])
 def test_bad_budgets_are_refused_with_the_flag_named(flags, problem):

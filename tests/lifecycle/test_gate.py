@@ -1,11 +1,13 @@
-"""The best-model gate: ``model_best.pt`` changes only for a net that beats it over the board."""
+"""The best-model gate: ``model_best.pt`` changes only for a net that a sequential test finds stronger over the board."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 
-from l4demons.lifecycle.measure import play_gate
+from l4demons.lifecycle.gate import play_gate
 from l4demons.network import NetConfig, build_network, save_weights
 from l4demons.probes import probe
 
@@ -36,12 +38,22 @@ def nets(tmp_path_factory, material_net):
 def test_a_weakened_net_never_becomes_the_best(nets):
     good, weak = nets
     for seed in range(3):
-        gate, promoted = play_gate(weak, good, nodes=16, games=6, time_budget_s=None, seed=seed, workers=0)
-        assert gate.match.games == 6
-        assert not promoted, (gate.match.wins, gate.match.draws, gate.match.losses)
+        gate = play_gate(weak, good, nodes=16, games=20, seed=seed, workers=0)
+        assert gate.done and not gate.promoted, gate.summary()
+        assert gate.verdict == "H0" or gate.games == 20
 
 
-def test_the_stronger_net_passes_the_gate(nets):
+def test_one_pair_never_decides():
+    from l4demons.lifecycle.gate import Gate
+
+    gate = Gate(1, Path("a.pt"), Path("b.pt"), None, nodes=1, max_games=100, wins=2)
+    assert gate.verdict is None and not gate.promoted and not gate.done
+    gate.wins = 15  # fifteen straight wins are enough
+    assert gate.promoted and gate.done
+
+
+def test_the_stronger_net_passes_the_gate_on_enough_games(nets):
     good, weak = nets
-    gate, promoted = play_gate(good, weak, nodes=16, games=6, time_budget_s=None, seed=0, workers=0)
-    assert promoted and gate.match.wins > gate.match.losses
+    gate = play_gate(good, weak, nodes=16, games=40, seed=0, workers=0)
+    assert gate.promoted and gate.wins > gate.losses, gate.summary()
+    assert gate.games > 2  # decided by the test, not by one pair

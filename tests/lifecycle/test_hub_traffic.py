@@ -55,7 +55,7 @@ def test_a_fast_trainer_stays_under_the_rate_limit_and_loses_no_cycle(tmp_path, 
 
 
 def tiny_config(cycles: int, max_repo_gb: float) -> TrainConfig:
-    return TrainConfig(cycles=cycles, games=1, steps=1, net="tiny", workers=1, elo_seconds=0, device="cpu",
+    return TrainConfig(cycles=cycles, games=1, cycle_seconds=0, steps=1, net="tiny", workers=1, elo_seconds=0, device="cpu",
                        commit_interval=0, max_repo_gb=max_repo_gb,
                        selfplay=SelfPlayConfig(simulations=2, fast_simulations=2, max_plies=16, concurrent_games=1),
                        learner=LearnerConfig(batch_size=16))

@@ -87,17 +87,22 @@ def interrupted_cycle(title: str) -> int:
                                                "--workers", "2"], "cycle 1: self-play", id="self-play"),
     pytest.param("backprop", signal.SIGINT, ["--cycles", "1", "--games", "2", "--steps", "1000000", *FAST],
                  "cycle 1: 2 games", id="backprop"),
-    # The Elo pool's workers are alive from cycle 1's games when cycle 2's measurement begins.
-    pytest.param("measurement", signal.SIGINT, ["--cycles", "2", "--games", "2", "--steps", "1", *FAST, *MEASURE],
-                 "[LOSS] cycle 2", id="measurement"),
-    pytest.param("gate", signal.SIGTERM, ["--cycles", "1", "--games", "2", "--steps", "1", *FAST, *MEASURE],
-                 "[ELO] cycle 1:", id="gate"),
+    # Measurement runs beside training: a stop while its processes play (an Elo game, a gate game) commits
+    # the training cycle in flight, whichever it is by then.
+    pytest.param("measurement", signal.SIGINT, ["--cycles", "50", "--games", "2", "--steps", "1", *FAST, *MEASURE],
+                 "[ELO] cycle 1:", id="measurement"),
+    pytest.param("gate", signal.SIGTERM, ["--cycles", "50", "--games", "2", "--steps", "1", *FAST, *MEASURE],
+                 "[ELO] gate:", id="gate"),
 ])
 def test_a_stop_to_the_group_commits_the_cycle_in_flight(tmp_path, hub_dir, phase, sig, args, ready):
     proc = start_group(["train", "--hub", str(hub_dir), *args], tmp_path)
     signal_group(proc, sig, when=ready)
-    cycle = interrupted_cycle(head_loads(hub_dir))
-    assert cycle == (2 if phase == "measurement" else 1)
+    title = head_loads(hub_dir)
+    if phase in ("measurement", "gate"):  # beside training, the stop may also fall between two cycles
+        m = CYCLE_MESSAGE.match(title)
+        assert m and int(m.group(1)) >= 1, title
+    else:
+        assert interrupted_cycle(title) == 1
 
 
 def test_a_stop_to_the_group_during_the_commit_lets_it_land(fake, tmp_path):

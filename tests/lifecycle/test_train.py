@@ -57,7 +57,7 @@ def test_first_run_initialises_then_second_run_resumes(tmp_path, hub_dir, monkey
 
 def test_resume_restores_optimizer_and_counters(tmp_path, hub_dir):
     hub = LocalHub(hub_dir)
-    cfg = TrainConfig(cycles=1, games=3, steps=4, net="tiny", workers=1, elo_seconds=0,
+    cfg = TrainConfig(cycles=1, games=3, cycle_seconds=0, steps=4, net="tiny", workers=1, elo_seconds=0,
                       selfplay=TrainConfig().selfplay.__class__(simulations=4, fast_simulations=2, max_plies=30),
                       learner=TrainConfig().learner.__class__(batch_size=32))
     first = Trainer(cfg, hub)

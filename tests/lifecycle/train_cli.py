@@ -28,7 +28,7 @@ from l4demons.replay import ReplayChunk
 # A configuration that trains in seconds: a tiny net, short games, no Elo games, a commit per cycle.
 FAST = ["--net", "tiny", "--elo-seconds", "0", "--simulations", "4", "--fast-simulations", "2",
         "--max-plies", "30", "--workers", "1", "--concurrent-games", "8", "--batch-size", "32",
-        "--commit-interval", "0"]
+        "--cycle-seconds", "0", "--commit-interval", "0"]
 FAST_RESUME = [a for a in FAST if a not in ("--net", "tiny")]
 
 REPO = "test/bot"

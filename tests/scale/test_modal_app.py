@@ -21,7 +21,7 @@ from l4demons.lifecycle import INITIAL_MESSAGE
 pytest.importorskip("modal", reason="modal is not installed (pip install -e '.[modal]')")
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--net", "tiny", "--games", "2", "--steps", "2", "--elo-seconds", "0", "--simulations", "4",
+TINY = ["--net", "tiny", "--games", "2", "--cycle-seconds", "0", "--steps", "2", "--elo-seconds", "0", "--simulations", "4",
         "--fast-simulations", "2", "--max-plies", "30", "--workers", "1", "--device", "cpu"]
 
 # Runs in a fresh interpreter: every IP connection and DNS lookup fails and is

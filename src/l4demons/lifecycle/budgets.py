@@ -12,8 +12,10 @@
   ``c * (1 + beta * ((n / c) ** alpha - 1) / alpha)``: sub-linear, so early
   random-play positions leave it as the games get better, yet a long run
   still trains on far more than its last few cycles.
-- **Elo costs a share, not a fixed time**: the estimate's budget is a
-  fraction of the rest of the cycle (see :func:`elo_budget_seconds`).
+- **Self-play lasts a span of time** (:func:`another_round`): rounds of
+  ``--games`` games until ``--cycle-seconds``, so a GPU's 2-second rounds
+  make 10-second cycles whose weights reload, replay chunk and commit stay
+  a small share, while a CPU's one round of 9 seconds stays one round.
 """
 
 from __future__ import annotations
@@ -64,11 +66,8 @@ def steps_for_cycle(positions_seen: int, samples_drawn: int, sample_reuse: float
     return steps if max_steps is None else min(steps, max_steps)
 
 
-def elo_budget_seconds(share: float, other_seconds: float, floor: float = 0.0) -> float:
-    """Seconds for the Elo estimate so that it takes ``share`` of the whole cycle.
-
-    ``other_seconds`` is the rest of the cycle (self-play, backprop, commit).
-    """
-    if share <= 0:
-        return 0.0
-    return max(floor, other_seconds * share / (1.0 - share))
+def another_round(elapsed: float, round_seconds: float, target: float) -> bool:
+    """Whether self-play starts another round of games: it has lasted ``elapsed`` seconds, its rounds about
+    ``round_seconds`` each, and it should last ``target``; none that would probably end more than a quarter
+    past ``target``."""
+    return elapsed < target and elapsed + round_seconds <= 1.25 * target

@@ -21,7 +21,10 @@ class TrainConfig:
     hours: float | None = None
     """Start no new cycle after this many hours."""
     games: int = 40
-    """Self-play games per cycle."""
+    """Self-play games per round; a cycle plays rounds until --cycle-seconds of self-play."""
+    cycle_seconds: float = 10.0
+    """Self-play of a cycle lasts at least this long: rounds of --games games, none started that would probably end
+    more than a quarter past it (per-cycle costs stay small on fast hardware; 0: one round)."""
     steps: int | None = None
     """Backprop steps per cycle (default: as many as --sample-reuse asks for)."""
     sample_reuse: float = 4.0
@@ -35,17 +38,17 @@ class TrainConfig:
     seed: int = 0
     """Seed of the initial weights and of the first run's RNG."""
     elo_share: float = 0.2
-    """Share of each cycle's wall time spent measuring: the Elo estimate and the best-model gate."""
+    """Share of the machine's cores that measure (Elo games and the best-model gate) beside training."""
     elo_seconds: float | None = None
-    """A fixed time for the per-cycle measurement instead of --elo-share (0: no Elo, no gate)."""
+    """Game seconds of measuring per cycle instead of --elo-share (0: no Elo, no gate)."""
     elo_games: int = 40
-    """Most games of the per-cycle Elo estimate."""
+    """Most Elo games of one net."""
     elo_nodes: int = 64
     """Search nodes per move of the bot in Elo and gate games."""
     elo_halflife: float = 10.0
     """Minutes of training after which an Elo game counts half in the pooled estimate."""
-    gate_games: int = 8
-    """Most games of the head-to-head against model_best.pt each cycle (0: no gate, the newest net is the best)."""
+    gate_games: int = 100
+    """Most games of a net's sequential test against model_best.pt (0: no gate, the newest net is the best)."""
     material_trust: float = 0.9
     """Retire the material rule (--material-win) once search values agree with decisive leads this often (>1: never)."""
     window: WindowConfig = WindowConfig()
@@ -79,6 +82,8 @@ class TrainConfig:
             raise ValueError("--hours must be positive")
         if self.games < 1:
             raise ValueError("--games must be at least 1")
+        if self.cycle_seconds < 0:
+            raise ValueError("--cycle-seconds must be 0 or more")
         if self.steps is not None and self.steps < 0:
             raise ValueError("--steps must be 0 or more")
         if self.sample_reuse <= 0:

@@ -1,25 +1,36 @@
-"""Each cycle's measurement: a pooled Elo estimate, and the gate that picks ``model_best.pt``.
+"""Measurement beside learning: the Elo of committed nets and the gate that picks ``model_best.pt``.
 
-Both are games, and together they cost a share of the cycle
-(``--elo-share``, 20% by default), not a fixed time, so a fast cycle on a
-GPU and a slow one on two cores both spend most of their time learning:
+Lc0 and KataGo evaluate networks in processes of their own while training
+goes on; so does this run. After each cycle the trainer hands the
+:class:`Measurer` its net (:meth:`Measurer.offer`) and goes straight on to
+the next cycle's self-play. A thread of the trainer's process drives the
+games, which run in a :class:`~l4demons.elo.match.GamePool` of their own
+processes:
 
-- **Elo** (:func:`l4demons.elo.quick_estimate`): the net against the
-  anchors nearest its rating, with the earlier cycles' games in the fit,
-  their counts halved every ``--elo-halflife`` minutes of training.
-  Consecutive nets differ little, so a game or two a cycle gives a tight
-  interval, and the decay lets it follow a net that improves.
-- **The gate** (:func:`l4demons.elo.head_to_head`, AlphaGo Zero's
-  evaluator): the net against the current ``model_best.pt`` in
-  colour-swapped opening pairs; it becomes the best only by scoring more
-  than half. "Best" then means what every front door needs: it beat the
-  previous best over the board. The first best's opponent is the initial
-  random net. Without games (``--elo-seconds 0`` or ``--gate-games 0``) the
-  newest net is the best, as in AlphaZero.
+- **Elo** (:func:`l4demons.elo.quick_estimate`): the newest net offered
+  against the anchors nearest its rating, with the earlier nets' games in
+  the fit, their counts halved every ``--elo-halflife`` minutes of
+  training. A net offered while another is measured waits; a newer one
+  replaces it, so the measurer never falls behind by more than one net.
+- **The gate** (:mod:`.gate`): a net already rated plays the best net in a
+  sequential test, a pair at a time between Elo rounds; only a verdict of
+  "stronger" makes it the best.
+
+:meth:`Measurer.collect`, called by the trainer before each commit, applies
+what finished since the last commit to the training state: so every commit's
+"Elo ~E" comes from games of that net or of a recent one its metrics row
+names (``elo_cycle``), and a promotion commits the tested net's own weights
+as ``model_best.pt``.
+
+The games' share of the machine: ``--elo-share`` of its cores over the run
+(20%: on 2 cores, one game process busy 40% of the time), in as many
+processes as that share or the cores self-play leaves free allow; or, with
+``--elo-seconds S``, S game-seconds per cycle. Without either, no games: the
+newest net is the best, as in AlphaZero.
 
 A stop (a signal) cuts the games in flight at their next move (the pool
-holds the run's :class:`~l4demons.signals.StopFlag`): the cycle is then
-committed at once with what was measured before it, and without a new best.
+holds the run's :class:`~l4demons.signals.StopFlag`); the cycle is then
+committed with what was measured before it.
 
 Parts of the run (:mod:`.run_state`): :class:`Measurer` plays the games,
 :class:`BestNet` keeps the best net's file.
@@ -29,12 +40,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import shutil
+import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 from l4demons.checkpoint import BEST_FILE
 from l4demons.hub import HubError
-from l4demons.lifecycle.budgets import elo_budget_seconds
+from l4demons.lifecycle.gate import Gate
 from l4demons.lifecycle.run_state import RunState
 from l4demons.network import WeightsError, read_weights, save_weights
 
@@ -43,40 +58,36 @@ log = logging.getLogger("l4demons.train")
 GATE_SHARE = 0.4
 """Part of the measuring time that goes to the gate (the rest to the Elo estimate)."""
 QUICK_MAX_PLIES = 200
-"""Per-cycle games end after this many plies (the full measurement plays on to 400): drawn in Elo games,
-in gate games won by a side at least :data:`GATE_ADJUDICATION` pawns ahead (nets that cannot mate yet would
-otherwise draw every gate game, and the best would never change)."""
-GATE_ADJUDICATION = 5
-
-
-@dataclasses.dataclass(frozen=True)
-class Measurement:
-    elo: object | None = None
-    """:class:`l4demons.elo.EloEstimate`, or None when no Elo games were played."""
-    gate: object | None = None
-    """:class:`l4demons.elo.HeadToHead` against the best, or None without a gate."""
-    promoted: bool = False
-    """The net becomes ``model_best.pt``."""
-    seconds: float = 0.0
+"""Elo games end (drawn) after this many plies; the full measurement plays on to 400."""
+KEEP_BEST_FILES = 3
+"""Best-net files kept on disk: a gate in flight may still be playing an older one."""
 
 
 class BestNet:
     """The local copy of ``model_best.pt``: the gate's opponent, and the file a promotion commits.
 
-    Each new best gets a new file name: game workers cache players by file name.
+    Each new best gets a new file name (game workers cache players by file
+    name); the trainer's thread writes it, the measurer's reads it.
     """
 
     def __init__(self, run: RunState) -> None:
         self.run = run
-        self.path: Path | None = None
+        self._files: list[Path] = []
         self._serial = 0
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path | None:
+        with self._lock:
+            return self._files[-1] if self._files else None
 
     def _new_path(self) -> Path:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-        self._serial += 1
-        self.path = self.run.workdir / f"best-{self._serial}.pt"
-        return self.path
+        with self._lock:
+            self._serial += 1
+            self._files.append(self.run.workdir / f"best-{self._serial}.pt")
+            while len(self._files) > KEEP_BEST_FILES:
+                self._files.pop(0).unlink(missing_ok=True)
+            return self._files[-1]
 
     def load_from(self, commit: str | None) -> None:
         """``commit``'s ``model_best.pt``; the run's current net where there is none (or it does not fit)."""
@@ -92,128 +103,270 @@ class BestNet:
                             commit[:8], e)
         save_weights(run.net, run.net_cfg, self._new_path())
 
-    def promote(self, cycle: int) -> Path:
-        """The run's current net, trained through ``cycle``, becomes the best; its file."""
+    def promote(self, cycle: int, weights: Path | None = None) -> Path:
+        """The net of ``cycle`` (the file ``weights``, else the run's current net) becomes the best; its file."""
         self.run.state.best_cycle = cycle
-        save_weights(self.run.net, self.run.net_cfg, self._new_path())
-        return self.path
+        path = self._new_path()
+        if weights is not None:
+            shutil.copyfile(weights, path)
+        else:
+            save_weights(self.run.net, self.run.net_cfg, path)
+        return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Collected:
+    """What :meth:`Measurer.collect` applied: the newest Elo, a promotion, and the measuring time."""
+
+    elo: object | None = None
+    """The newest :class:`l4demons.elo.EloEstimate` finished since the last collect (None: none)."""
+    elo_cycle: int | None = None
+    """The cycle whose net that estimate rated."""
+    gates: tuple[Gate, ...] = ()
+    """Gates decided since the last collect."""
+    best: Path | None = None
+    """The new best net's file, to commit as ``model_best.pt`` (None: the best stays)."""
+    seconds: float = 0.0
+    """Game seconds (summed over game processes) played since the last collect."""
 
 
 class Measurer:
-    """The per-cycle Elo and the gate; see the module docstring.
+    """Elo games and the gate, in their own processes, beside the training loop; see the module docstring."""
 
-    The games run in one pool of worker processes kept for the whole run:
-    starting processes and loading torch each cycle would cost seconds of
-    the measuring share. Each kind of measuring keeps its share of the run
-    (an overrun is paid back by later cycles, and a budget too small for one
-    game this cycle grows until one fits), and no game starts that would
-    probably end past it.
-    """
-
-    def __init__(self, run: RunState, best: BestNet) -> None:
+    def __init__(self, run: RunState, best: BestNet, clock: Callable[[], float] = time.monotonic,
+                 game_workers: int | None = None) -> None:
         self.run = run
+        self.game_workers = game_workers
+        """Game processes (None: from the share and the free cores; 0: games in the measuring thread, for tests)."""
         self.best = best
-        self._pool = None
-        self._spent = {"elo": 0.0, "gate": 0.0, "other": 0.0}  # this run's seconds per kind of measuring, and the rest
+        self.clock = clock
+        self._cond = threading.Condition()
+        self._offered: tuple[int, Path, float | None, dict] | None = None  # newest net not measured yet
+        self._done: list = []  # finished (cycle, EloEstimate) and Gate results, for collect()
+        self._spent = {"elo": 0.0, "gate": 0.0}  # game seconds played, per kind
+        self._granted = 0.0  # --elo-seconds: game seconds owed by the cycles offered
         self._game_s = {"elo": 0.0, "gate": 0.0}  # how long recent games took
+        self._reported = 0.0
+        self.rated_cycle: int | None = None
+        """The cycle whose net the newest Elo applied rated (this run)."""
+        self._since_elo_s = 0.0  # training seconds since the last Elo applied (the pool's decay)
+        self._started: float | None = None
+        self._cores = 1
+        self._closed = False
+        self._busy = False
+        self._pool = None
+        self._thread: threading.Thread | None = None
 
-    def _games(self):
-        if self._pool is None:
-            from l4demons.devices import cpu_count
-            from l4demons.elo.match import GamePool
+    # -- the trainer's side --------------------------------------------------------
+    def begin(self, selfplay_workers: int) -> None:
+        """Start the game processes and the thread, beside ``selfplay_workers`` self-play processes."""
+        cfg = self.run.cfg
+        if not cfg.measures or self._thread is not None:
+            return
+        from l4demons.devices import cpu_count
+        from l4demons.elo.match import GamePool
 
-            self._pool = GamePool(cpu_count(), stop=self.run.stop)
-        return self._pool
+        self._cores = cpu_count()
+        workers = self.game_workers
+        if workers is None:
+            workers = max(1, min(self._cores - selfplay_workers, math.ceil(cfg.elo_share * self._cores)))
+        self._pool = GamePool(workers, stop=self.run.stop)
+        self._started = self.clock()
+        self._thread = threading.Thread(target=self._loop, name="l4d-measure", daemon=True)
+        self._thread.start()
+        log.info("[ELO] measuring beside training in %d process(es): %s", workers,
+                 f"{cfg.elo_seconds:g} game-seconds a cycle" if cfg.elo_seconds is not None
+                 else f"{100 * cfg.elo_share:.0f}% of {self._cores} cores")
+
+    def offer(self, cycle: int) -> None:
+        """The run's net after ``cycle``: rate it next (it replaces a net offered earlier and not begun)."""
+        if self._thread is None:
+            return
+        run = self.run
+        path = run.workdir / f"candidate-{cycle}.pt"
+        save_weights(run.net, run.net_cfg, path)
+        with self._cond:
+            if self._offered is not None:
+                self._offered[1].unlink(missing_ok=True)
+            self._offered = (cycle, path, run.state.elo, dict(run.state.elo_pool))
+            if run.cfg.elo_seconds is not None:
+                self._granted += run.cfg.elo_seconds
+            self._cond.notify_all()
+
+    def collect(self, training_seconds: float) -> Collected:
+        """Apply to the training state what finished since the last call (the trainer's thread)."""
+        st, cfg = self.run.state, self.run.cfg
+        with self._cond:
+            done, self._done = self._done, []
+            spent = sum(self._spent.values())
+        seconds, self._reported = spent - self._reported, spent
+        self._since_elo_s += training_seconds
+        elo, elo_cycle, gates, best = None, None, [], None
+        for item in done:
+            if isinstance(item, Gate):
+                gates.append(item)
+                if item.promoted:
+                    best = self.best.promote(item.cycle, item.candidate)
+                item.candidate.unlink(missing_ok=True)
+                continue
+            elo_cycle, elo = item
+            decay = 0.5 ** (self._since_elo_s / (60.0 * cfg.elo_halflife))  # its age, in half-lives
+            st.elo_pool = decayed_pool(st.elo_pool, elo.tally(), decay)
+            st.elo = elo.elo
+            self.rated_cycle = elo_cycle
+            self._since_elo_s = 0.0
+        return Collected(elo, elo_cycle, tuple(gates), best, seconds)
+
+    def wait_idle(self) -> None:
+        """Block until every net offered so far is rated and no gate is left to play (tests, benchmarks)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or (not self._busy and self._offered is None))
 
     def close(self) -> None:
+        """Stop the games in flight and the thread; nothing measured after this call is applied."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._pool is not None:
+            self._pool.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
 
-    def _budget(self, kind: str, share: float) -> float:
-        cfg = self.run.cfg
-        if cfg.elo_seconds is not None:
-            return cfg.elo_seconds * share
-        return max(0.0, elo_budget_seconds(cfg.elo_share, self._spent["other"]) * share - self._spent[kind])
+    def estimate_now(self, cycle: int):
+        """A one-off Elo estimate of the run's net, in this thread, with a fresh pool (the warm start's);
+        None when no game was played or a stop cut them short."""
+        from l4demons.devices import cpu_count
+        from l4demons.elo import PlayerSpec, quick_estimate
+        from l4demons.elo.match import GamePool, GamesStopped
 
-    def _spend(self, kind: str, seconds: float, longest_game_s: float, games: int) -> None:
-        self._spent[kind] += seconds
-        if games:
-            self._game_s[kind] = longest_game_s
-
-    def measure(self, cycle: int, other_seconds: float) -> Measurement:
-        """Elo and gate for the net after this cycle's training, within the measuring budget."""
         run = self.run
         if not run.cfg.measures:
-            return Measurement(promoted=True)
-        self._spent["other"] += other_seconds
-        candidate_path = run.workdir / f"candidate-{cycle}.pt"
-        save_weights(run.net, run.net_cfg, candidate_path)
-        from l4demons.elo.match import GamesStopped
-
+            return None
+        path = run.workdir / f"candidate-{cycle}.pt"
+        save_weights(run.net, run.net_cfg, path)
         try:
-            return self._measure_games(cycle, other_seconds, candidate_path)
+            with GamePool(cpu_count(), stop=run.stop) as pool:
+                est = quick_estimate(PlayerSpec.net(path, nodes=run.cfg.elo_nodes), time_budget_s=run.cfg.elo_seconds,
+                                     max_games=run.cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle,
+                                     game_pool=pool)
         except GamesStopped:
-            log.info("[ELO] cycle %d: the stop cut the Elo games short; committing without an Elo", cycle)
-            return Measurement()
+            log.info("[ELO] the stop cut the Elo games short; committing without an Elo")
+            return None
         finally:
-            candidate_path.unlink(missing_ok=True)  # a run of many cycles would otherwise fill the disk
+            path.unlink(missing_ok=True)
+        _log_estimate(cycle, est)
+        return est if est.games else None
 
-    def _measure_games(self, cycle: int, other_seconds: float, candidate_path: Path) -> Measurement:
-        """Elo then gate (see :meth:`measure`); raises :class:`~l4demons.elo.match.GamesStopped` on a stop."""
+    # -- the measuring thread ----------------------------------------------------------
+    def _allowance(self, kind: str) -> float:
+        """Game seconds ``kind`` may still play (its share of the run's measuring time, less what it played)."""
+        cfg = self.run.cfg
+        share = GATE_SHARE if kind == "gate" else (1.0 - GATE_SHARE if cfg.gate_games else 1.0)
+        if cfg.elo_seconds is not None:
+            total = self._granted
+        else:
+            total = cfg.elo_share * self._cores * (self.clock() - self._started)
+        return share * total - self._spent[kind]
+
+    def _fits(self, kind: str) -> float:
+        """Game seconds a round of ``kind`` needs: a game as long as the longest so far in every process."""
+        return self._game_s[kind] * (self._pool.slots if kind == "elo" else 2)
+
+    def _next_work(self, gate: Gate | None) -> tuple[str, object] | None:
+        """The next job, waiting until there is one and its kind may play a game; None once closed."""
+        with self._cond:
+            while True:
+                self._busy = False
+                if self._closed:
+                    return None
+                if self._offered is not None and self._allowance("elo") >= max(1e-9, self._fits("elo")):
+                    work, self._offered = self._offered, None
+                    self._busy = True
+                    return "elo", work
+                if gate is not None and not gate.done and self._allowance("gate") > 0:
+                    self._busy = True
+                    return "gate", gate
+                waiting = self._offered is not None or (gate is not None and not gate.done)
+                self._cond.notify_all()  # wait_idle() may be waiting for this
+                if waiting and self.run.cfg.elo_seconds is None:
+                    self._cond.wait(timeout=1.0)  # the share's allowance grows with time
+                else:
+                    self._cond.wait()
+
+    def _loop(self) -> None:
         from l4demons.elo.match import GamesStopped
 
-        cfg = self.run.cfg
-        gate_share = GATE_SHARE if cfg.gate_games else 0.0
+        gate: Gate | None = None
+        try:
+            while (work := self._next_work(gate)) is not None:
+                kind, job = work
+                if kind == "elo":
+                    cycle, path, prior_elo, pool = job
+                    self._rate(cycle, path, prior_elo, pool)
+                    if gate is None or gate.done:
+                        gate = self._new_gate(cycle, path)
+                    elif path != gate.candidate:
+                        path.unlink(missing_ok=True)
+                else:
+                    self._play_gate(job)
+                    if job.done:
+                        log.info("[ELO] gate: %s", job.summary())
+                        with self._cond:
+                            self._done.append(job)
+        except GamesStopped:
+            log.info("[ELO] the stop cut the measuring games short")
+        except Exception as e:  # noqa: BLE001 - measuring must never take training down with it
+            log.warning("[ELO] measuring stopped for this run: %s: %s", type(e).__name__, e)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._closed = True
+                self._cond.notify_all()
+
+    def _rate(self, cycle: int, path: Path, prior_elo: float | None, pool: dict) -> None:
         from l4demons.elo import PlayerSpec, quick_estimate
 
-        candidate = PlayerSpec.net(candidate_path, nodes=cfg.elo_nodes)
-        st = self.run.state
-        budget = self._budget("elo", 1.0 - gate_share)
-        est = quick_estimate(candidate, prior_elo=st.elo, pool=st.elo_pool, time_budget_s=budget,
-                             max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle, game_pool=self._games(),
-                             expected_game_s=self._game_s["elo"])
-        self._spend("elo", est.seconds, est.longest_game_s, est.games)
-        decay = 0.5 ** (other_seconds / (60.0 * cfg.elo_halflife))  # this cycle's age, in half-lives
-        st.elo_pool = decayed_pool(st.elo_pool, est.tally(), decay)
-        log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d new games (+%.1f pooled) in %.0fs of %.0fs: %s",
-                 cycle, est.elo, est.lo, est.hi, est.games, est.pooled_games, est.seconds, budget,
-                 ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent) or "no game fit")
-        elo = est if est.games or est.pooled_games else None
-        gate, promoted, seconds = None, not cfg.gate_games, est.seconds
-        if self.run.stop.requested:  # the gate's games would only be cut off, and no stopped run picks a new best
-            return Measurement(elo=elo, seconds=seconds)
-        if cfg.gate_games:
-            try:
-                gate, promoted = play_gate(candidate_path, self.best.path, cfg.elo_nodes, cfg.gate_games,
-                                           self._budget("gate", gate_share), seed=cycle, game_pool=self._games(),
-                                           expected_game_s=self._game_s["gate"])
-            except GamesStopped:
-                log.info("[ELO] cycle %d: the stop cut the gate's games short; model_best.pt stays", cycle)
-                return Measurement(elo=elo, seconds=seconds)
-            m = gate.match
-            self._spend("gate", m.seconds, max((r.seconds for r in m.records), default=0.0), m.games)
-            seconds += m.seconds
-            log.info("[ELO] cycle %d vs model_best.pt (cycle %s): +%d =%d -%d in %.0fs: %s", cycle,
-                     "initial" if st.best_cycle is None else st.best_cycle, m.wins, m.draws, m.losses, m.seconds,
-                     "the new best" if promoted else "kept the old best")
-        return Measurement(elo=elo, gate=gate, promoted=promoted, seconds=seconds)
+        cfg = self.run.cfg
+        budget = self._allowance("elo") / self._pool.slots  # wall seconds, with every game process busy
+        est = quick_estimate(PlayerSpec.net(path, nodes=cfg.elo_nodes), prior_elo=prior_elo, pool=pool,
+                             time_budget_s=budget, max_games=cfg.elo_games, max_plies=QUICK_MAX_PLIES, seed=cycle,
+                             game_pool=self._pool, expected_game_s=self._game_s["elo"])
+        self._spend("elo", est.longest_game_s, est.games, est.seconds * min(est.games, self._pool.slots))
+        _log_estimate(cycle, est)
+        if est.games or est.pooled_games:
+            with self._cond:
+                self._done.append((cycle, est))
+
+    def _new_gate(self, cycle: int, path: Path) -> Gate | None:
+        cfg, best = self.run.cfg, self.best.path
+        if not cfg.gate_games or best is None:
+            path.unlink(missing_ok=True)
+            return None
+        gate = Gate(cycle, path, best, self.run.state.best_cycle, cfg.elo_nodes, cfg.gate_games, seed=cycle)
+        log.info("[ELO] gate: cycle %d's net against model_best.pt (cycle %s), up to %d games", cycle,
+                 "initial" if gate.best_cycle is None else gate.best_cycle, gate.max_games)
+        return gate
+
+    def _play_gate(self, gate: Gate) -> None:
+        before = gate.seconds
+        gate.play(max(1, self._pool.slots // 2), pool=self._pool, expected_game_s=self._game_s["gate"])
+        self._spend("gate", gate.longest_game_s, gate.games, gate.seconds - before)
+
+    def _spend(self, kind: str, longest_game_s: float, games: int, seconds: float) -> None:
+        with self._cond:
+            self._spent[kind] += seconds
+            if games:
+                self._game_s[kind] = longest_game_s
 
 
-def play_gate(candidate: Path, best: Path, nodes: int, games: int, time_budget_s: float | None, seed: int = 0,
-              workers: int | None = None, game_pool=None, expected_game_s: float = 0.0):
-    """The candidate against the best in colour-swapped pairs; ``(HeadToHead, promoted)``.
-
-    Promoted only by scoring more than half: a draw-heavy match between
-    equals keeps the old best, and a weaker net never passes.
-    """
-    from l4demons.elo import PlayerSpec, head_to_head
-
-    gate = head_to_head(PlayerSpec.net(candidate, nodes=nodes), PlayerSpec.net(best, nodes=nodes),
-                        max_games=games, time_budget_s=time_budget_s, max_plies=QUICK_MAX_PLIES, seed=seed,
-                        elo0=0.0, elo1=50.0, workers=workers, pool=game_pool, expected_game_s=expected_game_s,
-                        adjudicate_material=GATE_ADJUDICATION)
-    return gate, gate.match.games > 0 and gate.match.score > 0.5
+def _log_estimate(cycle: int, est) -> None:
+    log.info("[ELO] cycle %d: %.0f (95%% %.0f..%.0f) from %d new games (+%.1f pooled) in %.0fs: %s",
+             cycle, est.elo, est.lo, est.hi, est.games, est.pooled_games, est.seconds,
+             ", ".join(f"{o.name} {o.wins}/{o.draws}/{o.losses}" for o in est.per_opponent) or "no game fit")
 
 
 def decayed_pool(pool: dict, tally: dict, decay: float) -> dict:

@@ -51,6 +51,6 @@ def share_after_commit(run: RunState) -> None:
     names = broadcast(run.replay.names, run.world)
     if any_rank(names != run.replay.names, run.world):
         chunks = broadcast(run.replay.chunks, run.world)
-        run.replay = ReplayWindow(run.replay.capacity)
+        run.replay = ReplayWindow(run.replay.capacity, run.replay.played_on_weight)
         for chunk in chunks:
             run.replay.add(chunk)

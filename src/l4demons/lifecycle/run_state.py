@@ -73,7 +73,8 @@ class RunState:
         hub = hub if hub is not None else open_hub(cfg.hub)
         return cls(cfg=cfg, hub=hub, stop=stop or StopFlag(), device=device,
                    workdir=Path(tempfile.mkdtemp(prefix="l4demons-")), outbox=Outbox(hub.uri),
-                   rng=np.random.default_rng(cfg.seed), replay=ReplayWindow(cfg.window.min_positions))
+                   rng=np.random.default_rng(cfg.seed),
+                   replay=ReplayWindow(cfg.window.min_positions, cfg.learner.played_on_value_weight))
 
     def build_net(self, net_cfg: NetConfig, state_dict: dict | None = None, seed: int | None = None) -> None:
         """A network (random from ``seed``, or ``state_dict``) and a fresh learner for it."""

@@ -5,9 +5,12 @@ otherwise resume from the newest usable commit (weights, optimizer,
 counters, RNG, replay window). Then cycles until the cycle or hour budget is
 spent or a stop is requested, each one::
 
-    self-play -> replay window -> backprop -> train/validation loss
-              -> measured Elo and the gate -> one hub commit
-                 "Training cycle N, Elo ~E, Loss L" (+ model_best.pt)
+    self-play (rounds until --cycle-seconds) -> replay window -> backprop
+    -> train/validation loss -> the net handed to the measurer
+    -> one hub commit "Training cycle N, Elo ~E, Loss L" (+ model_best.pt)
+
+The measurer (:mod:`.measure`) plays its Elo games and the best-model gate in
+processes of its own beside the loop; each commit carries what it finished.
 
 The loop lives here and reads top to bottom; the run's state is one
 :class:`~.run_state.RunState`, and each part takes it: :mod:`.start` (init
@@ -35,11 +38,11 @@ from l4demons.distributed import any_rank, broadcast, close_world, gather_lists,
 from l4demons.hub import Hub
 from l4demons.learner import Losses
 from l4demons.lifecycle import bootstrap
-from l4demons.lifecycle.budgets import steps_for_cycle, window_size
+from l4demons.lifecycle.budgets import another_round, steps_for_cycle, window_size
 from l4demons.lifecycle.commit import Committer
 from l4demons.lifecycle.common import elo_text, machine_name
 from l4demons.lifecycle.config import TrainConfig
-from l4demons.lifecycle.measure import BestNet, Measurement, Measurer
+from l4demons.lifecycle.measure import BestNet, Collected, Measurer
 from l4demons.lifecycle.ranks import share_after_commit, share_start
 from l4demons.lifecycle.run_state import RunState
 from l4demons.lifecycle.start import start
@@ -79,6 +82,8 @@ class Trainer:
                          run.device, torch.cuda.device_count() if run.device.startswith("cuda") else 0,
                          run.world.size, workers, run.net_cfg.name)
                 with SelfPlayPool(workers, run.net_cfg, run.cfg.selfplay, devices) as pool:
+                    if run.world.is_main:
+                        self.measurer.begin(workers * (0 if run.device.startswith("cuda") else 1))
                     while self._keep_going(cycles_done, t0):
                         self.cycle(pool)
                         cycles_done += 1
@@ -125,23 +130,31 @@ class Trainer:
                  _fmt_losses(losses), _fmt_losses(val), steps, run.replay.train_positions)
 
         if main:
-            measured = self.measurer.measure(cycle, time.time() - t0) if not run.stop.requested else None
+            if not run.stop.requested:
+                self.measurer.offer(cycle)
+            measured = self.measurer.collect(time.time() - t0)
             samples = (run.learner.step - first_step) * run.cfg.learner.batch_size * run.world.size
             self._commit_cycle(cycle, games, chunk, new_train, samples, losses, val, measured, time.time() - t0)
         share_after_commit(run)
 
     def _self_play(self, pool: SelfPlayPool, cycle: int) -> list:
-        """This rank's share of the cycle's games, gathered from every rank."""
+        """This rank's rounds of games for ``--cycle-seconds``, gathered from every rank."""
         run = self.run_state
-        world, main = run.world, run.world.is_main
-        log.info("[TRAIN] cycle %d: self-play, %d games", cycle, run.cfg.games)
-        share = run.cfg.games // world.size + (world.rank < run.cfg.games % world.size)
+        world, main, cfg = run.world, run.world.is_main, run.cfg
+        log.info("[TRAIN] cycle %d: self-play, %d games a round for %gs", cycle, cfg.games, cfg.cycle_seconds)
+        share = cfg.games // world.size + (world.rank < cfg.games % world.size)
         # Fresh entropy per machine and rank: two trainers resuming from one commit must not play the same
         # games. The learner's sampling stays on the restored RNG, so a resumed run trains as it would have.
         seed = int(run.rng.integers(2**31)) ^ secrets.randbits(31) ^ (7919 * world.rank)
-        with progress(total=share, desc="[TRAIN] self-play", unit="game", enabled=main) as bar:
-            games = pool.play(run.weights(), share, seed, on_game=lambda _: bar.update(1), should_stop=run.stop,
-                              cfg=bootstrap.selfplay_config(run.cfg.selfplay, run.state))
+        weights, sp_cfg = run.weights(), bootstrap.selfplay_config(cfg.selfplay, run.state)
+        games: list = []
+        t0, rounds = time.time(), 0
+        with progress(total=None, desc="[TRAIN] self-play", unit="game", enabled=main) as bar:
+            while rounds == 0 or (not run.stop.requested and another_round(
+                    time.time() - t0, (time.time() - t0) / rounds, cfg.cycle_seconds)):
+                games += pool.play(weights, share, seed + 104729 * rounds, on_game=lambda _: bar.update(1),
+                                   should_stop=run.stop, cfg=sp_cfg)
+                rounds += 1
         games = gather_lists(games, world)
         if any_rank(run.stop.requested, world) and not run.stop.requested:
             run.stop.request("another rank stopped")
@@ -154,11 +167,15 @@ class Trainer:
         if not games:
             return None, 0
         chunk = ReplayChunk.from_games(name, games)
-        new_train = int(chunk.position_mask(False).sum())
+        # Played-on positions of decided games count at their value weight: steps and window follow what teaches.
+        new_train = round(chunk.train_weight(run.cfg.learner.played_on_value_weight))
         run.replay.capacity = window_size(run.state.train_positions + new_train, run.cfg.window)
         run.replay.add(chunk)
         log.info("[TRAIN] cycle %d: %d games, %d positions in %.0fs (%.0f games/h); results %s",
                  cycle, len(games), len(chunk), seconds, len(games) / max(seconds, 1e-9) * 3600, _terminations(games))
+        if played_on := int(chunk.played_on.sum()):
+            log.info("[TRAIN] cycle %d: %d of %d positions played on after the material rule decided the game",
+                     cycle, played_on, len(chunk))
         return chunk, new_train
 
     def _backprop(self, new_train: int) -> tuple[Losses | None, int]:
@@ -177,8 +194,7 @@ class Trainer:
         return losses, steps
 
     def _commit_cycle(self, cycle: int, games: list, chunk: ReplayChunk | None, new_train: int, samples: int,
-                      losses: Losses | None, val: Losses | None, measured: Measurement | None,
-                      seconds: float) -> None:
+                      losses: Losses | None, val: Losses | None, measured: Collected, seconds: float) -> None:
         """Count the cycle into the training state and metrics, and commit it (rank 0)."""
         run = self.run_state
         st, interrupted = run.state, run.stop.requested
@@ -192,13 +208,12 @@ class Trainer:
         st.hours += seconds / 3600
         if chunk is not None:
             st.replay_chunks = run.replay.names
-        elo = measured.elo if measured is not None else None
-        if elo is not None:
-            st.elo = elo.elo
+        elo = measured.elo
         if val is not None and (st.best_val_loss is None or val.total < st.best_val_loss):
             st.best_val_loss = val.total
-        best = self.best.promote(cycle) if measured is not None and measured.promoted else None
-        gate = measured.gate if measured is not None else None
+        best = measured.best
+        if not interrupted and (not run.cfg.measures or run.cfg.gate_games == 0):  # no gate: the newest is the best
+            best = self.best.promote(cycle)
         run.metrics.append({
             "cycle": cycle, "games": len(games), "positions": len(chunk) if chunk else 0,
             "steps": run.learner.step, **loss_columns("train", losses), **loss_columns("val", val),
@@ -207,19 +222,28 @@ class Trainer:
             "train_positions": new_train, "cycle_samples": samples, "samples": st.samples,
             "window": run.replay.train_positions, "material_rule": not st.material_retired,
             "material_agreement": round(st.material_agreed / st.material_checks, 3) if st.material_checks else None,
-            "measure_seconds": round(measured.seconds, 1) if measured is not None else 0.0, "best": best is not None,
-            **(elo.as_metrics() if elo is not None else {"elo": None}),
-            **({"gate_wins": gate.match.wins, "gate_draws": gate.match.draws, "gate_losses": gate.match.losses}
-               if gate is not None else {}),
+            "measure_seconds": round(measured.seconds, 1), "best": best is not None, "best_cycle": st.best_cycle,
+            **(elo.as_metrics() if elo is not None else {"elo": None}), "elo_cycle": measured.elo_cycle,
+            **({"gate_cycle": g.cycle, "gate_wins": g.wins, "gate_draws": g.draws, "gate_losses": g.losses,
+                "gate_llr": round(g.llr, 2)} if (g := measured.gates[-1] if measured.gates else None) else {}),
         })
         loss = losses.total if losses else (val.total if val else None)
-        elo_now = elo_text(elo.elo if elo else None)
+        elo_now = elo_text(st.elo)
         message = f"Training cycle {cycle}, Elo ~{elo_now}, Loss {'n/a' if loss is None else f'{loss:.4f}'}"
         if interrupted:
             message += " (interrupted)"
+        lines = []
         if best is not None:
             val_text = "n/a" if val is None else f"{val.total:.4f}"
-            message += f"\n\nBest model - cycle {cycle}, loss={val_text}, Elo ~{elo_now}"
+            won = next((g for g in measured.gates if g.promoted), None)
+            lines.append(f"Best model - cycle {st.best_cycle}, loss={val_text}, Elo ~{elo_now}" + (
+                f", gate +{won.wins} ={won.draws} -{won.losses} against cycle "
+                f"{'initial' if won.best_cycle is None else won.best_cycle}" if won else ""))
+        rated = self.measurer.rated_cycle
+        if rated is not None and rated != cycle:
+            lines.append(f"Elo ~{elo_now} from the games of cycle {rated}'s net.")
+        if lines:
+            message += "\n\n" + "\n".join(lines)
         self.committer.commit(message, chunk, best)
 
 

@@ -262,9 +262,8 @@ class WarmStart:
         run, st = self.run_state, self.run_state.state
         cycle = st.cycle + 1
         st.elo, st.elo_pool = None, {}  # a new player: earlier cycles' games say nothing about it
-        measured = None if run.stop.requested or not run.cfg.measures else self.measurer.measure(cycle, seconds)
+        elo = None if run.stop.requested else self.measurer.estimate_now(cycle)
         interrupted = run.stop.requested  # a stop may also have cut the measurement short
-        elo = measured.elo if measured is not None else None
         st.cycle = cycle
         st.positions += len(chunk)
         st.hours += seconds / 3600
