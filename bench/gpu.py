@@ -462,8 +462,12 @@ def training_summary(rows: list[dict], times: dict[int, dict[str, float]]) -> di
     timed_total = sum(r.get("seconds") or 0.0 for r in rows if r.get("cycle") in times) or 1e-9
     selfplay = sum(t["selfplay"] for t in timed) / timed_total if timed else None
     backprop = sum(t["backprop"] for t in timed) / timed_total if timed else None
+    rated = [r for r in rows if r.get("elo_cycle") is not None]
     return {"cycles": len(rows), "last_cycle": rows[-1].get("cycle"), "seconds_per_cycle": total / len(rows),
             "selfplay_share": selfplay, "backprop_share": backprop, "measure_share": measure / total,
+            "rated_commits": len(rated), "rating_lag": (sum(r["cycle"] - r["elo_cycle"] for r in rated) / len(rated)
+                                                         if rated else None),
+            "promotions": sum(bool(r.get("best")) for r in rows),
             "games": sum(r.get("games") or 0 for r in rows), "steps": rows[-1].get("steps"),
             "last_elo": next((r.get("elo") for r in reversed(rows) if r.get("elo") is not None), None)}
 
@@ -542,9 +546,12 @@ def phase_training(ctx: Context, minutes: float) -> None:
             "training", net, f"{setting}, {seconds / 60:.1f} min",
             f"{cycles} cycles in {wall:.0f} s wall" + (f", {summary['seconds_per_cycle']:.1f} s/cycle" if cycles else ""),
             (f"self-play {share(summary['selfplay_share'])}, backprop {share(summary['backprop_share'])}, "
-             f"measure {share(summary['measure_share'])}") if cycles else "",
+             f"measuring beside it {share(summary['measure_share'])} of a core") if cycles else "",
             busy_text(busy),
-            (f"{summary['games']} games, {summary['steps']} steps, last Elo {summary['last_elo']}; " if cycles else "")
+            (f"{summary['games']} games, {summary['steps']} steps, last Elo {summary['last_elo']}, "
+             f"{summary['rated_commits']} commits with a new Elo (mean lag "
+             f"{'n/a' if summary['rating_lag'] is None else format(summary['rating_lag'], '.1f')} cycles), "
+             f"{summary['promotions']} promotions; " if cycles else "")
             + f"model_best.pt: {'yes, copied to ' + str(out / BEST_FILE) if best_path is not None else 'no'}"
             + (f" (the last {MODEL_FILE} copied to {out / MODEL_FILE})" if paths[MODEL_FILE] and best_path is None else "")
             + (f"; {status[:400]}" if status else "")))

@@ -52,10 +52,12 @@ def test_cycle_times_and_shares_from_log_lines_and_metrics(gpu):
              (10.0, "[TRAIN] cycle 2: self-play, 40 games")]  # cycle 2 cut off: not timed
     times = gpu.cycle_times(lines)
     assert times == {1: {"selfplay": 6.0, "backprop": 2.0}}
-    rows = [{"cycle": 1, "seconds": 10.0, "measure_seconds": 2.0, "games": 40, "steps": 30, "elo": 12.0},
-            {"cycle": 2, "seconds": 10.0, "measure_seconds": 0.0, "games": 40, "steps": 60, "elo": None}]
+    rows = [{"cycle": 1, "seconds": 10.0, "measure_seconds": 2.0, "games": 40, "steps": 30, "elo": None},
+            {"cycle": 2, "seconds": 10.0, "measure_seconds": 0.0, "games": 40, "steps": 60, "elo": 12.0,
+             "elo_cycle": 1, "best": True}]
     s = gpu.training_summary(rows, times)
     assert s["cycles"] == 2 and s["seconds_per_cycle"] == 10.0 and s["measure_share"] == 0.1
+    assert s["rated_commits"] == 1 and s["rating_lag"] == 1.0 and s["promotions"] == 1  # cycle 2 carried cycle 1's Elo
     assert s["selfplay_share"] == 0.6 and s["backprop_share"] == 0.2 and s["last_elo"] == 12.0
     assert gpu.training_summary([], {}) == {"cycles": 0}
     assert gpu.share(None) == "n/a" and gpu.busy_text(None) == "n/a" and gpu.busy_text(42.4) == "42%"
