@@ -154,6 +154,7 @@ class Measurer:
         self._cores = 1
         self._closed = False
         self._busy = False
+        self._starved = False  # waiting for time (--elo-seconds: for a cycle) to afford the next round
         self._pool = None
         self._thread: threading.Thread | None = None
 
@@ -218,9 +219,10 @@ class Measurer:
         return Collected(elo, elo_cycle, tuple(gates), best, seconds)
 
     def wait_idle(self) -> None:
-        """Block until every net offered so far is rated and no gate is left to play (tests, benchmarks)."""
+        """Block until every net offered so far is rated and no gate is left to play, or the time earned
+        does not afford the next round (tests, benchmarks)."""
         with self._cond:
-            self._cond.wait_for(lambda: self._closed or (not self._busy and self._offered is None))
+            self._cond.wait_for(lambda: self._closed or (not self._busy and (self._offered is None or self._starved)))
 
     def close(self) -> None:
         """Stop the games in flight and the thread; nothing measured after this call is applied."""
@@ -285,12 +287,13 @@ class Measurer:
                     return None
                 if self._offered is not None and self._allowance("elo") >= max(1e-9, self._fits("elo")):
                     work, self._offered = self._offered, None
-                    self._busy = True
+                    self._busy, self._starved = True, False
                     return "elo", work
                 if gate is not None and not gate.done and self._allowance("gate") > 0:
-                    self._busy = True
+                    self._busy, self._starved = True, False
                     return "gate", gate
                 waiting = self._offered is not None or (gate is not None and not gate.done)
+                self._starved = waiting
                 self._cond.notify_all()  # wait_idle() may be waiting for this
                 if waiting and self.run.cfg.elo_seconds is None:
                     self._cond.wait(timeout=1.0)  # the share's allowance grows with time

@@ -83,7 +83,7 @@ class Trainer:
                          run.world.size, workers, run.net_cfg.name)
                 with SelfPlayPool(workers, run.net_cfg, run.cfg.selfplay, devices) as pool:
                     if run.world.is_main:
-                        self.measurer.begin(workers * (0 if run.device.startswith("cuda") else 1))
+                        self.measurer.begin(workers)
                     while self._keep_going(cycles_done, t0):
                         self.cycle(pool)
                         cycles_done += 1
