@@ -9,6 +9,12 @@ Validation holds out whole games (every ``validation_every``-th game of a
 chunk): positions of one game are strongly correlated, so holding out
 positions would leak the answer into training.
 
+Teacher chunks (a warm start's labelled positions, named ``NNNNNN-warm-...``)
+stay apart from the window's capacity: they neither count against it nor
+leave by it. A batch draws a share of its rows from them (the learner's
+``teacher_share``), and the trainer drops them once that share is
+negligible (:meth:`ReplayWindow.drop_teacher`).
+
 The learner draws its batches through :class:`DeviceWindow`: the window's
 arrays copied once to the learner's device, where each batch is gathered,
 unpacked into input planes and scattered into dense policy targets, so a
@@ -38,6 +44,14 @@ _LATE_ARRAYS = {"values": np.float16, "played_on": bool}
 """Per-position arrays added after the first chunks were written: an older chunk loads them as zeros
 (no search value: trained on game results alone; no position played on)."""
 
+TEACHER_TAG = "-warm-"
+"""In a chunk's name: a teacher chunk (the warm start's labelled positions, ``pretrain/run.py``)."""
+
+
+def is_teacher(name: str) -> bool:
+    """Whether the chunk named ``name`` holds a teacher's labelled positions rather than self-play games."""
+    return TEACHER_TAG in name
+
 
 @dataclasses.dataclass
 class ReplayChunk:
@@ -60,10 +74,18 @@ class ReplayChunk:
     """[n] bool: searched after the material rule decided the game (cheap searches, no policy target; the
     learner weighs their value loss by ``LearnerConfig.played_on_value_weight``). None (a chunk built
     without it): none played on."""
+    handoff_positions: int = 0
+    """A teacher chunk: the run's self-play training positions when it joined the window (the teacher
+    share decays with those generated since; 0 in chunks written before it was kept)."""
 
     def __post_init__(self) -> None:
         if self.played_on is None:
             self.played_on = np.zeros(len(self.positions), dtype=bool)
+
+    @property
+    def teacher(self) -> bool:
+        """Whether this chunk holds a teacher's labelled positions (:func:`is_teacher`)."""
+        return is_teacher(self.name)
 
     @classmethod
     def from_games(cls, name: str, games: list[GameRecord], validation_every: int = 10) -> ReplayChunk:
@@ -113,7 +135,8 @@ class ReplayChunk:
     def save(self, path: str | os.PathLike) -> None:
         """Write the chunk as a compressed npz, atomically."""
         buf = io.BytesIO()
-        np.savez_compressed(buf, name=np.array(self.name), **{k: getattr(self, k) for k in _ARRAYS})
+        np.savez_compressed(buf, name=np.array(self.name), handoff_positions=np.array(self.handoff_positions),
+                            **{k: getattr(self, k) for k in _ARRAYS})
         atomic_write(path, buf.getvalue())
 
     @classmethod
@@ -124,7 +147,8 @@ class ReplayChunk:
                 arrays = {k: z[k] for k in _ARRAYS if k not in _LATE_ARRAYS}
                 n = len(arrays["positions"])
                 late = {k: z[k] if k in z.files else np.zeros(n, dtype) for k, dtype in _LATE_ARRAYS.items()}
-                chunk = cls(name=str(z["name"]), **arrays, **late)
+                handoff = int(z["handoff_positions"]) if "handoff_positions" in z.files else 0
+                chunk = cls(name=str(z["name"]), **arrays, **late, handoff_positions=handoff)
         except (OSError, KeyError, ValueError, zlib.error) as e:
             raise ValueError(f"{path} is not a readable replay chunk: {e}") from e
         if chunk.positions.dtype != POSITION_DTYPE:
@@ -150,6 +174,8 @@ class Batch:
     """[B] float32 the self-play search's value of the position (side to move)."""
     played_on: np.ndarray
     """[B] bool: played on after the game was decided (see ReplayChunk.played_on)."""
+    teacher: np.ndarray
+    """[B] bool: a teacher's labelled position (value target wholly its ``search_value``, the teacher's q)."""
 
     def __len__(self) -> int:
         return len(self.planes)
@@ -169,11 +195,41 @@ class Batch:
         return dense.reshape(len(self), POLICY_SIZE)
 
 
+def draw(selfplay: int, teacher: int, batch_size: int, teacher_share: float,
+         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One batch's picks: ``(indices into the teacher's training positions, into self-play's)``.
+
+    ``teacher_share`` of the rows come from the teacher's ``teacher``
+    positions (its fraction of a row rounded up with that probability, so the
+    share holds on average at any batch size), the rest from self-play's
+    ``selfplay``; all rows from one side when the other has none. Without
+    teacher rows the draws are the plain uniform ones, as before teacher
+    chunks existed.
+
+    :raises ValueError: neither side holds a position.
+    """
+    if selfplay + teacher == 0:
+        raise ValueError("the replay window holds no training positions yet")
+    if selfplay == 0:
+        k = batch_size
+    elif teacher == 0 or teacher_share <= 0.0:
+        k = 0
+    else:
+        exact = teacher_share * batch_size
+        k = min(batch_size, int(exact) + int(rng.random() < exact - int(exact)))
+    none = np.zeros(0, np.int64)
+    picked_teacher = rng.integers(0, teacher, size=k) if k else none
+    picked_selfplay = rng.integers(0, selfplay, size=batch_size - k) if k < batch_size else none
+    return picked_teacher, picked_selfplay
+
+
 class ReplayWindow:
-    """The newest chunks holding at most ``capacity`` training positions.
+    """The newest self-play chunks holding at most ``capacity`` training positions, and the teacher chunks.
 
     ``played_on_weight``: what a played-on position counts against the
     capacity (``ReplayChunk.train_weight``); 1 counts every position.
+    Teacher chunks (:func:`is_teacher`) are kept apart: they do not count
+    against the capacity and never leave by it, only by :meth:`drop_teacher`.
     """
 
     def __init__(self, capacity: int = 200_000, played_on_weight: float = 1.0) -> None:
@@ -184,28 +240,55 @@ class ReplayWindow:
         self.capacity = capacity
         self.played_on_weight = played_on_weight
         self.chunks: list[ReplayChunk] = []
-        self._train: tuple[np.ndarray, np.ndarray] | None = None  # (chunk, position) of training positions
+        """Every chunk, teacher ones included, in the order they were added."""
+        self._index_cache: dict[tuple[bool, bool], tuple[np.ndarray, np.ndarray]] = {}
         self._device: DeviceWindow | None = None
 
     def add(self, chunk: ReplayChunk) -> list[ReplayChunk]:
-        """Add the newest chunk; returns the chunks that fell out of the window."""
+        """Add the newest chunk; returns the self-play chunks that fell out of the window."""
         self.chunks.append(chunk)
         dropped = []
         w = self.played_on_weight
-        while len(self.chunks) > 1 and self.train_weight - self.chunks[0].train_weight(w) >= self.capacity:
-            dropped.append(self.chunks.pop(0))
-        self._train = None
-        self._device = None
+        while True:
+            selfplay = [c for c in self.chunks if not c.teacher]
+            if len(selfplay) <= 1 or self.train_weight - selfplay[0].train_weight(w) < self.capacity:
+                break
+            dropped.append(selfplay[0])
+            self.chunks = [c for c in self.chunks if c is not selfplay[0]]
+        self._changed()
         return dropped
+
+    def drop_teacher(self) -> list[ReplayChunk]:
+        """Take the teacher chunks out of the window; returns them."""
+        dropped = [c for c in self.chunks if c.teacher]
+        if dropped:
+            self.chunks = [c for c in self.chunks if not c.teacher]
+            self._changed()
+        return dropped
+
+    def _changed(self) -> None:
+        self._index_cache = {}
+        self._device = None
 
     @property
     def train_positions(self) -> int:
+        """Training positions of every chunk, the teacher's included (what a batch can draw)."""
         return sum(int(c.position_mask(False).sum()) for c in self.chunks)
 
     @property
+    def teacher_positions(self) -> int:
+        """Training positions of the teacher chunks."""
+        return sum(int(c.position_mask(False).sum()) for c in self.chunks if c.teacher)
+
+    @property
     def train_weight(self) -> float:
-        """Training positions, a played-on one counting ``played_on_weight`` (what ``capacity`` bounds)."""
-        return sum(c.train_weight(self.played_on_weight) for c in self.chunks)
+        """Self-play training positions, a played-on one counting ``played_on_weight`` (what ``capacity`` bounds)."""
+        return sum(c.train_weight(self.played_on_weight) for c in self.chunks if not c.teacher)
+
+    @property
+    def handoff_positions(self) -> int:
+        """The newest teacher chunk's ``handoff_positions`` (0 without one): where the teacher share's decay starts."""
+        return max((c.handoff_positions for c in self.chunks if c.teacher), default=0)
 
     def on_device(self, device: str | torch.device) -> DeviceWindow:
         """The window's arrays on ``device``, copied once per change of the window."""
@@ -218,32 +301,33 @@ class ReplayWindow:
     def names(self) -> list[str]:
         return [c.name for c in self.chunks]
 
-    def _index(self, validation: bool) -> tuple[np.ndarray, np.ndarray]:
-        cs, ps = [], []
-        for ci, c in enumerate(self.chunks):
-            pos = np.nonzero(c.position_mask(validation))[0]
-            cs.append(np.full(len(pos), ci, dtype=np.int64))
-            ps.append(pos)
-        if not cs:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(cs), np.concatenate(ps)
+    def _index(self, validation: bool, teacher: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``(chunk, position)`` of the held-out (or training) positions of the teacher's (or self-play's) chunks."""
+        key = (validation, teacher)
+        if key not in self._index_cache:
+            cs, ps = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+            for ci, c in enumerate(self.chunks):
+                if c.teacher == teacher:
+                    pos = np.nonzero(c.position_mask(validation))[0]
+                    cs.append(np.full(len(pos), ci, dtype=np.int64))
+                    ps.append(pos)
+            self._index_cache[key] = np.concatenate(cs), np.concatenate(ps)
+        return self._index_cache[key]
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        """A batch of training positions drawn uniformly from the window.
+    def sample(self, batch_size: int, rng: np.random.Generator, teacher_share: float = 0.0) -> Batch:
+        """A batch of training positions, ``teacher_share`` of them the teacher's (:func:`draw`), each side uniform.
 
         :raises ValueError: the window holds no training position.
         """
-        if self._train is None:
-            self._train = self._index(validation=False)
-        chunk_ids, pos_ids = self._train
-        if len(pos_ids) == 0:
-            raise ValueError("the replay window holds no training positions yet")
-        pick = rng.integers(0, len(pos_ids), size=batch_size)
-        return self._gather(chunk_ids[pick], pos_ids[pick])
+        teacher_chunks, teacher_pos = self._index(False, True)
+        chunk_ids, pos_ids = self._index(False, False)
+        t, s = draw(len(pos_ids), len(teacher_pos), batch_size, teacher_share, rng)
+        return self._gather(np.concatenate([teacher_chunks[t], chunk_ids[s]]),
+                            np.concatenate([teacher_pos[t], pos_ids[s]]))
 
-    def validation_batches(self, batch_size: int, limit: int = 4096) -> list[Batch]:
-        """The newest held-out positions (at most ``limit``), in batches."""
-        chunk_ids, pos_ids = self._index(validation=True)
+    def validation_batches(self, batch_size: int, limit: int = 4096, teacher: bool = False) -> list[Batch]:
+        """The newest held-out positions (at most ``limit``), in batches: self-play's, or the teacher's."""
+        chunk_ids, pos_ids = self._index(True, teacher)
         chunk_ids, pos_ids = chunk_ids[-limit:], pos_ids[-limit:]
         return [
             self._gather(chunk_ids[i : i + batch_size], pos_ids[i : i + batch_size])
@@ -258,6 +342,7 @@ class ReplayWindow:
         wdl = np.zeros((n, 3), dtype=np.float32)
         search_value = np.zeros(n, dtype=np.float32)
         played_on = np.zeros(n, dtype=bool)
+        teacher = np.zeros(n, dtype=bool)
         flat_index, flat_prob = [], []
         for ci in np.unique(chunk_ids):
             c = self.chunks[ci]
@@ -267,6 +352,7 @@ class ReplayWindow:
             weight[rows] = c.full_search[pis]
             search_value[rows] = c.values[pis]
             played_on[rows] = c.played_on[pis]
+            teacher[rows] = c.teacher
             wdl[rows, 1 - c.results[pis].astype(np.int64)] = 1.0  # result 1 -> win (0), 0 -> draw (1), -1 -> loss (2)
             # The sparse policies of these positions as one flat index into the chunk's policy arrays.
             lo = c.policy_offsets[pis]
@@ -276,7 +362,7 @@ class ReplayWindow:
             flat_index.append(np.repeat(rows, lengths) * POLICY_SIZE + c.policy_indices[flat])
             flat_prob.append(c.policy_probs[flat].astype(np.float32))
         return Batch(planes_from_positions(records), np.concatenate(flat_index).astype(np.int64),
-                     np.concatenate(flat_prob), weight, wdl, search_value, played_on)
+                     np.concatenate(flat_prob), weight, wdl, search_value, played_on, teacher)
 
 
 @dataclasses.dataclass
@@ -297,6 +383,8 @@ class TrainBatch:
     """[B] float32 the self-play search's value (side to move)."""
     played_on: torch.Tensor
     """[B] bool: played on after the game was decided."""
+    teacher: torch.Tensor
+    """[B] bool: a teacher's labelled position."""
 
     def __len__(self) -> int:
         return len(self.planes)
@@ -308,7 +396,7 @@ class TrainBatch:
             return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
         return cls(t(batch.planes), t(batch.policy), t(batch.legal), t(batch.policy_weight), t(batch.wdl),
-                   t(batch.search_value), t(batch.played_on))
+                   t(batch.search_value), t(batch.played_on), t(batch.teacher))
 
 
 def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -337,8 +425,14 @@ class DeviceWindow:
         none = np.zeros(0, np.int64)
         starts = np.cumsum([0] + [len(c) for c in chunks])
         train = [c.position_mask(False) for c in chunks]
-        self._train_rows = np.concatenate([np.nonzero(m)[0] + s for m, s in zip(train, starts)] + [none])
-        self._validation_rows = np.concatenate([np.nonzero(~m)[0] + s for m, s in zip(train, starts)] + [none])
+
+        def rows(teacher: bool, validation: bool) -> np.ndarray:
+            return np.concatenate([np.nonzero(m != validation)[0] + s for c, m, s in zip(chunks, train, starts)
+                                   if c.teacher == teacher] + [none])
+
+        self._train_rows, self._validation_rows = rows(False, False), rows(False, True)
+        """Window rows of self-play's training and held-out positions, in the order of ReplayWindow._index."""
+        self._teacher_rows, self._teacher_validation_rows = rows(True, False), rows(True, True)
         policy_starts = np.cumsum([0] + [int(c.policy_offsets[-1]) for c in chunks])
         self._offsets = np.concatenate([c.policy_offsets[:-1] + s for c, s in zip(chunks, policy_starts)]
                                        + [policy_starts[-1:]]).astype(np.int64)
@@ -358,26 +452,29 @@ class DeviceWindow:
         self.results = cat("results", np.int8)
         self.values = cat("values", np.float16)
         self.played_on = cat("played_on", bool)
+        self.teacher = torch.from_numpy(np.concatenate([np.full(len(c), c.teacher) for c in chunks]
+                                                       + [np.zeros(0, bool)])).to(device)
         self._shifts = torch.arange(8, dtype=torch.uint8, device=device)
         self._squares = torch.arange(64, device=device)
         self._flag_shifts = torch.arange(5, dtype=torch.uint8, device=device)
 
     @property
     def train_positions(self) -> int:
-        return len(self._train_rows)
+        """Training positions, the teacher's included."""
+        return len(self._train_rows) + len(self._teacher_rows)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> TrainBatch:
-        """A batch of training positions drawn uniformly (the draws of ``ReplayWindow.sample``).
+    def sample(self, batch_size: int, rng: np.random.Generator, teacher_share: float = 0.0) -> TrainBatch:
+        """A batch of training positions, the draws of ``ReplayWindow.sample`` (:func:`draw`).
 
         :raises ValueError: the window holds no training position.
         """
-        if len(self._train_rows) == 0:
-            raise ValueError("the replay window holds no training positions yet")
-        return self.gather(self._train_rows[rng.integers(0, len(self._train_rows), size=batch_size)])
+        t, s = draw(len(self._train_rows), len(self._teacher_rows), batch_size, teacher_share, rng)
+        return self.gather(np.concatenate([self._teacher_rows[t], self._train_rows[s]]))
 
-    def validation_batches(self, batch_size: int, limit: int = 4096) -> Iterator[TrainBatch]:
-        """The newest held-out positions (at most ``limit``), in batches, built one at a time."""
-        rows = self._validation_rows[-limit:] if limit > 0 else self._validation_rows[:0]
+    def validation_batches(self, batch_size: int, limit: int = 4096, teacher: bool = False) -> Iterator[TrainBatch]:
+        """The newest held-out positions (at most ``limit``), self-play's or the teacher's, built one batch at a time."""
+        rows = self._teacher_validation_rows if teacher else self._validation_rows
+        rows = rows[-limit:] if limit > 0 else rows[:0]
         for i in range(0, len(rows), batch_size):
             yield self.gather(rows[i : i + batch_size])
 
@@ -401,7 +498,8 @@ class DeviceWindow:
         # result 1 -> win (column 0), 0 -> draw (1), -1 -> loss (2)
         wdl = ((1 - self.results[pos].long()).unsqueeze(1) == self._squares[:3]).float()
         return TrainBatch(self._planes(self.records[pos]), policy.view(n, POLICY_SIZE), legal.view(n, POLICY_SIZE),
-                          self.full_search[pos].float(), wdl, self.values[pos].float(), self.played_on[pos])
+                          self.full_search[pos].float(), wdl, self.values[pos].float(), self.played_on[pos],
+                          self.teacher[pos])
 
     def _planes(self, records: torch.Tensor) -> torch.Tensor:
         """Input planes ``[B, 20, 8, 8]`` from record bytes ``[B, 99]`` (``encoding.planes_from_positions``)."""

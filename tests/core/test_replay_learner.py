@@ -168,7 +168,8 @@ def test_value_loss_weighs_played_on_positions_by_the_config():
     planes[1, 0, 0, 0] = 1.0
     batch = TrainBatch(planes=planes, policy=policy, legal=legal,
                        policy_weight=torch.tensor([1.0, 0.0]), wdl=torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]),
-                       search_value=torch.zeros(2), played_on=torch.tensor([False, True]))
+                       search_value=torch.zeros(2), played_on=torch.tensor([False, True]),
+                       teacher=torch.tensor([False, False]))
     # both positions were won: row 0's value logits say win (a small loss), row 1's say loss (a large one)
     small, large = math.log(math.exp(2) + 2) - 2, math.log(math.exp(2) + 2)
     for weight in (1.0, 0.25, 0.0):
