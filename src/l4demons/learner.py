@@ -5,8 +5,15 @@ policy (illegal moves masked out, weighted by whether the position got a
 full search) + cross-entropy of the WDL head against the game result
 (weighted down for positions played on after the game was decided).
 Weight decay comes from AdamW. The learning rate warms up linearly, then
-stays constant; the optimizer, the scheduler and the step counter are part
-of the training state, so a resumed run continues the same schedule.
+stays constant; the optimizer, the scheduler (its peak rate included) and
+the step counter are part of the training state, so a resumed run continues
+the same schedule, and a warm start's annealed rate (:meth:`Learner.set_lr`)
+carries over to the self-play that follows it.
+
+After a warm start, a batch draws :func:`teacher_share` of its rows from the
+teacher's labelled positions (``replay.py``'s teacher chunks), a share that
+halves every ``teacher_halflife`` self-play training positions; their value
+target is the teacher's own value, self-play rows keep the game-result mix.
 
 Under DistributedDataParallel each rank samples its own batch from its own
 RNG stream; gradients are averaged, so the effective batch is
@@ -35,7 +42,11 @@ class LearnerConfig:
     batch_size: int = 256
     """Positions per step (per rank under DDP)."""
     lr: float = 1e-3
-    """Peak learning rate (AdamW)."""
+    """Peak learning rate (AdamW) of a new run.
+
+    A resumed run keeps its commit's: after a warm start, a tenth of the
+    warm start's --lr (``Learner.set_lr``).
+    """
     weight_decay: float = 1e-3
     """Decoupled weight decay (AdamW)."""
     warmup_steps: int = 100
@@ -58,6 +69,23 @@ class LearnerConfig:
     the data seen and the sample-reuse target count them at this weight too
     (``ReplayChunk.train_weight``).
     """
+    teacher_share: float = 0.5
+    """Share of each batch drawn from a warm start's labelled positions at the hand-off to self-play.
+
+    It halves every --teacher-halflife self-play training positions and the
+    labelled positions leave the window once it falls under 1%, so self-play
+    builds on what the teacher taught instead of washing it out in the first
+    cycles (0: they leave at the first cycle). Those rows' value target is
+    the teacher's own value, whatever --value-target-mix says.
+    """
+    teacher_halflife: float = 100_000
+    """Self-play training positions over which the teacher's share of a batch halves.
+
+    100k is about a quarter of an hour of default self-play on 2 cores (an
+    hour made 496k positions, README): the share is 0.5 at the hand-off,
+    about 9% after half an hour (250k), and under 1%, when the labelled
+    positions leave the window, after about 565k, some 70 minutes.
+    """
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -68,6 +96,10 @@ class LearnerConfig:
             raise ValueError("value_target_mix must be in [0, 1]")
         if not 0.0 <= self.played_on_value_weight <= 1.0:
             raise ValueError("played_on_value_weight must be in [0, 1]")
+        if not 0.0 <= self.teacher_share <= 1.0:
+            raise ValueError("teacher_share must be in [0, 1]")
+        if self.teacher_halflife <= 0:
+            raise ValueError("teacher_halflife must be positive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,22 +112,37 @@ class Losses:
         return self.policy + self.value
 
 
+TEACHER_FLOOR = 0.01
+"""A teacher share under this is none: the teacher's positions leave the window."""
+
+
+def teacher_share(cfg: LearnerConfig, positions: float) -> float:
+    """Share of a batch from the teacher after ``positions`` self-play training positions since the hand-off.
+
+    ``cfg.teacher_share`` halving every ``cfg.teacher_halflife`` positions;
+    0 once under :data:`TEACHER_FLOOR`.
+    """
+    share = cfg.teacher_share * 0.5 ** (max(0.0, positions) / cfg.teacher_halflife)
+    return share if share >= TEACHER_FLOOR else 0.0
+
+
 def value_target(batch: Batch, mix: float) -> np.ndarray:
-    """WDL target ``[B, 3]``: the game result, with ``mix`` of the search value as (max(q,0), 1-|q|, max(-q,0))."""
-    if mix == 0.0:
-        return batch.wdl
+    """WDL target ``[B, 3]``: the game result, with ``mix`` of the search value as (max(q,0), 1-|q|, max(-q,0)).
+
+    A teacher's row takes it wholly from its search value, the teacher's q.
+    """
     q = np.clip(batch.search_value, -1.0, 1.0)
     from_q = np.stack([np.maximum(q, 0.0), 1.0 - np.abs(q), np.maximum(-q, 0.0)], axis=1)
-    return ((1.0 - mix) * batch.wdl + mix * from_q).astype(np.float32)
+    m = np.where(batch.teacher, np.float32(1.0), np.float32(mix))[:, None]
+    return ((1 - m) * batch.wdl + m * from_q).astype(np.float32)
 
 
 def value_target_tensor(batch: TrainBatch, mix: float) -> torch.Tensor:
     """:func:`value_target` on the device, ``[B, 3]``."""
-    if mix == 0.0:
-        return batch.wdl
     q = batch.search_value.clamp(-1.0, 1.0)
     from_q = torch.stack([q.clamp(min=0.0), 1.0 - q.abs(), (-q).clamp(min=0.0)], dim=1)
-    return (1.0 - mix) * batch.wdl + mix * from_q
+    m = torch.where(batch.teacher, 1.0, mix).unsqueeze(1)
+    return (1 - m) * batch.wdl + m * from_q
 
 
 def position_losses(net: torch.nn.Module, batch: TrainBatch, value_mix: float = 0.0,
@@ -148,11 +195,38 @@ class Learner:
             self.optimizer, lambda s: 0.1 + 0.9 * min(1.0, s / warm)
         )
 
+    @property
+    def lr(self) -> float:
+        """The schedule's peak learning rate (``cfg.lr`` unless :meth:`set_lr` changed it)."""
+        return float(self.scheduler.base_lrs[0])
+
+    def set_lr(self, lr: float) -> None:
+        """The peak learning rate from now on, the current step's rate included.
+
+        It is the scheduler's ``base_lrs``, saved in its state: a run resumed
+        from a commit keeps it (a warm start's annealed rate stays for the
+        self-play after it).
+        """
+        sched = self.scheduler
+        sched.base_lrs = [lr] * len(sched.base_lrs)
+        factor = sched.lr_lambdas[0](sched.last_epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * factor
+        sched._last_lr = [group["lr"] for group in self.optimizer.param_groups]  # what get_last_lr() reports
+
+    def teacher_share(self, replay: ReplayWindow, train_positions: int) -> float:
+        """The share of each batch from ``replay``'s teacher chunks, the run having generated ``train_positions``
+        self-play training positions (:func:`teacher_share`; 0 without teacher chunks)."""
+        if not replay.teacher_positions:
+            return 0.0
+        return teacher_share(self.cfg, train_positions - replay.handoff_positions)
+
     def train_steps(
         self,
         replay: ReplayWindow,
         steps: int,
         rng: np.random.Generator,
+        teacher_share: float = 0.0,
         on_step: Callable[[int], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Losses:
@@ -160,7 +234,10 @@ class Learner:
 
         Each batch is assembled on the device; the losses are summed there and
         read once at the end: no step waits for the accelerator to report
-        back. ``on_step(step)`` is called after each step (a progress bar).
+        back. ``teacher_share`` of each batch's rows come from the window's
+        teacher chunks (:meth:`teacher_share`; all of them when it holds
+        nothing else). ``on_step(step)`` is called after each step (a
+        progress bar).
 
         :raises ValueError: the window holds no training position.
         """
@@ -172,7 +249,7 @@ class Learner:
         for _ in range(steps):
             if should_stop():
                 break
-            batch = data.sample(cfg.batch_size, rng)
+            batch = data.sample(cfg.batch_size, rng, teacher_share)
             with self._autocast():
                 p, v = batch_losses(self.net, batch, cfg.value_target_mix, cfg.played_on_value_weight)
             loss = p + cfg.value_weight * v
@@ -190,9 +267,13 @@ class Learner:
         return Losses(pol, val)
 
     @torch.no_grad()
-    def validation_losses(self, replay: ReplayWindow) -> Losses | None:
-        """Losses over the held-out games, weighted per position as in training; None when there are none yet."""
-        return self.losses(replay.on_device(self.device).validation_batches(self.cfg.batch_size))
+    def validation_losses(self, replay: ReplayWindow, teacher: bool = False) -> Losses | None:
+        """Losses over the held-out games, weighted per position as in training; None when there are none yet.
+
+        Self-play's held-out games only (a loss comparable from cycle to
+        cycle whatever the teacher's share), or with ``teacher`` the teacher's.
+        """
+        return self.losses(replay.on_device(self.device).validation_batches(self.cfg.batch_size, teacher=teacher))
 
     @torch.no_grad()
     def losses(self, batches: Iterable[TrainBatch]) -> Losses | None:

@@ -31,6 +31,16 @@ def window():
     return w
 
 
+@pytest.fixture(scope="module")
+def mixed(window):
+    """The window's chunks with the first one as a teacher's (a warm start's labelled positions)."""
+    w = ReplayWindow()
+    w.add(dataclasses.replace(window.chunks[0], name="000000-warm-0d0e0f00"))
+    for c in window.chunks[1:]:
+        w.add(c)
+    return w
+
+
 def assert_same(reference: TrainBatch, batch: TrainBatch) -> None:
     for f in dataclasses.fields(TrainBatch):
         a, b = getattr(reference, f.name), getattr(batch, f.name).cpu()
@@ -47,10 +57,11 @@ def test_device_batches_match_the_host_reference(window, batch_size):
         assert_same(TrainBatch.from_batch(reference), device.sample(batch_size, np.random.default_rng(seed)))
 
 
-def test_the_value_target_on_the_device_is_the_host_one(window):
-    batch = window.sample(64, np.random.default_rng(1))
-    for mix in (0.0, 0.3, 1.0):
-        assert torch.equal(value_target_tensor(TrainBatch.from_batch(batch), mix), torch.from_numpy(value_target(batch, mix)))
+def test_the_value_target_on_the_device_is_the_host_one(window, mixed):
+    for batch in (window.sample(64, np.random.default_rng(1)), mixed.sample(64, np.random.default_rng(1), 0.5)):
+        for mix in (0.0, 0.3, 1.0):
+            assert torch.equal(value_target_tensor(TrainBatch.from_batch(batch), mix),
+                               torch.from_numpy(value_target(batch, mix)))
 
 
 def test_validation_batches_match_the_host_reference(window):
@@ -86,6 +97,24 @@ def test_the_device_copy_is_made_once_per_change_of_the_window(window):
         ReplayWindow().on_device("cpu").sample(4, np.random.default_rng(0))
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+def test_batches_with_teacher_rows_match_the_host_reference(mixed, device):
+    data = mixed.on_device(device)
+    for share in (0.0, 0.3, 1.0):
+        for batch_size in (1, 7, 256):
+            reference = mixed.sample(batch_size, np.random.default_rng(batch_size), share)
+            assert batch_size == 1 or reference.teacher.any() == (share > 0)
+            batch = data.sample(batch_size, np.random.default_rng(batch_size), share)
+            assert_same(TrainBatch.from_batch(reference), batch)
+    for teacher in (False, True):
+        reference = mixed.validation_batches(16, teacher=teacher)
+        batches = list(data.validation_batches(16, teacher=teacher))
+        assert len(batches) == len(reference) > 0
+        for r, b in zip(reference, batches):
+            assert (r.teacher == teacher).all()
+            assert_same(TrainBatch.from_batch(r), b)
+
+
 @cuda
 def test_cuda_batches_match_the_host_reference(window):
     device = window.on_device("cuda")
@@ -110,11 +139,12 @@ def _sync_warnings(fn) -> int:
 
 
 @cuda
-def test_a_cuda_step_never_waits_for_the_device(window):
+@pytest.mark.parametrize("teacher_share", [0.0, 0.3])
+def test_a_cuda_step_never_waits_for_the_device(mixed, teacher_share):
     learner = Learner(build_network(NetConfig.from_name("tiny"), seed=1).cuda(), LearnerConfig(batch_size=64), "cuda")
     rng = np.random.default_rng(0)
-    learner.train_steps(window, 2, rng)  # the window's copy to the device, the optimizer's state
-    few = _sync_warnings(lambda: learner.train_steps(window, 2, rng))
-    many = _sync_warnings(lambda: learner.train_steps(window, 12, rng))
+    learner.train_steps(mixed, 2, rng, teacher_share)  # the window's copy to the device, the optimizer's state
+    few = _sync_warnings(lambda: learner.train_steps(mixed, 2, rng, teacher_share))
+    many = _sync_warnings(lambda: learner.train_steps(mixed, 12, rng, teacher_share))
     assert many == few <= 1  # the losses, read once per call
-    assert learner.step == 16 and np.isfinite(learner.validation_losses(window).total)
+    assert learner.step == 16 and np.isfinite(learner.validation_losses(mixed).total)
