@@ -179,17 +179,28 @@ class Trainer:
         return chunk, new_train
 
     def _backprop(self, new_train: int) -> tuple[Losses | None, int]:
-        """This cycle's steps: ``--steps``, or what the sample-reuse target owes (see budgets.py)."""
+        """This cycle's steps: ``--steps``, or what the sample-reuse target owes (see budgets.py).
+
+        A warm start's labelled positions fill ``--teacher-share`` of each
+        batch, halving every ``--teacher-halflife`` self-play training
+        positions; once that is negligible they leave the window.
+        """
         run = self.run_state
         cfg, world = run.cfg, run.world
+        seen = run.state.train_positions + new_train
         steps = cfg.steps if cfg.steps is not None else steps_for_cycle(
-            run.state.train_positions + new_train, run.state.samples, cfg.sample_reuse, cfg.learner.batch_size,
-            world.size)
+            seen, run.state.samples, cfg.sample_reuse, cfg.learner.batch_size, world.size)
+        teacher = run.learner.teacher_share(run.replay, seen)
+        if teacher == 0.0 and (gone := run.replay.drop_teacher()):
+            log.info("[TRAIN] the teacher's share of a batch fell under 1%%: %s leave the window",
+                     ", ".join(c.name for c in gone))
         if not (run.replay.train_positions and steps) or run.stop.requested:
             return None, steps
+        if teacher:
+            log.info("[TRAIN] teacher positions: %.1f%% of each batch", 100 * teacher)
         sample_rng = np.random.default_rng([int(run.rng.integers(2**31)), world.rank])
         with progress(total=steps, desc="[TRAIN] backprop", unit="step", enabled=world.is_main) as bar:
-            losses = run.learner.train_steps(run.replay, steps, sample_rng, on_step=lambda *_: bar.update(1),
+            losses = run.learner.train_steps(run.replay, steps, sample_rng, teacher, on_step=lambda *_: bar.update(1),
                                              should_stop=lambda: any_rank(run.stop.requested, world))
         return losses, steps
 

@@ -13,12 +13,15 @@ The run (``../docs/warmstart.md``):
    (:mod:`~l4demons.pretrain.pgn`). Every tenth game is held out.
 4. Train the hub's network on them for the rest of the budget (or
    ``epochs`` passes when only ``--positions`` is given), the value target
-   all from the labels, the learning rate cut tenfold for the last quarter.
+   all from the labels (they are a teacher chunk, ``replay.py``), at
+   ``--lr`` and a tenth of it for the last quarter. The tenth stays in the
+   committed learner state: self-play goes on at it.
 5. A short Elo estimate (the per-cycle one, with a fresh pool: the net is
    a new player), then one commit "Warm start: N positions from SOURCE,
    Elo ~E, Loss L" with ``model_best.pt`` and the labelled positions as a
-   replay chunk in the window, so ``l4demons train`` goes on to train on
-   them beside its first self-play games instead of forgetting them.
+   teacher chunk in the window, so ``l4demons train`` goes on to draw a
+   decaying share of each batch from them (``LearnerConfig.teacher_share``)
+   instead of forgetting them.
 
 A stop (Ctrl-C, or SIGTERM, to the process or its whole group) while
 labelling keeps the hub as it was: the labelling processes and their
@@ -53,13 +56,15 @@ from l4demons.lifecycle.start import start
 from l4demons.lifecycle.trainer import loss_columns
 from l4demons.pretrain import labels, pgn
 from l4demons.progress import progress
-from l4demons.replay import ReplayChunk, ReplayWindow
+from l4demons.replay import TEACHER_TAG, ReplayChunk, ReplayWindow
 from l4demons.signals import children_deaf_to_stop, leave_stop_to_parent
 
 log = logging.getLogger("l4demons.train")
 
 MIN_TRAIN_SECONDS = 20.0
 """A budget that leaves less than this for training is refused before the hub is touched."""
+ANNEAL = 0.1
+"""The learning rate of the last quarter of a warm start, and of the self-play after it, as a share of --lr."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +107,7 @@ class PretrainConfig:
     batch_size: int = 256
     """Positions per backprop step."""
     lr: float = 1e-3
-    """Peak learning rate (AdamW); a tenth of it for the last quarter of training."""
+    """Peak learning rate (AdamW); a tenth of it for the last quarter of training and the self-play after it."""
     elo_seconds: float = 60.0
     """Time of the Elo estimate in the commit message (0: none)."""
     seed: int = 0
@@ -143,7 +148,7 @@ class WarmStart:
 
     def __init__(self, pcfg: PretrainConfig, pgn_paths: list[str] | None, hub=None, hub_uri: str | None = None,
                  stop=None) -> None:
-        learner = LearnerConfig(batch_size=pcfg.batch_size, lr=pcfg.lr, value_target_mix=1.0)
+        learner = LearnerConfig(batch_size=pcfg.batch_size, lr=pcfg.lr)  # teacher rows: value all from the labels
         cfg = TrainConfig(hub=hub_uri, net=pcfg.net, seed=pcfg.seed, elo_seconds=pcfg.elo_seconds, gate_games=0,
                           learner=learner, workers=pcfg.workers)
         self.run_state = RunState.open(cfg, hub, stop)
@@ -198,7 +203,8 @@ class WarmStart:
             shutil.rmtree(run.workdir, ignore_errors=True)
 
     def _chunk_name(self) -> str:
-        return f"{self.run_state.state.cycle + 1:06d}-warm-{uuid.uuid4().hex[:8]}"
+        """A teacher chunk's name (``replay.is_teacher``)."""
+        return f"{self.run_state.state.cycle + 1:06d}{TEACHER_TAG}{uuid.uuid4().hex[:8]}"
 
     @property
     def source(self) -> str:
@@ -228,20 +234,21 @@ class WarmStart:
     def _fit(self, chunk: ReplayChunk, deadline: float | None):
         run = self.run_state
         p, learner = self.pcfg, run.learner
-        window = ReplayWindow(capacity=max(1, len(chunk)))
-        window.add(chunk)
+        window = ReplayWindow()
+        window.add(chunk)  # a teacher chunk alone: every row of every batch is the teacher's
         n = window.train_positions
         total = None if deadline is not None else max(1, int(p.epochs * n / p.batch_size))
         rng = np.random.default_rng([p.seed, run.state.cycle])
         t0, done, sums = time.time(), 0, np.zeros(2)
         span = (deadline - t0) if deadline is not None else None
-        base = list(learner.scheduler.base_lrs)
+        learner.set_lr(p.lr)  # --lr, also on a hub whose learner trained at another rate
         log.info("[TRAIN] warm start: training on %d positions for %s", n,
                  f"{total} steps" if total is not None else f"{span:.0f}s")
         with progress(total=total, desc="[TRAIN] warm start", unit="step") as bar:
             while not run.stop.requested:
                 late = (done >= 0.75 * total) if total is not None else (time.time() - t0 >= 0.75 * span)
-                learner.scheduler.base_lrs = [b * (0.1 if late else 1.0) for b in base]
+                if late and learner.lr != p.lr * ANNEAL:
+                    learner.set_lr(p.lr * ANNEAL)
                 if total is not None and done >= total or deadline is not None and time.time() >= deadline:
                     break
                 k = 20 if total is None else min(20, total - done)
@@ -249,8 +256,10 @@ class WarmStart:
                 sums += np.array([losses.policy, losses.value]) * k
                 done += k
                 bar.update(k)
-        learner.scheduler.base_lrs = base
-        val = learner.validation_losses(window)
+        # The hand-off: self-play fine-tunes at the annealed rate (kept in the committed scheduler state), not at
+        # --lr, which would undo in a few cycles what the last quarter settled. Also after a stop cut it short.
+        learner.set_lr(p.lr * ANNEAL)
+        val = learner.validation_losses(window, teacher=True)
         train = Losses(*(sums / max(done, 1))) if done else None
         log.info("[LOSS] warm start: %d steps (%.1f epochs over %d positions) in %.0fs; train %s, validation %s",
                  done, done * p.batch_size / max(n, 1), n, time.time() - t0,
@@ -268,7 +277,9 @@ class WarmStart:
         st.positions += len(chunk)
         st.hours += seconds / 3600
         st.elo = elo.elo if elo is not None else None
-        # Self-play's window takes the labelled positions in as its oldest chunk; sample reuse counts self-play only.
+        # Self-play's window keeps the labelled positions apart from its capacity, as a share of each batch that
+        # decays with the self-play training positions generated from now on; sample reuse counts self-play only.
+        chunk.handoff_positions = st.train_positions
         run.replay.add(chunk)
         st.replay_chunks = run.replay.names
         best = self.best.promote(cycle)
