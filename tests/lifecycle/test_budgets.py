@@ -12,6 +12,8 @@ from l4demons.lifecycle.measure import decayed_pool
 def test_steps_bring_the_samples_up_to_the_reuse_target():
     # 2,500 new training positions at reuse 4 owe 10,000 samples: 40 steps of 256 (39.06, rounded up).
     assert steps_for_cycle(2_500, 0, 4.0, 256) == 40
+    # While a warm start's teacher fills half of each batch, 128 self-play rows a step: twice the steps.
+    assert steps_for_cycle(2_500, 0, 4.0, 256 * (1 - 0.5)) == 79
     # The samples drawn so far count: a cycle after a big one owes only the difference.
     assert steps_for_cycle(5_000, 40 * 256, 4.0, 256) == 39
     # Ahead of the target (a merge brought fewer positions than we trained on): no step.

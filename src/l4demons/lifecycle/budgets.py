@@ -53,12 +53,13 @@ def window_size(positions_seen: int, cfg: WindowConfig) -> int:
     return min(cfg.max_positions, int(grown))
 
 
-def steps_for_cycle(positions_seen: int, samples_drawn: int, sample_reuse: float, batch_size: int,
+def steps_for_cycle(positions_seen: int, samples_drawn: int, sample_reuse: float, batch_size: float,
                     world_size: int = 1, max_steps: int | None = None) -> int:
     """Backprop steps (per rank) that bring samples drawn up to ``sample_reuse x positions_seen``.
 
-    ``batch_size`` is per rank: one step draws ``batch_size * world_size``
-    samples over the job.
+    ``batch_size`` is the self-play rows of one rank's batch (fewer than the
+    batch while a warm start's teacher rows fill a share of it): one step
+    draws ``batch_size * world_size`` self-play samples over the job.
     """
     owed = sample_reuse * positions_seen - samples_drawn
     per_step = batch_size * world_size

@@ -124,7 +124,7 @@ class Trainer:
         chunk, new_train = self._add_to_window(cycle, games, time.time() - t0)
 
         first_step = run.learner.step
-        losses, steps = self._backprop(new_train)
+        losses, steps, teacher = self._backprop(new_train)
         val = run.learner.validation_losses(run.replay)
         log.info("[LOSS] cycle %d: train %s, validation %s (%d steps, window %d positions)", cycle,
                  _fmt_losses(losses), _fmt_losses(val), steps, run.replay.train_positions)
@@ -133,7 +133,9 @@ class Trainer:
             if not run.stop.requested:
                 self.measurer.offer(cycle)
             measured = self.measurer.collect(time.time() - t0)
-            samples = (run.learner.step - first_step) * run.cfg.learner.batch_size * run.world.size
+            # Self-play samples drawn: a warm start's teacher rows do not count toward self-play's reuse.
+            samples = round((run.learner.step - first_step) * run.cfg.learner.batch_size * run.world.size
+                            * (1.0 - teacher))
             self._commit_cycle(cycle, games, chunk, new_train, samples, losses, val, measured, time.time() - t0)
         share_after_commit(run)
 
@@ -178,31 +180,33 @@ class Trainer:
                      cycle, played_on, len(chunk))
         return chunk, new_train
 
-    def _backprop(self, new_train: int) -> tuple[Losses | None, int]:
-        """This cycle's steps: ``--steps``, or what the sample-reuse target owes (see budgets.py).
+    def _backprop(self, new_train: int) -> tuple[Losses | None, int, float]:
+        """This cycle's steps: ``--steps``, or what the sample-reuse target owes (see budgets.py);
+        ``(losses, steps, teacher share)``.
 
         A warm start's labelled positions fill ``--teacher-share`` of each
         batch, halving every ``--teacher-halflife`` self-play training
-        positions; once that is negligible they leave the window.
+        positions; once that is negligible they leave the window. The
+        self-play rows of a batch are what sample reuse counts.
         """
         run = self.run_state
         cfg, world = run.cfg, run.world
         seen = run.state.train_positions + new_train
-        steps = cfg.steps if cfg.steps is not None else steps_for_cycle(
-            seen, run.state.samples, cfg.sample_reuse, cfg.learner.batch_size, world.size)
         teacher = run.learner.teacher_share(run.replay, seen)
+        steps = cfg.steps if cfg.steps is not None else steps_for_cycle(
+            seen, run.state.samples, cfg.sample_reuse, cfg.learner.batch_size * (1.0 - teacher), world.size)
         if teacher == 0.0 and (gone := run.replay.drop_teacher()):
             log.info("[TRAIN] the teacher's share of a batch fell under 1%%: %s leave the window",
                      ", ".join(c.name for c in gone))
         if not (run.replay.train_positions and steps) or run.stop.requested:
-            return None, steps
+            return None, steps, teacher
         if teacher:
             log.info("[TRAIN] teacher positions: %.1f%% of each batch", 100 * teacher)
         sample_rng = np.random.default_rng([int(run.rng.integers(2**31)), world.rank])
         with progress(total=steps, desc="[TRAIN] backprop", unit="step", enabled=world.is_main) as bar:
             losses = run.learner.train_steps(run.replay, steps, sample_rng, teacher, on_step=lambda *_: bar.update(1),
                                              should_stop=lambda: any_rank(run.stop.requested, world))
-        return losses, steps
+        return losses, steps, teacher
 
     def _commit_cycle(self, cycle: int, games: list, chunk: ReplayChunk | None, new_train: int, samples: int,
                       losses: Losses | None, val: Losses | None, measured: Collected, seconds: float) -> None:
