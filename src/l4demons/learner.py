@@ -15,6 +15,13 @@ teacher's labelled positions (``replay.py``'s teacher chunks), a share that
 halves every ``teacher_halflife`` self-play training positions; their value
 target is the teacher's own value, self-play rows keep the game-result mix.
 
+With ``ema_steps`` the learner also keeps an exponential moving average of
+the weights over about that many recent steps (KataGo plays and exports
+averaged weights; Polyak averaging): :meth:`Learner.played_state_dict` is
+what self-play, the measurer and ``model_best.pt`` use, while training
+continues from the raw weights (``model.pt``). The average is part of the
+learner's state.
+
 Under DistributedDataParallel each rank samples its own batch from its own
 RNG stream; gradients are averaged, so the effective batch is
 ``batch_size * world_size`` at the same learning rate.
@@ -87,7 +94,17 @@ class LearnerConfig:
     positions leave the window, after about 565k, some 70 minutes.
     """
 
+    ema_steps: int = 0
+    """Play an average of the weights over about this many recent steps (0: the raw weights).
+
+    An exponential moving average (decay 1 - 1/N, warmed up over the first
+    steps): self-play, the Elo games, the gate and model_best.pt use it,
+    while training goes on from the raw weights, which model.pt keeps.
+    """
+
     def __post_init__(self) -> None:
+        if self.ema_steps < 0:
+            raise ValueError("ema_steps must be 0 or more")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if self.lr <= 0:
@@ -194,6 +211,35 @@ class Learner:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: 0.1 + 0.9 * min(1.0, s / warm)
         )
+        self.ema: dict[str, torch.Tensor] | None = None
+        """The averaged weights (``cfg.ema_steps``), on the device; None when off."""
+        self._ema_updates = 0
+        if cfg.ema_steps:
+            self.reset_average()
+
+    def _raw_net(self) -> torch.nn.Module:
+        raw = getattr(self.net, "module", self.net)  # DistributedDataParallel
+        return getattr(raw, "_orig_mod", raw)  # torch.compile
+
+    def reset_average(self) -> None:
+        """Start the average again from the current weights (a new run, or weights from elsewhere)."""
+        self.ema = {k: v.detach().clone() for k, v in self._raw_net().state_dict().items()}
+        self._ema_updates = 0
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        self._ema_updates += 1
+        decay = min(1.0 - 1.0 / self.cfg.ema_steps, (1.0 + self._ema_updates) / (10.0 + self._ema_updates))
+        for k, v in self._raw_net().state_dict().items():
+            if v.is_floating_point():
+                self.ema[k].lerp_(v.detach(), 1.0 - decay)
+            else:
+                self.ema[k].copy_(v)
+
+    def played_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights the run plays, on the CPU: the average with ``ema_steps``, else the raw weights."""
+        source = self.ema if self.ema is not None else self._raw_net().state_dict()
+        return {k: v.detach().to("cpu").clone() for k, v in source.items()}
 
     @property
     def lr(self) -> float:
@@ -257,6 +303,8 @@ class Learner:
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
+            if self.ema is not None:
+                self._update_average()
             self.step += 1
             done += 1
             total += torch.stack([p.detach(), v.detach()])
@@ -291,9 +339,20 @@ class Learner:
         return Losses(pol / max(pw, _POLICY_FLOOR), val / max(vw, _VALUE_FLOOR))
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}
+        if self.ema is not None:
+            state["ema"] = self.played_state_dict()
+            state["ema_updates"] = self._ema_updates
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+        self.load_schedule(state)
+
+    def load_schedule(self, state: dict) -> None:
+        """The scheduler, step counter and average of a saved state (all but the optimizer)."""
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
+        if self.ema is not None and state.get("ema") is not None:  # else: the average starts from these weights
+            self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
+            self._ema_updates = int(state.get("ema_updates", 0))

@@ -197,3 +197,23 @@ def test_two_initial_commits_of_one_seed_differ(tmp_path):
         states.append(TrainingState.load(hub.download(STATE_FILE)))
         assert load_network(hub.download(MODEL_FILE))[0].state_dict().keys()
     assert states[0].initialised_by and states[0].initialised_by != states[1].initialised_by
+
+
+def test_with_weight_averaging_the_best_is_the_average_and_model_pt_the_raw_weights(tmp_path, hub_dir):
+    hub = LocalHub(hub_dir)
+    cfg = TrainConfig(cycles=1, games=3, steps=6, net="tiny", workers=1, elo_seconds=0, cycle_seconds=0,
+                      selfplay=TrainConfig().selfplay.__class__(simulations=4, fast_simulations=2, max_plies=30),
+                      learner=TrainConfig().learner.__class__(batch_size=32, ema_steps=4))
+    trainer = Trainer(cfg, hub)
+    trainer.run()
+    learner = trainer.run_state.learner
+    best = torch.load(hub.download(BEST_FILE), weights_only=True)["state_dict"]
+    raw = torch.load(hub.download(MODEL_FILE), weights_only=True)["state_dict"]
+    played = learner.played_state_dict()
+    assert all(torch.equal(best[k], played[k]) for k in played)  # what the gate would play is the average
+    assert all(torch.equal(raw[k], v.cpu()) for k, v in learner.net.state_dict().items())
+    assert not torch.equal(best["policy_out.weight"], raw["policy_out.weight"])
+    resumed = Trainer(TrainConfig(cycles=0, workers=1, elo_seconds=0, learner=cfg.learner), hub)
+    resumed.run()
+    again = resumed.run_state.learner.played_state_dict()
+    assert all(torch.equal(again[k], played[k]) for k in played)  # the average is part of the commit

@@ -324,6 +324,8 @@ class Committer:
         merged, new_base = merge_weights(theirs, ours, base)
         raw = getattr(self.run.net, "module", self.run.net)
         raw.load_state_dict(merged)
+        if self.run.learner.ema is not None:  # the merged net is new: its average starts from it
+            self.run.learner.reset_average()
         self.run.base_state = new_base
         their_state_path = self.run.hub.download(STATE_FILE, head)
         their_state = TrainingState.load(their_state_path) if their_state_path else TrainingState()

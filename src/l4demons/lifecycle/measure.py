@@ -51,7 +51,7 @@ from l4demons.checkpoint import BEST_FILE
 from l4demons.hub import HubError
 from l4demons.lifecycle.gate import Gate
 from l4demons.lifecycle.run_state import RunState
-from l4demons.network import WeightsError, read_weights, save_weights
+from l4demons.network import WeightsError, read_weights
 
 log = logging.getLogger("l4demons.train")
 
@@ -101,16 +101,16 @@ class BestNet:
             except (HubError, WeightsError) as e:
                 log.warning("[ELO] model_best.pt of %s is unusable (%s); the gate starts from the current net",
                             commit[:8], e)
-        save_weights(run.net, run.net_cfg, self._new_path())
+        run.save_played(self._new_path())
 
     def promote(self, cycle: int, weights: Path | None = None) -> Path:
-        """The net of ``cycle`` (the file ``weights``, else the run's current net) becomes the best; its file."""
+        """The net of ``cycle`` (the file ``weights``, else the net the run plays now) becomes the best; its file."""
         self.run.state.best_cycle = cycle
         path = self._new_path()
         if weights is not None:
             shutil.copyfile(weights, path)
         else:
-            save_weights(self.run.net, self.run.net_cfg, path)
+            self.run.save_played(path)
         return path
 
 
@@ -185,7 +185,7 @@ class Measurer:
             return
         run = self.run
         path = run.workdir / f"candidate-{cycle}.pt"
-        save_weights(run.net, run.net_cfg, path)
+        run.save_played(path)
         with self._cond:
             if self._offered is not None:
                 self._offered[1].unlink(missing_ok=True)
@@ -249,7 +249,7 @@ class Measurer:
         if not run.cfg.measures:
             return None
         path = run.workdir / f"candidate-{cycle}.pt"
-        save_weights(run.net, run.net_cfg, path)
+        run.save_played(path)
         try:
             with GamePool(cpu_count(), stop=run.stop) as pool:
                 est = quick_estimate(PlayerSpec.net(path, nodes=run.cfg.elo_nodes), time_budget_s=run.cfg.elo_seconds,

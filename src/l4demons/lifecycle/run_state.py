@@ -34,7 +34,7 @@ from l4demons.hub import Hub, open_hub
 from l4demons.learner import Learner
 from l4demons.lifecycle.common import TrainError
 from l4demons.lifecycle.config import TrainConfig
-from l4demons.network import NetConfig, build_network, weights_dict
+from l4demons.network import NetConfig, atomic_torch_save, build_network, weights_dict
 from l4demons.outbox import Outbox
 from l4demons.replay import ReplayWindow
 from l4demons.signals import StopFlag
@@ -87,6 +87,15 @@ class RunState:
     def weights(self) -> dict:
         """The network's weights as committed (CPU tensors, no DDP wrapper)."""
         return weights_dict(self.net, self.net_cfg)["state_dict"]
+
+    def played_weights(self) -> dict:
+        """The weights the run plays (self-play, Elo games, the gate, ``model_best.pt``): the learner's
+        average of recent weights with ``--ema-steps``, else the raw ones."""
+        return self.learner.played_state_dict()
+
+    def save_played(self, path: Path) -> None:
+        """:meth:`played_weights` as a weights file (``network.save_weights``' format), atomically."""
+        atomic_torch_save({**weights_dict(self.net, self.net_cfg), "state_dict": self.played_weights()}, path)
 
     def mark_committed(self, head: str) -> None:
         """``head`` now holds this run's weights: later merges build on them."""

@@ -179,8 +179,7 @@ def _load_learner(run: RunState, learner: dict, optimizer: Path | None) -> None:
         run.state.learner = learner  # whole, as other ranks load it
         return
     log.warning("[ML] no optimizer state to resume: a fresh optimizer starts at step %d", int(learner["step"]))
-    run.learner.scheduler.load_state_dict(learner["scheduler"])
-    run.learner.step = int(learner["step"])
+    run.learner.load_schedule(learner)
 
 
 def _optional(run: RunState, name: str, commit: str) -> Path | None:

@@ -148,7 +148,7 @@ class Trainer:
         # Fresh entropy per machine and rank: two trainers resuming from one commit must not play the same
         # games. The learner's sampling stays on the restored RNG, so a resumed run trains as it would have.
         seed = int(run.rng.integers(2**31)) ^ secrets.randbits(31) ^ (7919 * world.rank)
-        weights, sp_cfg = run.weights(), bootstrap.selfplay_config(cfg.selfplay, run.state)
+        weights, sp_cfg = run.played_weights(), bootstrap.selfplay_config(cfg.selfplay, run.state)
         games: list = []
         t0, rounds = time.time(), 0
         with progress(total=None, desc="[TRAIN] self-play", unit="game", enabled=main) as bar:
