@@ -23,6 +23,7 @@ trainers), :mod:`.measure` (Elo, the gate, the best net), :mod:`.ranks`
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import shutil
@@ -203,9 +204,16 @@ class Trainer:
         if teacher:
             log.info("[TRAIN] teacher positions: %.1f%% of each batch", 100 * teacher)
         sample_rng = np.random.default_rng([int(run.rng.integers(2**31)), world.rank])
+        # Under DDP asking every rank is a collective with a host sync: every 16th step, at the same steps on all.
+        asked = itertools.count()
+        every = 16 if world.active else 1
+
+        def should_stop() -> bool:
+            return next(asked) % every == 0 and any_rank(run.stop.requested, world)
+
         with progress(total=steps, desc="[TRAIN] backprop", unit="step", enabled=world.is_main) as bar:
             losses = run.learner.train_steps(run.replay, steps, sample_rng, teacher, on_step=lambda *_: bar.update(1),
-                                             should_stop=lambda: any_rank(run.stop.requested, world))
+                                             should_stop=should_stop)
         return losses, steps, teacher
 
     def _commit_cycle(self, cycle: int, games: list, chunk: ReplayChunk | None, new_train: int, samples: int,
