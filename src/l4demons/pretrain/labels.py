@@ -26,15 +26,18 @@ own moves, with a share of uniformly random ones mixed in during the first
 (not random noise) yet stray from book lines and include early mistakes it
 must punish, while middlegames and endgames stay the teacher's own. Each
 game is labelled as it is played, one engine call a ply; one worker process
-per core (:mod:`l4demons.pretrain.run`).
+per core (:mod:`l4demons.pretrain.run`). Positions from elsewhere (the hub's
+own self-play, :mod:`l4demons.pretrain.hub_positions`) are labelled by the
+same :func:`label_row`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import chess
@@ -127,6 +130,11 @@ def find_teacher(path: str | None) -> str:
     return resolved
 
 
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+"""One labelled position: its :data:`~l4demons.encoding.POSITION_DTYPE` record, policy indices, policy
+probabilities and ``q`` (:func:`record_from_rows` makes a game of them)."""
+
+
 def open_teacher(path: str) -> chess.engine.SimpleEngine:
     try:
         # A session of its own: the group's Ctrl-C or SIGTERM must not kill it; its labelling process ends it.
@@ -158,6 +166,34 @@ def label(engine: chess.engine.SimpleEngine, board: chess.Board, limit: chess.en
     return scored, wdl_of(scored[0][1], board.ply())
 
 
+def label_row(engine: chess.engine.SimpleEngine, board: chess.Board, limit: chess.engine.Limit,
+              multipv: int) -> tuple[Row, chess.Move]:
+    """``board`` labelled as a training row (:func:`label`, :func:`policy_target`, :func:`q_of`), and the
+    teacher's best move. The one labelling of a position, for the teacher's own games and any other.
+
+    :raises TeacherError: the engine failed or named no move.
+    """
+    scored, wdl = label(engine, board, limit, multipv)
+    indices, probs = policy_target(board, scored)
+    return (encode_position(board), indices, probs, q_of(wdl)), scored[0][0]
+
+
+@contextlib.contextmanager
+def teacher_session(path: str) -> Iterator[chess.engine.SimpleEngine]:
+    """The teacher at ``path`` (:func:`open_teacher`), quit when the block ends, however it ends.
+
+    :raises TeacherError: the teacher did not start.
+    """
+    engine = open_teacher(path)
+    try:
+        yield engine
+    finally:
+        try:
+            engine.quit()
+        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError):
+            pass
+
+
 def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limit, multipv: int,
                   random_share: float, max_plies: int, deadline: float, max_positions: int,
                   seed: int, should_stop: Callable[[], bool] = lambda: False, *,
@@ -167,7 +203,7 @@ def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limi
 
     Each game starts from a random line of ``openings``; in its first ``random_plies`` plies after
     it, a move is uniformly random with probability ``random_share``, every later move is the
-    teacher's best. Every position is labelled (:func:`label`), the random ones' too.
+    teacher's best. Every position is labelled (:func:`label_row`), the random ones' too.
 
     :raises TeacherError: the teacher did not start or failed.
     :raises ValueError: ``random_plies`` is negative.
@@ -175,45 +211,37 @@ def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limi
     if random_plies < 0:
         raise ValueError(f"random_plies must be 0 or more, got {random_plies}")
     rng = np.random.default_rng(seed)
-    engine = open_teacher(path)
     games: list[GameRecord] = []
     n = 0
 
     def more() -> bool:
         return time.time() < deadline and not should_stop()
 
-    try:
+    with teacher_session(path) as engine:
         while more() and n < max_positions:
             board = chess.Board()
             for uci in openings[int(rng.integers(len(openings)))]:
                 board.push_uci(uci)
-            rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+            rows: list[Row] = []
             while (not board.is_game_over(claim_draw=True) and len(rows) < max_plies
                    and more() and n + len(rows) < max_positions):
-                scored, wdl = label(engine, board, limit, multipv)
-                indices, probs = policy_target(board, scored)
+                row, best = label_row(engine, board, limit, multipv)
                 early = len(rows) < random_plies  # plies played since the book line, before this one
-                rows.append((encode_position(board), indices, probs, q_of(wdl)))
+                rows.append(row)
                 if early and rng.random() < random_share:
                     moves = list(board.legal_moves)
                     board.push(moves[int(rng.integers(len(moves)))])
                 else:
-                    board.push(scored[0][0])
+                    board.push(best)
             if rows:
                 record = record_from_rows(rows, rng)
                 record.moves = [m.uci() for m in board.move_stack]  # the book line, then one move a row
                 games.append(record)
                 n += len(rows)
-    finally:
-        try:
-            engine.quit()
-        except (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError):
-            pass
     return games
 
 
-def record_from_rows(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]],
-                     rng: np.random.Generator | None = None) -> GameRecord:
+def record_from_rows(rows: list[Row], rng: np.random.Generator | None = None) -> GameRecord:
     """Labelled positions ``(position, policy indices, policy probabilities, q)`` as one GameRecord
     (every position a full-search policy target); results from ``q`` by :func:`result_of`."""
     lengths = [len(r[1]) for r in rows]
