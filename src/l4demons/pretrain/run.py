@@ -9,8 +9,11 @@ The run (``../docs/warmstart.md``):
    empty hub, else resume from the head).
 3. Collect labelled positions for ``label_share`` of the budget: the teacher
    plays and labels games in one process per core
-   (:func:`~l4demons.pretrain.labels.teacher_games`), or PGN games are read
-   (:mod:`~l4demons.pretrain.pgn`). Every tenth game is held out.
+   (:func:`~l4demons.pretrain.labels.teacher_games`), or labels positions
+   drawn from the hub's own self-play window in one process per core
+   (``--hub-positions``, :mod:`~l4demons.pretrain.hub_positions`), or PGN
+   games are read (:mod:`~l4demons.pretrain.pgn`). Every tenth game is held
+   out.
 4. Train the hub's network on them for the rest of the budget (or
    ``epochs`` passes when only ``--positions`` is given), the value target
    all from the labels (they are a teacher chunk, ``replay.py``), at
@@ -41,12 +44,16 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 
 import chess.engine
 import numpy as np
 
+from l4demons.checkpoint import MODEL_FILE
 from l4demons.devices import cpu_count
+from l4demons.hub import HubUnavailable
 from l4demons.learner import LearnerConfig, Losses
+from l4demons.lifecycle.budgets import window_size
 from l4demons.lifecycle.common import TrainError, elo_text
 from l4demons.lifecycle.commit import Committer
 from l4demons.lifecycle.config import TrainConfig
@@ -54,7 +61,7 @@ from l4demons.lifecycle.measure import BestNet, Measurer
 from l4demons.lifecycle.run_state import RunState
 from l4demons.lifecycle.start import start
 from l4demons.lifecycle.trainer import loss_columns
-from l4demons.pretrain import labels, pgn
+from l4demons.pretrain import hub_positions, labels, pgn
 from l4demons.progress import progress
 from l4demons.replay import TEACHER_TAG, ReplayChunk, ReplayWindow
 from l4demons.signals import children_deaf_to_stop, leave_stop_to_parent
@@ -83,6 +90,9 @@ class PretrainConfig:
     """Wall-clock budget for labelling and training (default: 30, or --positions then --epochs)."""
     positions: int | None = None
     """Most positions to label or read."""
+    hub_positions: int | None = None
+    """Label up to this many positions drawn (uniformly, seeded) from the hub's own self-play window
+    instead of the teacher's games."""
     label_share: float = 0.35
     """Share of --minutes spent collecting positions; the rest trains.
 
@@ -118,6 +128,8 @@ class PretrainConfig:
             raise ValueError("--minutes must be positive")
         if self.positions is not None and self.positions < 1:
             raise ValueError("--positions must be at least 1")
+        if self.hub_positions is not None and (self.hub_positions < 1 or self.positions is not None):
+            raise ValueError("--hub-positions must be at least 1, and counts the positions: drop --positions")
         if self.nodes < 1 or (self.depth is not None and self.depth < 1) or self.multipv < 1:
             raise ValueError("--nodes, --depth and --multipv must be at least 1")
         if not 0 < self.label_share < 1:
@@ -132,7 +144,7 @@ class PretrainConfig:
     def budget_s(self) -> float | None:
         if self.minutes is not None:
             return self.minutes * 60.0
-        return None if self.positions is not None else 30 * 60.0
+        return None if self.positions is not None or self.hub_positions is not None else 30 * 60.0
 
     @property
     def limit(self) -> chess.engine.Limit:
@@ -158,6 +170,8 @@ class WarmStart:
         self.pcfg = pcfg
         self.pgn_paths = list(pgn_paths or [])
         self.teacher_path: str | None = None
+        self.hub_games: list[hub_positions.HubGame] = []
+        """``--hub-positions``: the positions drawn from the hub's window, by game (after the start)."""
 
     # -- 1. input ---------------------------------------------------------------
     def check_input(self) -> None:
@@ -170,12 +184,33 @@ class WarmStart:
                 next(iter(pgn.read_games(path)))
         except pgn.PgnError as e:
             raise PretrainError(str(e)) from None
+        if self.pcfg.hub_positions is not None:
+            self._check_hub_window()
         if not self.pgn_paths:
             try:
                 self.teacher_path = labels.find_teacher(self.pcfg.teacher)
                 labels.open_teacher(self.teacher_path).quit()
             except labels.TeacherError as e:
                 raise PretrainError(str(e)) from None
+
+    def _check_hub_window(self) -> None:
+        """``--hub-positions`` on an empty hub (or with PGN files): refused before the start commits anything.
+        A hub with history and no self-play positions is refused after the start (:meth:`_draw_hub_positions`)."""
+        if self.pgn_paths:
+            raise PretrainError("--hub-positions has the teacher label the hub's own positions; drop --pgn")
+        run = self.run_state
+        if run.outbox.entries():
+            return  # the start goes on from cycles an earlier run left on disk
+        try:
+            head = run.hub.head()
+        except HubUnavailable:
+            return  # the start goes on from the cached commit, or says why it cannot
+        if head is None or MODEL_FILE not in run.hub.list_files(head):
+            raise PretrainError(self._no_window())
+
+    def _no_window(self) -> str:
+        return (f"hub {self.run_state.hub.uri} holds no self-play positions for --hub-positions; "
+                "train some cycles first (l4demons train) or drop --hub-positions")
 
     # -- the run ---------------------------------------------------------------
     def run(self):
@@ -184,16 +219,21 @@ class WarmStart:
         t0 = time.time()
         budget = self.pcfg.budget_s
         try:
+            # The whole window the head names, not only the newest min_positions' worth (the capacity of a fresh
+            # run state): it is what --hub-positions draws from and what the warm start's commit names again.
+            run.replay.capacity = run.cfg.window.max_positions
             start(run, self.committer)
+            run.replay.capacity = window_size(run.state.train_positions, run.cfg.window)
+            if self.pcfg.hub_positions is not None:
+                self._draw_hub_positions()
             games = self._collect(None if budget is None else t0 + budget * self.pcfg.label_share)
             if run.stop.requested:
                 log.info("[TRAIN] stopped while collecting positions; the hub keeps commit %s", (run.head or "")[:8])
                 return run.state
-            chunk = ReplayChunk.from_games(self._chunk_name(), games)
-            n_train = int(chunk.position_mask(False).sum())
-            if n_train < self.pcfg.batch_size:
-                raise PretrainError(f"only {len(chunk)} positions were collected, too few to train on; "
-                                    "give more --minutes or --positions")
+            chunk = ReplayChunk.from_games(self._chunk_name(), games) if games else None
+            if chunk is None or int(chunk.position_mask(False).sum()) < self.pcfg.batch_size:
+                raise PretrainError(f"only {len(chunk or [])} positions were collected, too few to train on; "
+                                    "give more --minutes, --positions or --hub-positions")
             losses, val, steps = self._fit(chunk, None if budget is None else t0 + budget)
             self._finish(chunk, losses, val, steps, time.time() - t0)
             self.committer.commit_waiting()
@@ -211,9 +251,24 @@ class WarmStart:
         if self.pgn_paths:
             return ", ".join(p.rsplit("/", 1)[-1] for p in self.pgn_paths)
         limit = f"depth {self.pcfg.depth}" if self.pcfg.depth is not None else f"{self.pcfg.nodes} nodes"
-        return f"{self.teacher_path.rsplit('/', 1)[-1]} at {limit}"
+        teacher = f"{self.teacher_path.rsplit('/', 1)[-1]} at {limit}"
+        return f"the hub's self-play labelled by {teacher}" if self.pcfg.hub_positions is not None else teacher
 
     # -- 3. positions ------------------------------------------------------------
+    def _draw_hub_positions(self) -> None:
+        """``--hub-positions``: draw them from the self-play chunks the start resumed (seeded by --seed and cycle).
+
+        :raises PretrainError: the window holds no self-play training positions.
+        """
+        run = self.run_state
+        rng = np.random.default_rng([self.pcfg.seed, run.state.cycle])
+        self.hub_games = hub_positions.sample_hub_games(run.replay.chunks, self.pcfg.hub_positions, rng)
+        if not self.hub_games:
+            raise PretrainError(self._no_window())
+        log.info("[TRAIN] warm start: %d positions of %d self-play games drawn from the %d in the hub's window",
+                 sum(map(len, self.hub_games)), len(self.hub_games),
+                 sum(int(c.position_mask(False).sum()) for c in run.replay.chunks if not c.teacher))
+
     def _collect(self, deadline: float | None) -> list:
         run = self.run_state
         p = self.pcfg
@@ -224,9 +279,15 @@ class WarmStart:
             log.info("[TRAIN] warm start: %d positions from %d of %d games read in %.0fs", sum(map(len, games)),
                      len(games), read, time.time() - t0)
             return games
-        games = label_in_parallel(self.teacher_path, p, deadline or float("inf"), limit, run.stop)
+        if p.hub_positions is not None:
+            games, skipped = label_hub_positions(self.teacher_path, p, self.hub_games, deadline or float("inf"),
+                                                 run.stop)
+            if skipped:
+                log.info("[TRAIN] warm start: %d of the hub's positions skipped: the game is over there", skipped)
+        else:
+            games = label_teacher_games(self.teacher_path, p, deadline or float("inf"), limit, run.stop)
         n = sum(map(len, games))
-        log.info("[TRAIN] warm start: %d positions labelled by %s in %.0fs (%.0f/s)", n, self.source,
+        log.info("[TRAIN] warm start: %d positions from %s in %.0fs (%.0f/s)", n, self.source,
                  time.time() - t0, n / max(time.time() - t0, 1e-9))
         return games
 
@@ -310,12 +371,12 @@ def _label_init(stop: ctypes.c_bool, parent: int) -> None:
     _STOP = stop
 
 
-def _label_worker(args: tuple) -> list:
-    *positional, random_plies = args
-    return labels.teacher_games(*positional, should_stop=lambda: bool(_STOP.value), random_plies=random_plies)
+def _label_worker(job: tuple) -> object:
+    fn, args, kwargs = job
+    return fn(*args, should_stop=lambda: bool(_STOP.value), **kwargs)
 
 
-def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int, stop) -> list:
+def label_teacher_games(path: str, p: PretrainConfig, deadline: float, limit: int, stop) -> list:
     """:func:`labels.teacher_games` in one process per core; an empty list if stopped.
 
     :raises PretrainError: the teacher failed in a labelling process.
@@ -325,17 +386,44 @@ def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int,
     workers = p.workers or cpu_count()
     openings = [list(o.moves) for o in load_openings(500, plies=8, seed=p.seed)]
     per_worker = -(-limit // workers)
-    jobs = [(path, openings, p.limit, p.multipv, p.random_share, p.max_plies, deadline, per_worker,
-             p.seed * 1000 + w, p.random_plies) for w in range(workers)]
+    jobs = [(labels.teacher_games, (path, openings, p.limit, p.multipv, p.random_share, p.max_plies, deadline,
+                                    per_worker, p.seed * 1000 + w), {"random_plies": p.random_plies})
+            for w in range(workers)]
+    return [g for games in label_in_parallel(jobs, deadline, stop) for g in games]
+
+
+def label_hub_positions(path: str, p: PretrainConfig, games: list[hub_positions.HubGame], deadline: float,
+                        stop) -> tuple[list, int]:
+    """:func:`hub_positions.label_hub_games` over ``games``, dealt out to one process per core;
+    ``(records, positions skipped)``, no records if stopped.
+
+    :raises PretrainError: the teacher failed in a labelling process.
+    """
+    workers = max(1, min(p.workers or cpu_count(), len(games)))
+    jobs = [(hub_positions.label_hub_games, (path, games[w::workers], p.limit, p.multipv, deadline,
+                                             p.seed * 1000 + w), {}) for w in range(workers)]
+    results = label_in_parallel(jobs, deadline, stop)
+    return [g for records, _ in results for g in records], sum(skipped for _, skipped in results)
+
+
+def label_in_parallel(jobs: list[tuple[Callable, tuple, dict]], deadline: float, stop) -> list:
+    """Each job ``(fn, args, kwargs)`` as ``fn(*args, should_stop=..., **kwargs)`` in a process of its own;
+    their results in order, or an empty list if stopped.
+
+    The processes ignore the group's Ctrl-C and SIGTERM (``stop`` is this process's to decide) and
+    end at their next position when told.
+
+    :raises PretrainError: the teacher failed in a labelling process.
+    """
     ctx = multiprocessing.get_context("spawn")
     done = ctx.RawValue(ctypes.c_bool, False)
     stop.on_request(lambda: setattr(done, "value", True))  # at once, even while this process waits
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_label_init,
+    with cf.ProcessPoolExecutor(len(jobs), mp_context=ctx, initializer=_label_init,
                                 initargs=(done, os.getpid())) as pool:
         try:
             with children_deaf_to_stop():
                 futures = [pool.submit(_label_worker, job) for job in jobs]
-            log.info("[TRAIN] warm start: labelling in %d processes", workers)
+            log.info("[TRAIN] warm start: labelling in %d processes", len(jobs))
             with progress(desc="[TRAIN] labelling", unit="s",
                           total=None if deadline == float("inf") else int(deadline - time.time())) as bar:
                 while not stop.requested:
@@ -345,7 +433,7 @@ def label_in_parallel(path: str, p: PretrainConfig, deadline: float, limit: int,
                         break
             if stop.requested:
                 return []
-            return [g for f in futures for g in f.result()]
+            return [f.result() for f in futures]
         except labels.TeacherError as e:
             raise PretrainError(str(e)) from None
         finally:
