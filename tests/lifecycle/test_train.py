@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 import signal
 import subprocess
@@ -217,3 +219,19 @@ def test_with_weight_averaging_the_best_is_the_average_and_model_pt_the_raw_weig
     resumed.run()
     again = resumed.run_state.learner.played_state_dict()
     assert all(torch.equal(again[k], played[k]) for k in played)  # the average is part of the commit
+
+
+def test_a_resume_keeps_a_window_that_grew_past_its_minimum(tmp_path, hub_dir):
+    from l4demons.lifecycle.budgets import WindowConfig
+
+    hub = LocalHub(hub_dir)
+    cfg = TrainConfig(cycles=4, games=3, steps=1, net="tiny", workers=1, elo_seconds=0, cycle_seconds=0,
+                      window=WindowConfig(min_positions=60, max_positions=100_000),
+                      selfplay=TrainConfig().selfplay.__class__(simulations=4, fast_simulations=2, max_plies=30),
+                      learner=TrainConfig().learner.__class__(batch_size=16))
+    Trainer(cfg, hub).run()
+    saved = TrainingState.load(hub.download(STATE_FILE))
+    assert len(saved.replay_chunks) >= 2 and saved.train_positions > 60  # grown past the minimum
+    resumed = Trainer(dataclasses.replace(cfg, cycles=0), hub)
+    resumed.run()
+    assert resumed.run_state.replay.names == saved.replay_chunks

@@ -29,6 +29,7 @@ import torch
 from l4demons.checkpoint import (METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, REPLAY_DIR, STATE_FILE, StateError,
                                  TrainingState, load_optimizer, read_metrics, replay_file)
 from l4demons.hub import CorruptFile, HubConflict, HubError, HubNotFound, HubUnavailable
+from l4demons.lifecycle.budgets import window_size
 from l4demons.lifecycle.config import config_record
 from l4demons.lifecycle.common import INITIAL_MESSAGE, TrainError, cycles_text, elo_text, machine_name
 from l4demons.lifecycle.run_state import RunState
@@ -165,6 +166,8 @@ def _load_checkpoint(run: RunState, model: Path | None, state: Path | None, metr
     if run.state.torch_rng is not None:
         torch.set_rng_state(run.state.torch_rng)
     run.metrics = read_metrics(metrics)
+    # The window as large as it had grown: the chunks the state names must all fit when they load.
+    run.replay.capacity = window_size(run.state.train_positions, run.cfg.window)
 
 
 def _load_learner(run: RunState, learner: dict, optimizer: Path | None) -> None:
