@@ -41,7 +41,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from l4demons.replay import Batch, ReplayWindow, TrainBatch
+from l4demons.replay import Batch, ReplayWindow
+from l4demons.replay_device import TrainBatch
 
 
 @dataclasses.dataclass(frozen=True)

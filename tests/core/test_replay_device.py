@@ -11,7 +11,8 @@ import torch
 
 from l4demons.learner import Learner, LearnerConfig, value_target, value_target_tensor
 from l4demons.network import NetConfig, build_network
-from l4demons.replay import ReplayChunk, ReplayWindow, TrainBatch
+from l4demons.replay import ReplayChunk, ReplayWindow
+from l4demons.replay_device import TrainBatch
 from l4demons.search import Evaluator
 from l4demons.selfplay import SelfPlayConfig, play_games
 

@@ -8,7 +8,8 @@ import torch
 from l4demons.encoding import POLICY_SIZE
 from l4demons.learner import Learner, LearnerConfig, batch_losses
 from l4demons.network import NetConfig, build_network
-from l4demons.replay import ReplayChunk, ReplayWindow, TrainBatch
+from l4demons.replay import ReplayChunk, ReplayWindow
+from l4demons.replay_device import TrainBatch
 from l4demons.search import Evaluator
 from l4demons.selfplay import SelfPlayConfig, play_games
 

@@ -13,7 +13,8 @@ from l4demons.checkpoint import OPTIMIZER_FILE, STATE_FILE, TrainingState, load_
 from l4demons.hub.local import LocalHub
 from l4demons.learner import TEACHER_FLOOR, Learner, LearnerConfig, teacher_share, value_target
 from l4demons.network import NetConfig, build_network
-from l4demons.replay import ReplayChunk, ReplayWindow, TrainBatch, is_teacher
+from l4demons.replay import ReplayChunk, ReplayWindow, is_teacher
+from l4demons.replay_device import TrainBatch
 from l4demons.search import Evaluator
 from l4demons.selfplay import SelfPlayConfig, play_games
 from train_cli import FAST_RESUME, ok, run_here
