@@ -35,22 +35,16 @@ committed, marked interrupted.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import ctypes
 import dataclasses
 import logging
-import multiprocessing
-import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
 
 import chess.engine
 import numpy as np
 
 from l4demons.checkpoint import MODEL_FILE
-from l4demons.devices import cpu_count
 from l4demons.hub import HubUnavailable
 from l4demons.learner import LearnerConfig, Losses
 from l4demons.lifecycle.budgets import window_size
@@ -61,10 +55,9 @@ from l4demons.lifecycle.measure import BestNet, Measurer
 from l4demons.lifecycle.run_state import RunState
 from l4demons.lifecycle.start import start
 from l4demons.lifecycle.trainer import loss_columns
-from l4demons.pretrain import hub_positions, labels, pgn
+from l4demons.pretrain import hub_positions, labels, parallel, pgn
 from l4demons.progress import progress
 from l4demons.replay import TEACHER_TAG, ReplayChunk, ReplayWindow
-from l4demons.signals import children_deaf_to_stop, leave_stop_to_parent
 
 log = logging.getLogger("l4demons.train")
 
@@ -279,13 +272,16 @@ class WarmStart:
             log.info("[TRAIN] warm start: %d positions from %d of %d games read in %.0fs", sum(map(len, games)),
                      len(games), read, time.time() - t0)
             return games
-        if p.hub_positions is not None:
-            games, skipped = label_hub_positions(self.teacher_path, p, self.hub_games, deadline or float("inf"),
-                                                 run.stop)
-            if skipped:
-                log.info("[TRAIN] warm start: %d of the hub's positions skipped: the game is over there", skipped)
-        else:
-            games = label_teacher_games(self.teacher_path, p, deadline or float("inf"), limit, run.stop)
+        try:
+            if p.hub_positions is not None:
+                games, skipped = parallel.label_hub_positions(self.teacher_path, p, self.hub_games,
+                                                              deadline or float("inf"), run.stop)
+                if skipped:
+                    log.info("[TRAIN] warm start: %d of the hub's positions skipped: the game is over there", skipped)
+            else:
+                games = parallel.label_teacher_games(self.teacher_path, p, deadline or float("inf"), limit, run.stop)
+        except labels.TeacherError as e:  # in a labelling process
+            raise PretrainError(str(e)) from None
         n = sum(map(len, games))
         log.info("[TRAIN] warm start: %d positions from %s in %.0fs (%.0f/s)", n, self.source,
                  time.time() - t0, n / max(time.time() - t0, 1e-9))
@@ -359,82 +355,3 @@ class WarmStart:
         if interrupted:
             message += " (interrupted)"
         self.committer.commit(message + f"\n\nBest model - cycle {cycle} (warm start)", chunk, best)
-
-
-_STOP: ctypes.c_bool | None = None
-"""In a labelling process: set by the parent when its labelling should end."""
-
-
-def _label_init(stop: ctypes.c_bool, parent: int) -> None:
-    global _STOP
-    leave_stop_to_parent(parent)  # the parent decides what a Ctrl-C means
-    _STOP = stop
-
-
-def _label_worker(job: tuple) -> object:
-    fn, args, kwargs = job
-    return fn(*args, should_stop=lambda: bool(_STOP.value), **kwargs)
-
-
-def label_teacher_games(path: str, p: PretrainConfig, deadline: float, limit: int, stop) -> list:
-    """:func:`labels.teacher_games` in one process per core; an empty list if stopped.
-
-    :raises PretrainError: the teacher failed in a labelling process.
-    """
-    from l4demons.elo.openings import load_openings
-
-    workers = p.workers or cpu_count()
-    openings = [list(o.moves) for o in load_openings(500, plies=8, seed=p.seed)]
-    per_worker = -(-limit // workers)
-    jobs = [(labels.teacher_games, (path, openings, p.limit, p.multipv, p.random_share, p.max_plies, deadline,
-                                    per_worker, p.seed * 1000 + w), {"random_plies": p.random_plies})
-            for w in range(workers)]
-    return [g for games in label_in_parallel(jobs, deadline, stop) for g in games]
-
-
-def label_hub_positions(path: str, p: PretrainConfig, games: list[hub_positions.HubGame], deadline: float,
-                        stop) -> tuple[list, int]:
-    """:func:`hub_positions.label_hub_games` over ``games``, dealt out to one process per core;
-    ``(records, positions skipped)``, no records if stopped.
-
-    :raises PretrainError: the teacher failed in a labelling process.
-    """
-    workers = max(1, min(p.workers or cpu_count(), len(games)))
-    jobs = [(hub_positions.label_hub_games, (path, games[w::workers], p.limit, p.multipv, deadline,
-                                             p.seed * 1000 + w), {}) for w in range(workers)]
-    results = label_in_parallel(jobs, deadline, stop)
-    return [g for records, _ in results for g in records], sum(skipped for _, skipped in results)
-
-
-def label_in_parallel(jobs: list[tuple[Callable, tuple, dict]], deadline: float, stop) -> list:
-    """Each job ``(fn, args, kwargs)`` as ``fn(*args, should_stop=..., **kwargs)`` in a process of its own;
-    their results in order, or an empty list if stopped.
-
-    The processes ignore the group's Ctrl-C and SIGTERM (``stop`` is this process's to decide) and
-    end at their next position when told.
-
-    :raises PretrainError: the teacher failed in a labelling process.
-    """
-    ctx = multiprocessing.get_context("spawn")
-    done = ctx.RawValue(ctypes.c_bool, False)
-    stop.on_request(lambda: setattr(done, "value", True))  # at once, even while this process waits
-    with cf.ProcessPoolExecutor(len(jobs), mp_context=ctx, initializer=_label_init,
-                                initargs=(done, os.getpid())) as pool:
-        try:
-            with children_deaf_to_stop():
-                futures = [pool.submit(_label_worker, job) for job in jobs]
-            log.info("[TRAIN] warm start: labelling in %d processes", len(jobs))
-            with progress(desc="[TRAIN] labelling", unit="s",
-                          total=None if deadline == float("inf") else int(deadline - time.time())) as bar:
-                while not stop.requested:
-                    _, running = cf.wait(futures, timeout=1.0, return_when=cf.FIRST_EXCEPTION)
-                    bar.update(1)
-                    if not running or any(f.exception() for f in futures if f.done()):
-                        break
-            if stop.requested:
-                return []
-            return [f.result() for f in futures]
-        except labels.TeacherError as e:
-            raise PretrainError(str(e)) from None
-        finally:
-            done.value = True  # the others stop too (a stop, a failed teacher): leaving the pool waits for them
