@@ -43,9 +43,10 @@ def test_fast_cycles_never_commit_a_measurement_without_games(tmp_path):
     assert not list(run.workdir.glob("candidate-*.pt"))  # nets rated or skipped leave no file behind
 
 
-def test_a_stronger_net_offered_becomes_the_best_by_its_own_weights(tmp_path, material_net):
+def test_a_stronger_net_offered_becomes_the_best_by_its_own_weights(tmp_path, material_net, caplog):
     """The measurer rates the net, then gates it against the best; the promotion it applies commits the
-    tested net's weights (a file of that cycle), and later training does not change them."""
+    tested net's weights (a file of that cycle), and later training does not change them. The next gate
+    plays the new best at once, before the trainer has committed it."""
     from l4demons.network import NetConfig, build_network, save_weights
 
     cfg = NetConfig(blocks=2, channels=32, value_hidden=64, value_head="pool")
@@ -61,10 +62,15 @@ def test_a_stronger_net_offered_becomes_the_best_by_its_own_weights(tmp_path, ma
         measurer.offer(4)
         measurer.wait_idle()
         run.net.load_state_dict(build_network(cfg, seed=2).state_dict())  # training goes on
+        with caplog.at_level("INFO", logger="l4demons.train"):
+            measurer.offer(5)
+            measurer.wait_idle()
         collected = measurer.collect(training_seconds=1.0)
     finally:
         measurer.close()
-    assert collected.elo_cycle == 4 and collected.gates and collected.gates[-1].promoted, collected
+    promoted = [g for g in collected.gates if g.cycle == 4]
+    assert promoted and promoted[0].promoted, collected
+    assert "cycle 5's net against model_best.pt (cycle 4)" in caplog.text
     assert collected.best == best.path and run.state.best_cycle == 4
     save_weights(material_net("pool")[1], cfg, tmp_path / "cycle4.pt")
     assert collected.best.read_bytes() == (tmp_path / "cycle4.pt").read_bytes()

@@ -51,6 +51,8 @@ class Gate:
     seconds: float = 0.0
     """Game seconds played (summed over games: a core-seconds figure)."""
     longest_game_s: float = 0.0
+    best_file: Path | None = None
+    """After a promotion: the measurer's copy of the candidate, the new best's file."""
     _openings: list = dataclasses.field(default_factory=list, repr=False)
 
     @property

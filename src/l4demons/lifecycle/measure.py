@@ -67,13 +67,16 @@ class BestNet:
     """The local copy of ``model_best.pt``: the gate's opponent, and the file a promotion commits.
 
     Each new best gets a new file name (game workers cache players by file
-    name); the trainer's thread writes it, the measurer's reads it.
+    name). The measuring thread adopts the nets its gate promotes at once,
+    so its next gate plays them; the trainer's thread records the promotion
+    in the training state when it commits it.
     """
 
     def __init__(self, run: RunState) -> None:
         self.run = run
         self._files: list[Path] = []
         self._serial = 0
+        self._cycle: int | None = None
         self._lock = threading.Lock()
 
     @property
@@ -81,8 +84,14 @@ class BestNet:
         with self._lock:
             return self._files[-1] if self._files else None
 
-    def _new_path(self) -> Path:
+    def current(self) -> tuple[Path | None, int | None]:
+        """The best net's file and its cycle (None: the initial weights, or not known)."""
         with self._lock:
+            return (self._files[-1] if self._files else None), self._cycle
+
+    def _new_path(self, cycle: int | None) -> Path:
+        with self._lock:
+            self._cycle = cycle
             self._serial += 1
             self._files.append(self.run.workdir / f"best-{self._serial}.pt")
             while len(self._files) > KEEP_BEST_FILES:
@@ -96,21 +105,24 @@ class BestNet:
             try:
                 path = run.hub.download(BEST_FILE, commit)
                 if path is not None and read_weights(path)[0] == run.net_cfg:
-                    shutil.copyfile(path, self._new_path())
+                    shutil.copyfile(path, self._new_path(run.state.best_cycle))
                     return
             except (HubError, WeightsError) as e:
                 log.warning("[ELO] model_best.pt of %s is unusable (%s); the gate starts from the current net",
                             commit[:8], e)
-        run.save_played(self._new_path())
+        run.save_played(self._new_path(run.state.best_cycle))
 
-    def promote(self, cycle: int, weights: Path | None = None) -> Path:
-        """The net of ``cycle`` (the file ``weights``, else the net the run plays now) becomes the best; its file."""
+    def adopt(self, weights: Path, cycle: int) -> Path:
+        """The net of ``cycle`` (the file ``weights``) is the best from now on; its copy (the measuring thread)."""
+        path = self._new_path(cycle)
+        shutil.copyfile(weights, path)
+        return path
+
+    def promote(self, cycle: int) -> Path:
+        """The net the run plays now becomes the best (no gate), recorded in the training state; its file."""
         self.run.state.best_cycle = cycle
-        path = self._new_path()
-        if weights is not None:
-            shutil.copyfile(weights, path)
-        else:
-            self.run.save_played(path)
+        path = self._new_path(cycle)
+        self.run.save_played(path)
         return path
 
 
@@ -207,7 +219,7 @@ class Measurer:
             if isinstance(item, Gate):
                 gates.append(item)
                 if item.promoted:
-                    best = self.best.promote(item.cycle, item.candidate)
+                    st.best_cycle, best = item.cycle, item.best_file
                 item.candidate.unlink(missing_ok=True)
                 continue
             elo_cycle, elo = item
@@ -317,6 +329,8 @@ class Measurer:
                 else:
                     self._play_gate(job)
                     if job.done:
+                        if job.promoted:  # the next gate plays it at once, before the trainer commits it
+                            job.best_file = self.best.adopt(job.candidate, job.cycle)
                         log.info("[ELO] gate: %s", job.summary())
                         with self._cond:
                             self._done.append(job)
@@ -345,11 +359,12 @@ class Measurer:
                 self._done.append((cycle, est))
 
     def _new_gate(self, cycle: int, path: Path) -> Gate | None:
-        cfg, best = self.run.cfg, self.best.path
+        cfg = self.run.cfg
+        best, best_cycle = self.best.current()
         if not cfg.gate_games or best is None:
             path.unlink(missing_ok=True)
             return None
-        gate = Gate(cycle, path, best, self.run.state.best_cycle, cfg.elo_nodes, cfg.gate_games, seed=cycle)
+        gate = Gate(cycle, path, best, best_cycle, cfg.elo_nodes, cfg.gate_games, seed=cycle)
         log.info("[ELO] gate: cycle %d's net against model_best.pt (cycle %s), up to %d games", cycle,
                  "initial" if gate.best_cycle is None else gate.best_cycle, gate.max_games)
         return gate
