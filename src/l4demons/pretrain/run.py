@@ -47,7 +47,6 @@ import numpy as np
 from l4demons.checkpoint import MODEL_FILE
 from l4demons.hub import HubUnavailable
 from l4demons.learner import LearnerConfig, Losses
-from l4demons.lifecycle.budgets import window_size
 from l4demons.lifecycle.common import TrainError, elo_text
 from l4demons.lifecycle.commit import Committer
 from l4demons.lifecycle.config import TrainConfig
@@ -212,11 +211,7 @@ class WarmStart:
         t0 = time.time()
         budget = self.pcfg.budget_s
         try:
-            # The whole window the head names, not only the newest min_positions' worth (the capacity of a fresh
-            # run state): it is what --hub-positions draws from and what the warm start's commit names again.
-            run.replay.capacity = run.cfg.window.max_positions
-            start(run, self.committer)
-            run.replay.capacity = window_size(run.state.train_positions, run.cfg.window)
+            start(run, self.committer)  # the whole window the head names (start sizes it before loading)
             if self.pcfg.hub_positions is not None:
                 self._draw_hub_positions()
             games = self._collect(None if budget is None else t0 + budget * self.pcfg.label_share)
