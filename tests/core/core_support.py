@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from l4demons import core
+from l4demons.encoding import POLICY_SIZE, move_to_index
 from l4demons.network import NetConfig, build_network
 
 
@@ -49,3 +50,21 @@ class Float64Net(torch.nn.Module):
     def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         policy, wdl = self.net(planes.double())
         return policy.float(), wdl.float()
+
+
+class BlindToMove(torch.nn.Module):
+    """A policy that all but rules out one move (logit -30 against 0 elsewhere) and a value of zero.
+
+    What a trained net does to a mate it never saw played: without help the
+    search would not visit it in a lifetime.
+    """
+
+    def __init__(self, board: chess.Board, uci: str) -> None:
+        super().__init__()
+        self.index = move_to_index(chess.Move.from_uci(uci), board.turn)
+
+    def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = planes.shape[0]
+        policy = torch.zeros(n, POLICY_SIZE)
+        policy[:, self.index] = -30.0
+        return policy, torch.zeros(n, 3)

@@ -18,7 +18,7 @@ from l4demons.search.compiled import CompiledGumbel, CompiledPuct
 from l4demons.search.noise import NoiseStream
 from l4demons.search.play import ReferencePuct
 
-from core_support import Float64Net, require_core
+from core_support import BlindToMove, Float64Net, require_core
 
 POSITIONS = [
     chess.Board(),
@@ -26,6 +26,7 @@ POSITIONS = [
     chess.Board("r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1"),
     chess.Board("8/P1k5/K7/8/8/8/8/8 w - - 0 1"),  # promotions
     chess.Board("6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1"),
+    chess.Board("8/2k5/5r2/1P1n2K1/8/8/8/4q3 b - - 1 63"),  # mate in two: Qg3+
 ]
 
 
@@ -52,7 +53,7 @@ def assert_same(a, b) -> None:  # noqa: ANN001 - two SearchResults
     assert a.value == pytest.approx(b.value, abs=1e-9)
 
 
-@pytest.mark.parametrize("board", POSITIONS + [with_history()], ids=["start", "mate1", "kiwipete", "promo", "backrank", "history"])
+@pytest.mark.parametrize("board", POSITIONS + [with_history()], ids=["start", "mate1", "kiwipete", "promo", "backrank", "mate2", "history"])
 @pytest.mark.parametrize("sims,m", [(32, 16), (8, 16), (50, 4)])
 def test_gumbel_matches_the_reference(evaluator: Evaluator, board: chess.Board, sims: int, m: int) -> None:
     cfg = GumbelConfig(simulations=sims, max_considered=m)
@@ -73,7 +74,7 @@ def run_play(search, evaluator: Evaluator, visits: int):  # noqa: ANN001, ANN201
     return search
 
 
-@pytest.mark.parametrize("board", POSITIONS + [with_history()], ids=["start", "mate1", "kiwipete", "promo", "backrank", "history"])
+@pytest.mark.parametrize("board", POSITIONS + [with_history()], ids=["start", "mate1", "kiwipete", "promo", "backrank", "mate2", "history"])
 def test_puct_matches_the_reference(evaluator: Evaluator, board: chess.Board) -> None:
     cfg = PuctConfig(batch_size=8)
     reference = run_play(ReferencePuct(board, cfg), evaluator, 300)
@@ -103,6 +104,29 @@ def test_compiled_searches_find_mate_with_a_uniform_network(uniform_net) -> None
         run_step([gumbel], ev, buffers)
     assert gumbel.result().move.uci() == "h5f7"
     assert run_play(CompiledPuct(board), ev, 300).result().move.uci() == "h5f7"
+
+
+@pytest.mark.parametrize("board", [POSITIONS[1], POSITIONS[4]], ids=["mate1", "backrank"])
+def test_compiled_searches_play_a_mate_at_once_the_policy_rules_out(board: chess.Board) -> None:
+    require_core()
+    mate = next(m for m in board.legal_moves if board.gives_check(m) and _mates(board, m))
+    ev = Evaluator(BlindToMove(board, mate.uci()))
+    gumbel = CompiledGumbel(board, GumbelConfig(simulations=32, max_considered=4), seed=0)
+    buffers = ev.new_buffers()
+    while not gumbel.done:
+        run_step([gumbel], ev, buffers)
+    r = gumbel.result()
+    assert (r.move, r.nodes) == (mate, 1) and r.policy[r.moves.index(mate)] > 0.5
+    r = run_play(CompiledPuct(board), ev, 300).result()
+    assert (r.move, r.nodes, r.value) == (mate, 1, 1.0)
+
+
+def _mates(board: chess.Board, move: chess.Move) -> bool:
+    board.push(move)
+    try:
+        return board.is_checkmate()
+    finally:
+        board.pop()
 
 
 def test_a_single_repetition_ends_a_search_line_but_not_the_game() -> None:

@@ -5,7 +5,8 @@ import pytest
 from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, PuctConfig, PuctSearch, run_searches, run_step
 from l4demons.search.batch import LeafSource
 from l4demons.search.gumbel import halving_schedule
-from core_support import allows_mate_in_one
+from l4demons.search.tree import search_end_value
+from core_support import BlindToMove, allows_mate_in_one
 
 MATE_IN_ONE = "r1bqkb1r/pppp1ppp/2n2n2/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR w KQkq - 4 4"  # Qxf7#
 THREATENED = "r1bqkbnr/pppp1ppp/2n5/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR b KQkq - 3 3"  # Black must stop Qxf7#
@@ -35,6 +36,29 @@ def test_gumbel_finds_mate_in_one_with_a_uniform_network(uniform_net, fen, mate)
 @pytest.mark.parametrize("fen,mate", [(MATE_IN_ONE, "h5f7"), (BACK_RANK, "a1a8")])
 def test_puct_finds_mate_in_one_with_a_uniform_network(uniform_net, fen, mate):
     assert run_puct(chess.Board(fen), Evaluator(uniform_net), 300).move.uci() == mate
+
+
+@pytest.mark.parametrize("fen,mate", [(MATE_IN_ONE, "h5f7"), (BACK_RANK, "a1a8")])
+def test_a_mate_at_once_is_played_however_little_the_policy_likes_it(fen, mate):
+    board = chess.Board(fen)
+    ev = Evaluator(BlindToMove(board, mate))
+    for seed in range(3):
+        search = GumbelSearch(board.copy(), GumbelConfig(simulations=32, max_considered=4), np.random.default_rng(seed))
+        run_searches([search], ev)
+        r = search.result()
+        assert r.move.uci() == mate and r.nodes == 1  # the root alone: every visit a won end
+        assert r.policy[r.moves.index(r.move)] > 0.5 and r.value > 0.9  # and the target learns the mate
+    r = run_puct(board, ev, 300)
+    assert (r.move.uci(), r.nodes, r.value) == (mate, 1, 1.0)
+
+
+def test_a_position_with_a_mate_at_once_is_a_won_end_inside_the_search():
+    board = chess.Board(BACK_RANK)
+    assert search_end_value(board, list(board.legal_moves)) == 1.0
+    board.push_uci("a1a7")  # no mate for Black here, and none on the board
+    assert search_end_value(board, list(board.legal_moves)) is None
+    board = chess.Board(THREATENED)  # Black to move, White threatens mate: Black has none
+    assert search_end_value(board, list(board.legal_moves)) is None
 
 
 def test_searches_avoid_allowing_mate_in_one(uniform_net):

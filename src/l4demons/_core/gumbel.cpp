@@ -41,6 +41,7 @@ void GumbelSearch::start(const Board& root, std::vector<uint64_t>* keys, int sim
     simulations_ = simulations;
     nodes_ = 0;
     root_started_ = false;
+    mate_at_once_ = false;
     done_ = false;
     gumbel_.clear();
     considered_.clear();
@@ -84,7 +85,7 @@ int GumbelSearch::make_leaf(const Board& b, BatchOut& out, bool& is_leaf) {
     Move moves[MAX_MOVES];
     const int n = b.legal_moves(moves);
     double tv;
-    if (terminal_value(b, n, *keys_, true, tv)) {
+    if (search_end_value(b, moves, n, *keys_, tv)) {
         is_leaf = false;
         return tree_.add_terminal(tv);
     }
@@ -149,7 +150,12 @@ void GumbelSearch::deliver(BatchIn& in) {
             considered_[a] = a;
         }
         std::stable_sort(considered_.begin(), considered_.end(), [&](int x, int y) { return scratch_[x] < scratch_[y]; });
-        const int m = std::min(params_.max_considered, n);
+        int m = std::min(params_.max_considered, n);
+        int mates = 0;  // a mate at once: consider only the mating moves (in legal-move order)
+        for (int a = 0; a < n; ++a)
+            if (gives_mate(root_, tree_.move[root.first + a])) considered_[mates++] = a;
+        mate_at_once_ = mates > 0;
+        if (mate_at_once_) m = mates;
         considered_.resize(m);
         if (n > 1) rounds_ = halving_schedule(m, simulations_ - 1);
     }
@@ -235,6 +241,9 @@ void GumbelSearch::policy(std::vector<double>& out) {
     for (int a = 0; a < root.count; ++a) scratch_[a] = tree_.logit[root.first + a] + sigma_[a];
     out.resize(root.count);
     softmax(scratch_.data(), root.count, out.data());
+    if (!mate_at_once_) return;
+    std::fill(out.begin(), out.end(), 0.0);  // a proven win: the target is the mate
+    for (int a : considered_) out[a] = 1.0 / double(considered_.size());
 }
 
 double GumbelSearch::value() { return mixed_value(0); }

@@ -58,6 +58,7 @@ class GumbelSearch {
     int simulations_ = 0;
     int nodes_ = 0;
     bool root_started_ = false;
+    bool mate_at_once_ = false;  // the root has mating moves: considered_ holds them
     bool done_ = false;
     Record root_record_{};
     std::vector<double> gumbel_;

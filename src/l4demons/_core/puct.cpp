@@ -74,7 +74,7 @@ bool PuctSearch::descend(BatchOut& out, bool& collided) {
             Move moves[MAX_MOVES];
             const int n = b.legal_moves(moves);
             double tv;
-            if (terminal_value(b, n, keys_, true, tv)) {
+            if (search_end_value(b, moves, n, keys_, tv)) {
                 child = tree_.add_terminal(tv);
             } else {
                 child = tree_.add_pending(moves, n, b.turn);
@@ -116,9 +116,27 @@ void PuctSearch::deliver(BatchIn& in) {
             tree_.backup(steps_.data() + leaf.path_begin, leaf.path_len, value, true);
         else if (tree_.nodes[leaf.node].count == 1)
             done_ = true;  // a forced move needs no search
+        else
+            done_ = visit_mates();
     }
     pending_.clear();
     steps_.clear();
+}
+
+bool PuctSearch::visit_mates() {
+    const int first = tree_.nodes[0].first, count = tree_.nodes[0].count;
+    bool found = false;
+    for (int i = 0; i < count; ++i) {
+        const int e = first + i;
+        if (!gives_mate(root_, tree_.move[e])) continue;
+        const int child = tree_.add_terminal(-1.0);  // may reallocate nodes: index, not the reference, below
+        tree_.child[e] = child;
+        tree_.visits[e] = 1;
+        tree_.wsum[e] = 1.0;
+        tree_.nodes[0].total += 1;
+        found = true;
+    }
+    return found;
 }
 
 int PuctSearch::action() const {

@@ -38,6 +38,8 @@ class PuctSearch {
 
    private:
     bool descend(BatchOut& out, bool& collided);
+    // A mate at once from the root: each mating move visited once (a won end), and the search is done.
+    bool visit_mates();
     int select(int node) const;
 
     Tree tree_;

@@ -41,6 +41,29 @@ inline bool terminal_value(const Board& b, int n_moves, const std::vector<uint64
     return b.halfmove >= 4 && earlier_occurrences(keys, b.halfmove, need) >= need;
 }
 
+// Whether ``m`` (legal in ``b``) checkmates: search/tree.py mating_moves.
+inline bool gives_mate(const Board& b, Move m) {
+    Board after = b;
+    after.play(m);
+    if (!after.in_check()) return false;
+    Move replies[MAX_MOVES];
+    return after.legal_moves(replies) == 0;
+}
+
+// search/tree.py search_end_value: terminal_value inside a search, where a position whose side to
+// move can mate at once is also a won end (+1), so the network is not asked there and the move
+// that allows it is seen as lost one ply earlier.
+inline bool search_end_value(const Board& b, const Move* moves, int n, const std::vector<uint64_t>& keys,
+                             double& value) {
+    if (terminal_value(b, n, keys, true, value)) return true;
+    for (int i = 0; i < n; ++i)
+        if (gives_mate(b, moves[i])) {
+            value = 1.0;
+            return true;
+        }
+    return false;
+}
+
 enum Termination : int { NOT_OVER = 0, CHECKMATE, STALEMATE, INSUFFICIENT, FIFTY_MOVES, REPETITION };
 
 // selfplay.game_over: why the rules end the game here (NOT_OVER if they do not), and

@@ -7,6 +7,12 @@ them by sequential halving, and trains on the completed-Q policy
 ``softmax(logits + sigma(completed Q))`` over all legal moves. Interior nodes
 use the paper's deterministic selection. Constants follow DeepMind's mctx.
 
+A mate at once is never left to the Gumbel draw: when the root has one,
+only the mating moves are considered (each visit a won end, no network
+call) and the policy target is the mate itself; inside the tree a position whose side to move can mate at once
+is a won end (:func:`~l4demons.search.tree.search_end_value`). So the
+games end by mate and the policy target puts its mass on the mate.
+
 Each sequential-halving round visits every surviving root action once, in
 different subtrees, so a round is one batch of leaves: one network call
 sees ``m`` leaves of this search (and those of every other game in flight).
@@ -21,7 +27,7 @@ import chess
 import numpy as np
 
 from l4demons.search.noise import NoiseStream
-from l4demons.search.tree import Leaf, Node, SearchResult, backup, make_leaf_or_terminal, root_leaf
+from l4demons.search.tree import Leaf, Node, SearchResult, backup, make_leaf_or_terminal, mating_moves, root_leaf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +115,7 @@ class GumbelSearch:
         self._rounds: list[tuple[int, int]] = []
         self._gumbel: np.ndarray | None = None
         self._considered: np.ndarray | None = None
+        self._mates: list[int] = []
 
     # -- the batched protocol -------------------------------------------------
     def collect(self) -> list[Leaf]:
@@ -137,6 +144,10 @@ class GumbelSearch:
         self._gumbel = self.rng.gumbel(size=n) * self.cfg.gumbel_scale
         m = min(self.cfg.max_considered, n)
         self._considered = np.argsort(-(self._gumbel + self.root.logits), kind="stable")[:m]
+        mates = mating_moves(self.board, leaf.moves)
+        self._mates = mates
+        if mates:  # a mate at once: the budget goes to the mating moves
+            self._considered, m = np.asarray(mates), len(mates)
         self._rounds = halving_schedule(m, self.simulations - 1) if n > 1 else []
 
     # -- internals ------------------------------------------------------------
@@ -187,5 +198,8 @@ class GumbelSearch:
         scores = self._gumbel + root.logits + sigma
         action = int(max(best, key=lambda a: scores[a]))
         policy = _softmax(root.logits + sigma)
+        if self._mates:  # a proven win: the target is the mate, however little the net thought of it
+            policy = np.zeros_like(policy)
+            policy[self._mates] = 1.0 / len(self._mates)
         value = mixed_value(root, root.q())
         return SearchResult.from_root(root, action, policy, value, self.nodes)

@@ -3,7 +3,9 @@
 Leaves are collected in batches with virtual loss (each pending visit counts
 as a loss for the side that chose it) so one network call serves several
 leaves of the same tree, as Lc0 does. First-play urgency for unvisited
-moves is the parent's value minus a reduction.
+moves is the parent's value minus a reduction. A mate at once from the root
+ends the search at its first call; inside the tree a position whose side to
+move can mate at once is a won end (:func:`~l4demons.search.tree.search_end_value`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import chess
 import numpy as np
 
-from l4demons.search.tree import Leaf, Node, SearchResult, backup, make_leaf_or_terminal, root_leaf
+from l4demons.search.tree import Leaf, Node, SearchResult, backup, make_leaf_or_terminal, mating_moves, root_leaf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +69,18 @@ class PuctSearch:
             backup(leaf.path, value, virtual=True)
         elif len(leaf.moves) == 1:
             self.done = True  # a forced move needs no search
+        else:
+            self.done = self._visit_mates()
+
+    def _visit_mates(self) -> bool:
+        """A mate at once from the root: each mating move visited once (a won end); True if there was one."""
+        root = self.root
+        mates = mating_moves(self.board, root.moves)
+        for a in mates:
+            root.children[a] = Node.terminal_node(-1.0)
+            root.visits[a] = 1.0
+            root.value_sum[a] = 1.0
+        return bool(mates)
 
     def _select(self, node: Node) -> int:
         visits = node.visits

@@ -116,6 +116,31 @@ def terminal_value(board: chess.Board, has_moves: bool, in_search: bool = True) 
     return None
 
 
+def mating_moves(board: chess.Board, moves: list[chess.Move]) -> list[int]:
+    """Indices of the ``moves`` (legal in ``board``) that checkmate at once."""
+    found = []
+    for i, move in enumerate(moves):
+        if board.gives_check(move):
+            board.push(move)
+            if board.is_checkmate():
+                found.append(i)
+            board.pop()
+    return found
+
+
+def search_end_value(board: chess.Board, moves: list[chess.Move]) -> float | None:
+    """:func:`terminal_value` inside a search, where a mate at once for the side to move is a won end too.
+
+    The network is not asked there, and the move that allowed the mate is
+    seen as lost from its own node: a mate in two is a two-ply search, and
+    a move that hangs a mate in one is refuted at its first visit.
+    """
+    tv = terminal_value(board, bool(moves))
+    if tv is None and mating_moves(board, moves):
+        return 1.0
+    return tv
+
+
 def backup(path: list[tuple[Node, int]], value: float, virtual: bool = False) -> None:
     """Propagate a leaf's value (leaf's side to move) up ``path``.
 
@@ -138,7 +163,7 @@ def make_leaf_or_terminal(owner: object, board: chess.Board, path: list[tuple[No
     Returns the new node and a leaf to evaluate, or (terminal node, None).
     """
     moves, indices = legal_moves_and_indices(board)
-    tv = terminal_value(board, bool(moves))
+    tv = search_end_value(board, moves)
     if tv is not None:
         return Node.terminal_node(tv), None
     node = Node()
