@@ -26,6 +26,15 @@ def allows_mate_in_one(board: chess.Board, move: chess.Move) -> bool:
     return False
 
 
+def is_mate(board: chess.Board, move: chess.Move) -> bool:
+    """Whether ``move`` checkmates."""
+    board.push(move)
+    try:
+        return board.is_checkmate()
+    finally:
+        board.pop()
+
+
 def require_core():
     """The compiled module; a test fails when it is missing (CI must build it), unless L4D_CORE=0 says to skip."""
     if os.environ.get("L4D_CORE", "1").strip() == "0":

@@ -18,7 +18,7 @@ from l4demons.search.compiled import CompiledGumbel, CompiledPuct
 from l4demons.search.noise import NoiseStream
 from l4demons.search.play import ReferencePuct
 
-from core_support import BlindToMove, Float64Net, require_core
+from core_support import BlindToMove, Float64Net, is_mate, require_core
 
 POSITIONS = [
     chess.Board(),
@@ -109,7 +109,7 @@ def test_compiled_searches_find_mate_with_a_uniform_network(uniform_net) -> None
 @pytest.mark.parametrize("board", [POSITIONS[1], POSITIONS[4]], ids=["mate1", "backrank"])
 def test_compiled_searches_play_a_mate_at_once_the_policy_rules_out(board: chess.Board) -> None:
     require_core()
-    mate = next(m for m in board.legal_moves if board.gives_check(m) and _mates(board, m))
+    mate = next(m for m in board.legal_moves if board.gives_check(m) and is_mate(board, m))
     ev = Evaluator(BlindToMove(board, mate.uci()))
     gumbel = CompiledGumbel(board, GumbelConfig(simulations=32, max_considered=4), seed=0)
     buffers = ev.new_buffers()
@@ -119,14 +119,6 @@ def test_compiled_searches_play_a_mate_at_once_the_policy_rules_out(board: chess
     assert (r.move, r.nodes) == (mate, 1) and r.policy[r.moves.index(mate)] > 0.5
     r = run_play(CompiledPuct(board), ev, 300).result()
     assert (r.move, r.nodes, r.value) == (mate, 1, 1.0)
-
-
-def _mates(board: chess.Board, move: chess.Move) -> bool:
-    board.push(move)
-    try:
-        return board.is_checkmate()
-    finally:
-        board.pop()
 
 
 def test_a_single_repetition_ends_a_search_line_but_not_the_game() -> None:

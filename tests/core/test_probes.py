@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import chess
 
-from core_support import allows_mate_in_one
+from core_support import allows_mate_in_one, is_mate
 from l4demons.network import NetConfig, build_network
 from l4demons.probes import mate_probe, mate_puzzles
 
@@ -21,17 +21,9 @@ def test_every_stored_solution_keeps_the_mate() -> None:
             board.pop()
     for p in puzzles["mate_in_2"]:
         board = chess.Board(p["fen"])
-        assert p["solutions"] and not any(board.gives_check(m) and _is_mate(board, m) for m in board.legal_moves)
+        assert p["solutions"] and not any(board.gives_check(m) and is_mate(board, m) for m in board.legal_moves)
         board.push_uci(p["solutions"][0])
         assert not board.is_game_over() and all(allows_mate_in_one(board, r) for r in list(board.legal_moves)), p["fen"]
-
-
-def _is_mate(board: chess.Board, move: chess.Move) -> bool:
-    board.push(move)
-    try:
-        return board.is_checkmate()
-    finally:
-        board.pop()
 
 
 def test_the_search_finds_mate_in_one_with_an_untrained_net() -> None:
