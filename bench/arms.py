@@ -2,6 +2,13 @@
 
     python bench/arms.py --minutes 30 --arm "base=" --arm "new=--sample-plies 30"
     python bench/arms.py --minutes 30 --arm "a=--value-weight 0.25" --arm "b=--value-weight 1" --h2h-games 200
+    python bench/arms.py --minutes 30 --arm "old=" --arm "new=" --source old=../old-checkout   # two commits
+
+A change that has no flag (a search rule, a new target) is compared by
+running the baseline arm from another checkout of the project
+(``--source NAME=PATH``: ``git worktree add PATH REV``, its compiled core
+built there with ``python setup.py build_ext --inplace``); only its
+training runs from there, every match is played by this checkout's code.
 
 1. Every arm's ``l4demons train`` runs at the same time, each from its own
    empty hub with ``--hours M/60 --workers W`` (W: the cores shared out,
@@ -80,21 +87,33 @@ def rule_share(counts: dict[str, int]) -> float:
     return sum(counts.get(k, 0) for k in RULE_ENDINGS) / games if games else 0.0
 
 
-def train_arms(arms: list[tuple[str, list[str]]], minutes: float, workers: int, out: Path) -> None:
-    """Every arm's ``l4demons train`` at once, each from its own empty hub; waits for all."""
+def train_arms(arms: list[tuple[str, list[str]]], minutes: float, workers: int, out: Path,
+               sources: dict[str, Path] | None = None) -> None:
+    """Every arm's ``l4demons train`` at once, each from its own empty hub; waits for all.
+
+    ``sources``: arm name -> another checkout whose ``src`` that arm's training runs from.
+    """
     procs = []
     for name, flags in arms:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if sources and name in sources:
+            env["PYTHONPATH"] = os.pathsep.join([str(sources[name] / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         cmd = [sys.executable, "-m", "l4demons", "train", "--hub", str(out / name / "hub"), "--hours",
                str(minutes / 60), "--workers", str(workers), *flags]
         (out / name).mkdir(parents=True, exist_ok=True)
         logging.info("[BENCH] arm %s: %s", name, " ".join(cmd[2:]))
         log = open(out / name / "train.log", "w")
-        procs.append((name, log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})))
+        procs.append((name, log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)))
     for name, log, proc in procs:
         if proc.wait() != 0:
             raise SystemExit(f"arm {name}: l4demons train exited {proc.returncode}; see {out / name / 'train.log'}")
         log.close()
+
+
+def _revision(checkout: Path) -> str:
+    """The short commit a checkout is at (or its path when git cannot say)."""
+    done = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or str(checkout)
 
 
 def final_net(arm_dir: Path) -> Path:
@@ -116,14 +135,22 @@ def main() -> None:
     ap.add_argument("--tc", default="time=0.1", help="budget per move: time=S or nodes=N")
     ap.add_argument("--out", default=None, help="folder for hubs, logs and PGNs (default: a temporary one)")
     ap.add_argument("--skip-training", action="store_true", help="measure the arms already in --out")
+    ap.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                    help="train arm NAME from the checkout at PATH (its src/, core built in place)")
     args = ap.parse_args()
     if len(args.arm) < 2 or len({n for n, _ in args.arm}) != len(args.arm):
         ap.error("give at least two --arm, with distinct names")
+    sources = {}
+    for text in args.source:
+        name, sep, path = text.partition("=")
+        if not sep or name not in {n for n, _ in args.arm} or not (Path(path) / "src" / "l4demons").is_dir():
+            ap.error(f"--source is NAME=PATH with NAME an arm and PATH a checkout of the project, got {text!r}")
+        sources[name] = Path(path).resolve()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out or tempfile.mkdtemp(prefix="l4d-arms-"))
     workers = args.workers or max(1, (os.cpu_count() or 1) // len(args.arm))
     if not args.skip_training:
-        train_arms(args.arm, args.minutes, workers, out)
+        train_arms(args.arm, args.minutes, workers, out, sources)
 
     nets = {name: final_net(out / name) for name, _ in args.arm}
     openings = load_openings(count=max(1, args.material_games // 2), seed=21)
@@ -136,7 +163,10 @@ def main() -> None:
         total, last = endings((out / name / "train.log").read_text())
         grabber = play_match(apply_tc(PlayerSpec.net(nets[name]), args.tc), PlayerSpec.material(), openings,
                              args.material_games, seed=22, event="arms bench")
-        print(f"| {name} | `{' '.join(flags) or '(defaults)'}` | {rows[-1]['cycle']} | {sum(r['games'] for r in rows)} "
+        flags_text = " ".join(flags) or "(defaults)"
+        if sources:  # which code each arm trained with
+            flags_text += f" @ {_revision(sources.get(name, Path(__file__).resolve().parent.parent))}"
+        print(f"| {name} | `{flags_text}` | {rows[-1]['cycle']} | {sum(r['games'] for r in rows)} "
               f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps']} | {rule_share(total):.2f} / "
               f"{rule_share(last):.2f} | {grabber.wins}/{grabber.draws}/{grabber.losses}, {grabber.score:.3f} |")
     print()
