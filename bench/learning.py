@@ -51,6 +51,12 @@ def score_row(name: str, result) -> str:
             f"| {lo:.3f}..{hi:.3f} |")
 
 
+def best_cycle(rows: list[dict]) -> int | None:
+    """The cycle whose net is ``model_best.pt`` now: a promotion's row names the tested net's cycle."""
+    row = next((r for r in reversed(rows) if r.get("best")), None)
+    return None if row is None else row.get("best_cycle") or row["cycle"]
+
+
 def run_cli(args: list[str], log_path: Path) -> float:
     """``l4demons ARGS`` in a child process as a user runs it, its output to ``log_path``; returns its wall time."""
     cmd = [sys.executable, "-m", "l4demons", *args]
@@ -113,7 +119,7 @@ def main() -> None:
           f"{last['steps']} steps; per-cycle measurement {100 * measure / max(hours, 1e-9):.0f}% of cycle time; "
           f"last per-cycle Elo {last.get('elo')} [{last.get('elo_lo')}, {last.get('elo_hi')}]")
     print()
-    print(f"final model_best.pt (cycle {json.dumps(next((r['cycle'] for r in reversed(rows) if r.get('best')), None))}"
+    print(f"final model_best.pt (cycle {json.dumps(best_cycle(rows))}"
           f", {args.tc} a move):")
     print()
     print("```")

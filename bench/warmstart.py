@@ -32,7 +32,7 @@ from l4demons.elo.openings import load_openings
 from l4demons.hub.local import LocalHub
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning import run_cli, score_row  # noqa: E402  (bench/learning.py: the same child run and score table)
+from learning import best_cycle, run_cli, score_row  # noqa: E402  (bench/learning.py: the same child run and score table)
 
 
 def measure(weights: Path, args: argparse.Namespace, pgn: Path, seed: int):
@@ -81,9 +81,8 @@ def main() -> None:
                           out / "train.log")
         after_path = out / "after_selfplay_best.pt"
         after_path.write_bytes(hub.download(BEST_FILE).read_bytes())
-        best_cycle = next((r["cycle"] for r in reversed(read_metrics(hub.download(METRICS_FILE))) if r.get("best")),
-                          None)
-        rows.append((f"+ {args.train_minutes:g} min self-play (model_best.pt, cycle {best_cycle})", train_s,
+        best = best_cycle(read_metrics(hub.download(METRICS_FILE)))
+        rows.append((f"+ {args.train_minutes:g} min self-play (model_best.pt, cycle {best})", train_s,
                      hub.history()[0].message.splitlines()[0], measure(after_path, args, out / "after.pgn", seed=31)))
         if args.h2h_games:
             openings = load_openings(count=max(1, args.h2h_games // 2), seed=41)
