@@ -17,13 +17,7 @@ def allows_mate_in_one(board: chess.Board, move: chess.Move) -> bool:
     """Whether after ``move`` the other side has a move that mates."""
     after = board.copy()
     after.push(move)
-    for reply in list(after.legal_moves):
-        after.push(reply)
-        mate = after.is_checkmate()
-        after.pop()
-        if mate:
-            return True
-    return False
+    return any(is_mate(after, reply) for reply in list(after.legal_moves))
 
 
 def is_mate(board: chess.Board, move: chess.Move) -> bool:

@@ -143,21 +143,22 @@ void GumbelSearch::deliver(BatchIn& in) {
         const int n = root.count;
         gumbel_.resize(n);
         for (int a = 0; a < n; ++a) gumbel_[a] = noise_->gumbel() * params_.gumbel_scale;
-        scratch_.resize(n);
-        considered_.resize(n);
-        for (int a = 0; a < n; ++a) {
-            scratch_[a] = -(gumbel_[a] + tree_.logit[root.first + a]);
-            considered_[a] = a;
-        }
-        std::stable_sort(considered_.begin(), considered_.end(), [&](int x, int y) { return scratch_[x] < scratch_[y]; });
-        int m = std::min(params_.max_considered, n);
-        int mates = 0;  // a mate at once: consider only the mating moves (in legal-move order)
+        considered_.clear();  // a mate at once: consider only the mating moves (in legal-move order)
         for (int a = 0; a < n; ++a)
-            if (gives_mate(root_, tree_.move[root.first + a])) considered_[mates++] = a;
-        mate_at_once_ = mates > 0;
-        if (mate_at_once_) m = mates;
-        considered_.resize(m);
-        if (n > 1) rounds_ = halving_schedule(m, simulations_ - 1);
+            if (gives_mate(root_, tree_.move[root.first + a])) considered_.push_back(a);
+        mate_at_once_ = !considered_.empty();
+        if (!mate_at_once_) {
+            scratch_.resize(n);
+            considered_.resize(n);
+            for (int a = 0; a < n; ++a) {
+                scratch_[a] = -(gumbel_[a] + tree_.logit[root.first + a]);
+                considered_[a] = a;
+            }
+            std::stable_sort(considered_.begin(), considered_.end(),
+                             [&](int x, int y) { return scratch_[x] < scratch_[y]; });
+            considered_.resize(std::min(params_.max_considered, n));
+        }
+        if (n > 1) rounds_ = halving_schedule(int(considered_.size()), simulations_ - 1);
     }
     pending_.clear();
     steps_.clear();

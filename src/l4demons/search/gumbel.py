@@ -9,9 +9,10 @@ use the paper's deterministic selection. Constants follow DeepMind's mctx.
 
 A mate at once is never left to the Gumbel draw: when the root has one,
 only the mating moves are considered (each visit a won end, no network
-call) and the policy target is the mate itself; inside the tree a position whose side to move can mate at once
-is a won end (:func:`~l4demons.search.tree.search_end_value`). So the
-games end by mate and the policy target puts its mass on the mate.
+call) and the policy target is the mate itself; inside the tree a position
+whose side to move can mate at once is a won end
+(:func:`~l4demons.search.tree.search_end_value`). So games end by mate, and
+the policy learns the mates it missed.
 
 Each sequential-halving round visits every surviving root action once, in
 different subtrees, so a round is one batch of leaves: one network call
@@ -142,13 +143,12 @@ class GumbelSearch:
             return
         n = len(leaf.moves)  # the root: draw the Gumbels and plan the rounds
         self._gumbel = self.rng.gumbel(size=n) * self.cfg.gumbel_scale
-        m = min(self.cfg.max_considered, n)
-        self._considered = np.argsort(-(self._gumbel + self.root.logits), kind="stable")[:m]
-        mates = mating_moves(self.board, leaf.moves)
-        self._mates = mates
-        if mates:  # a mate at once: the budget goes to the mating moves
-            self._considered, m = np.asarray(mates), len(mates)
-        self._rounds = halving_schedule(m, self.simulations - 1) if n > 1 else []
+        self._mates = mating_moves(self.board, leaf.moves)
+        if self._mates:  # a mate at once: the budget goes to the mating moves
+            self._considered = np.asarray(self._mates)
+        else:
+            self._considered = np.argsort(-(self._gumbel + self.root.logits), kind="stable")[:self.cfg.max_considered]
+        self._rounds = halving_schedule(len(self._considered), self.simulations - 1) if n > 1 else []
 
     # -- internals ------------------------------------------------------------
     def _root_scores(self) -> np.ndarray:
