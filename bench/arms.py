@@ -3,6 +3,7 @@
     python bench/arms.py --minutes 30 --arm "base=" --arm "new=--sample-plies 30"
     python bench/arms.py --minutes 30 --arm "a=--value-weight 0.25" --arm "b=--value-weight 1" --h2h-games 200
     python bench/arms.py --minutes 30 --arm "old=" --arm "new=" --source old=../old-checkout   # two commits
+    python bench/arms.py --minutes 30 --from-hub warm-hub --arm "base=" --arm "slow=--teacher-halflife 400000"
 
 A change that has no flag (a search rule, a new target) is compared by
 running the baseline arm from another checkout of the project
@@ -11,10 +12,11 @@ built there with ``python setup.py build_ext --inplace``); only its
 training runs from there, every match is played by this checkout's code.
 
 1. Every arm's ``l4demons train`` runs at the same time, each from its own
-   empty hub with ``--hours M/60 --workers W`` (W: the cores shared out,
-   one each on 2 cores) and the arm's flags: the same minutes of the same
-   machine, whatever else it is doing, so a faster or slower machine moves
-   every arm alike.
+   empty hub (or its own copy of ``--from-hub``, say a warm start) with
+   ``--hours M/60 --workers W`` (W: the cores shared out, one each on 2
+   cores) and the arm's flags: the same minutes of the same machine,
+   whatever else it is doing, so a faster or slower machine moves every
+   arm alike.
 2. The arms' final ``model_best.pt`` play each other (the first arm against
    each of the others) in colour-swapped book openings at ``--tc`` until a
    sequential probability ratio test decides (:mod:`l4demons.elo.h2h`) or
@@ -34,6 +36,7 @@ import argparse
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,13 +91,16 @@ def rule_share(counts: dict[str, int]) -> float:
 
 
 def train_arms(arms: list[tuple[str, list[str]]], minutes: float, workers: int, out: Path,
-               sources: dict[str, Path] | None = None) -> None:
+               sources: dict[str, Path] | None = None, start: Path | None = None) -> None:
     """Every arm's ``l4demons train`` at once, each from its own empty hub; waits for all.
 
     ``sources``: arm name -> another checkout whose ``src`` that arm's training runs from.
+    ``start``: a hub every arm's own starts as a copy of (its HEAD is where they continue).
     """
     procs = []
     for name, flags in arms:
+        if start is not None:
+            shutil.copytree(start, out / name / "hub")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if sources and name in sources:
             env["PYTHONPATH"] = os.pathsep.join([str(sources[name] / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -134,6 +140,8 @@ def main() -> None:
     ap.add_argument("--material-games", type=int, default=60, help="games of each arm against the material grabber")
     ap.add_argument("--tc", default="time=0.1", help="budget per move: time=S or nodes=N")
     ap.add_argument("--out", default=None, help="folder for hubs, logs and PGNs (default: a temporary one)")
+    ap.add_argument("--from-hub", type=Path, default=None, metavar="HUB",
+                    help="a local hub every arm starts from a copy of (default: empty hubs)")
     ap.add_argument("--skip-training", action="store_true", help="measure the arms already in --out")
     ap.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
                     help="train arm NAME from the checkout at PATH (its src/, core built in place)")
@@ -146,11 +154,13 @@ def main() -> None:
         if not sep or name not in {n for n, _ in args.arm} or not (Path(path) / "src" / "l4demons").is_dir():
             ap.error(f"--source is NAME=PATH with NAME an arm and PATH a checkout of the project, got {text!r}")
         sources[name] = Path(path).resolve()
+    if args.from_hub is not None and not (args.from_hub / "HEAD").is_file():
+        ap.error(f"--from-hub {args.from_hub}: not a local hub with a commit")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out or tempfile.mkdtemp(prefix="l4d-arms-"))
     workers = args.workers or max(1, (os.cpu_count() or 1) // len(args.arm))
     if not args.skip_training:
-        train_arms(args.arm, args.minutes, workers, out, sources)
+        train_arms(args.arm, args.minutes, workers, out, sources, args.from_hub)
 
     nets = {name: final_net(out / name) for name, _ in args.arm}
     openings = load_openings(count=max(1, args.material_games // 2), seed=21)
