@@ -111,12 +111,14 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "l4demons", "report", "--hub", str(hub_dir), "--out", args.png], check=True)
 
     hours = sum(r.get("seconds", 0) for r in rows) / 3600
-    measure = sum(r.get("measure_seconds") or 0 for r in rows) / 3600
+    measure = sum(r.get("measure_seconds") or 0 for r in rows) / 3600  # game-process hours, all processes
+    cores = os.cpu_count() or 1
     last = rows[-1]
     print()
     print(f"training: {'%.1f min wall, ' % (train_s / 60) if train_s else ''}{last['cycle']} cycles, "
           f"{sum(r['games'] for r in rows)} games, {sum(r['positions'] for r in rows)} positions, "
-          f"{last['steps']} steps; per-cycle measurement {100 * measure / max(hours, 1e-9):.0f}% of cycle time; "
+          f"{last['steps']} steps; measurement games {100 * measure / max(hours * cores, 1e-9):.0f}% of the "
+          f"{cores} cores' time (beside training); "
           f"last per-cycle Elo {last.get('elo')} [{last.get('elo_lo')}, {last.get('elo_hi')}]")
     print()
     print(f"final model_best.pt (cycle {json.dumps(best_cycle(rows))}"
