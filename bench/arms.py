@@ -122,11 +122,11 @@ def _revision(checkout: Path) -> str:
     return done.stdout.strip() or str(checkout)
 
 
-def final_net(arm_dir: Path) -> Path:
-    """The arm's model_best.pt (its model.pt if none) as ``<arm>.pt``: the file name names the player in matches."""
+def final_net(arm_dir: Path, newest: bool = False) -> Path:
+    """The arm's model_best.pt (its model.pt if none, or if ``newest``) as ``<arm>.pt``: the name names the player."""
     hub = LocalHub(arm_dir / "hub")
     path = arm_dir / f"{arm_dir.name}.pt"
-    path.write_bytes((hub.download(BEST_FILE) or hub.download(MODEL_FILE)).read_bytes())
+    path.write_bytes(((not newest and hub.download(BEST_FILE)) or hub.download(MODEL_FILE)).read_bytes())
     return path
 
 
@@ -142,6 +142,9 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="folder for hubs, logs and PGNs (default: a temporary one)")
     ap.add_argument("--from-hub", type=Path, default=None, metavar="HUB",
                     help="a local hub every arm starts from a copy of (default: empty hubs)")
+    ap.add_argument("--newest", action="store_true",
+                    help="play every arm's newest net (model.pt), not its model_best.pt: from a warm start the gate "
+                         "may keep the shared starting net in every arm")
     ap.add_argument("--skip-training", action="store_true", help="measure the arms already in --out")
     ap.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
                     help="train arm NAME from the checkout at PATH (its src/, core built in place)")
@@ -162,9 +165,10 @@ def main() -> None:
     if not args.skip_training:
         train_arms(args.arm, args.minutes, workers, out, sources, args.from_hub)
 
-    nets = {name: final_net(out / name) for name, _ in args.arm}
+    nets = {name: final_net(out / name, args.newest) for name, _ in args.arm}
     openings = load_openings(count=max(1, args.material_games // 2), seed=21)
-    print(f"\narms: {args.minutes:g} minutes each, at once, {workers} self-play worker(s) each; games at {args.tc}\n")
+    print(f"\narms: {args.minutes:g} minutes each, at once, {workers} self-play worker(s) each; "
+          f"{'newest nets (model.pt)' if args.newest else 'model_best.pt'}; games at {args.tc}\n")
     print("| arm | flags | cycles | games | positions | steps | ended by a rule of chess (all / last cycle) "
           "| vs material grabber (W/D/L, score) |")
     print("|---|---|---:|---:|---:|---:|---|---|")
