@@ -172,16 +172,17 @@ def main() -> None:
     print("| arm | flags | cycles | games | positions | steps | ended by a rule of chess (all / last cycle) "
           "| vs material grabber (W/D/L, score) |")
     print("|---|---|---:|---:|---:|---:|---|---|")
+    start = read_metrics(LocalHub(args.from_hub).download(METRICS_FILE)) if args.from_hub else []
     for name, flags in args.arm:
-        rows = read_metrics(LocalHub(out / name / "hub").download(METRICS_FILE))
+        rows = read_metrics(LocalHub(out / name / "hub").download(METRICS_FILE))[len(start):]  # this run's cycles
         total, last = endings((out / name / "train.log").read_text())
         grabber = play_match(apply_tc(PlayerSpec.net(nets[name]), args.tc), PlayerSpec.material(), openings,
                              args.material_games, seed=22, event="arms bench")
         flags_text = " ".join(flags) or "(defaults)"
         if sources:  # which code each arm trained with
             flags_text += f" @ {_revision(sources.get(name, Path(__file__).resolve().parent.parent))}"
-        print(f"| {name} | `{flags_text}` | {rows[-1]['cycle']} | {sum(r['games'] for r in rows)} "
-              f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps']} | {rule_share(total):.2f} / "
+        print(f"| {name} | `{flags_text}` | {len(rows)} | {sum(r['games'] for r in rows)} "
+              f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps'] - (start[-1]['steps'] if start else 0)} | {rule_share(total):.2f} / "
               f"{rule_share(last):.2f} | {grabber.wins}/{grabber.draws}/{grabber.losses}, {grabber.score:.3f} |")
     print()
     print(probe_table(nets))
