@@ -86,13 +86,16 @@ class LearnerConfig:
     cycles (0: they leave at the first cycle). Those rows' value target is
     the teacher's own value, whatever --value-target-mix says.
     """
-    teacher_halflife: float = 100_000
+    teacher_halflife: float = 1_000_000
     """Self-play training positions over which the teacher's share of a batch halves.
 
-    100k is about a quarter of an hour of default self-play on 2 cores (an
-    hour made 496k positions, README): the share is 0.5 at the hand-off,
-    about 9% after half an hour (250k), and under 1%, when the labelled
-    positions leave the window, after about 565k, some 70 minutes.
+    Half an hour of default self-play on 2 cores after a warm start made
+    278k positions (README), so the share is 0.5 at the hand-off, about
+    0.41 half an hour later and 0.34 after an hour; it falls under 1%, when
+    the labelled positions leave the window, after about 5.6M positions.
+    Chosen by games: from one warm start, 30 minutes each, the newest net
+    of a run at this halflife beat one at 25k (whose share fell to 10%, as
+    100k's did on the full machine) by +67 Elo [+12, +127] (README).
     """
 
     ema_steps: int = 0
