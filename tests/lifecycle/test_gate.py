@@ -57,3 +57,23 @@ def test_the_stronger_net_passes_the_gate_on_enough_games(nets):
     gate = play_gate(good, weak, nodes=16, games=40, seed=0, workers=0)
     assert gate.promoted and gate.wins > gate.losses, gate.summary()
     assert gate.games > 2  # decided by the test, not by one pair
+
+
+def test_an_undecided_gate_yields_only_after_its_games_to_a_much_newer_net(tmp_path):
+    """A gate still undecided after SUPERSEDE_GAMES games gives way to a net SUPERSEDE_CYCLES newer; before
+    those games, to a net only a little newer, or once decided, it plays on."""
+    from l4demons.lifecycle.gate import SUPERSEDE_CYCLES, SUPERSEDE_GAMES, Gate
+
+    gate = Gate(3, tmp_path / "c3.pt", tmp_path / "best.pt", None, nodes=1, max_games=100)
+    gate.wins, gate.draws, gate.losses = 7, SUPERSEDE_GAMES - 14, 7  # even: no verdict yet
+    assert gate.verdict is None and not gate.done
+    newer = 3 + SUPERSEDE_CYCLES
+    assert gate.yields_to(newer) and not gate.yields_to(newer - 1)
+    gate.draws -= 1  # one game short
+    assert not gate.yields_to(newer + 10)
+    decided = Gate(3, tmp_path / "c3.pt", tmp_path / "best.pt", None, nodes=1, max_games=100, wins=0, draws=0,
+                   losses=SUPERSEDE_GAMES)
+    assert decided.verdict == "H0" and not decided.yields_to(newer)
+    gate.draws += 1
+    gate.superseded_by = newer
+    assert gate.done and not gate.promoted and f"yielded to cycle {newer}'s net" in gate.summary()

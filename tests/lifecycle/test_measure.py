@@ -74,3 +74,25 @@ def test_a_stronger_net_offered_becomes_the_best_by_its_own_weights(tmp_path, ma
     assert collected.best == best.path and run.state.best_cycle == 4
     save_weights(material_net("pool")[1], cfg, tmp_path / "cycle4.pt")
     assert collected.best.read_bytes() == (tmp_path / "cycle4.pt").read_bytes()
+
+
+def test_a_stale_undecided_gate_yields_to_the_newest_rated_net(tmp_path):
+    """The measuring thread's step after rating a net: a gate in flight that has played its games without a
+    verdict is handed to collect() as kept out, and the new net's gate begins; a younger gate plays on, and the
+    rated net's file is dropped."""
+    from l4demons.lifecycle.gate import SUPERSEDE_CYCLES, SUPERSEDE_GAMES, Gate
+
+    run, best, measurer = measuring_run(tmp_path, gate_games=100)
+    old = tmp_path / "candidate-2.pt"
+    old.write_bytes(b"net of cycle 2")
+    gate = Gate(2, old, best.path, None, nodes=1, max_games=100, wins=7, draws=SUPERSEDE_GAMES - 14, losses=7)
+    young = tmp_path / "candidate-3.pt"
+    young.write_bytes(b"net of cycle 3")
+    assert measurer._gate_after_rating(gate, 3, young) is gate and not young.exists()
+    newest = tmp_path / "candidate-9.pt"
+    newest.write_bytes(b"net of cycle 9")
+    after = measurer._gate_after_rating(gate, 2 + SUPERSEDE_CYCLES + 2, newest)
+    assert after is not gate and after.candidate == newest and after.games == 0
+    collected = measurer.collect(training_seconds=1.0)
+    assert collected.gates == (gate,) and gate.superseded_by == 9 and collected.best is None
+    assert run.state.best_cycle is None and not old.exists()  # kept out; its file is gone

@@ -11,6 +11,17 @@ newer net. One pair never decides: "best" means what every front door
 needs, a net that beat the previous best over the board on enough games to
 mean it.
 
+A gate between two nets of nearly the same strength can take a hundred
+games, and where games are slow (one core, 20% of it measuring) that is
+half an hour: on one self-play worker the first gate of a run (cycle 1
+against the random initial net) played 64 games while training reached
+cycle 16, and the best stayed the random net all along. So an undecided
+gate yields (:meth:`Gate.yields_to`) once it has played
+:data:`SUPERSEDE_GAMES` games and a net :data:`SUPERSEDE_CYCLES` cycles
+newer has been rated: its candidate is kept out, as by the game cap, and
+the newer net, likelier further from the best, is tested instead. Every
+gate still plays at least those games, so nets keep being decided.
+
 A :class:`Gate` keeps its tally between calls, so the measurer
 (:mod:`.measure`) can play it a pair at a time between other work.
 """
@@ -30,6 +41,10 @@ MAX_PLIES = 200
 """Gate games end after this many plies, won by a side at least :data:`ADJUDICATION` pawns ahead (nets that
 cannot mate yet would otherwise draw every gate game, and the best would never change)."""
 ADJUDICATION = 5
+SUPERSEDE_GAMES = 20
+"""Games an undecided gate plays before a much newer net may take its place."""
+SUPERSEDE_CYCLES = 5
+"""How many cycles newer that net must be."""
 
 
 @dataclasses.dataclass
@@ -53,6 +68,8 @@ class Gate:
     longest_game_s: float = 0.0
     best_file: Path | None = None
     """After a promotion: the measurer's copy of the candidate, the new best's file."""
+    superseded_by: int | None = None
+    """The cycle of the newer net this undecided gate yielded to (:meth:`yields_to`)."""
     _openings: list = dataclasses.field(default_factory=list, repr=False)
 
     @property
@@ -69,7 +86,12 @@ class Gate:
 
     @property
     def done(self) -> bool:
-        return self.verdict is not None or self.games >= self.max_games
+        return self.verdict is not None or self.games >= self.max_games or self.superseded_by is not None
+
+    def yields_to(self, cycle: int) -> bool:
+        """Whether a net rated at ``cycle`` should take this undecided gate's place (module docstring)."""
+        return (not self.done and self.games >= SUPERSEDE_GAMES
+                and cycle - self.cycle >= SUPERSEDE_CYCLES)
 
     @property
     def promoted(self) -> bool:
@@ -109,7 +131,9 @@ class Gate:
 
     def summary(self) -> str:
         state = {"H1": "the new best", "H0": "not stronger: kept the old best"}.get(
-            self.verdict, "undecided at the game cap: kept the old best" if self.done else "playing on")
+            self.verdict, f"undecided, yielded to cycle {self.superseded_by}'s net: kept the old best"
+            if self.superseded_by is not None else
+            "undecided at the game cap: kept the old best" if self.done else "playing on")
         return (f"cycle {self.cycle} vs model_best.pt (cycle {'initial' if self.best_cycle is None else self.best_cycle})"
                 f": +{self.wins} ={self.draws} -{self.losses}, LLR {self.llr:+.2f}: {state}")
 

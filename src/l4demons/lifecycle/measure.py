@@ -322,18 +322,11 @@ class Measurer:
                 if kind == "elo":
                     cycle, path, prior_elo, pool = job
                     self._rate(cycle, path, prior_elo, pool)
-                    if gate is None or gate.done:
-                        gate = self._new_gate(cycle, path)
-                    elif path != gate.candidate:
-                        path.unlink(missing_ok=True)
+                    gate = self._gate_after_rating(gate, cycle, path)
                 else:
                     self._play_gate(job)
                     if job.done:
-                        if job.promoted:  # the next gate plays it at once, before the trainer commits it
-                            job.best_file = self.best.adopt(job.candidate, job.cycle)
-                        log.info("[ELO] gate: %s", job.summary())
-                        with self._cond:
-                            self._done.append(job)
+                        self._finish_gate(job)
         except GamesStopped:
             log.info("[ELO] the stop cut the measuring games short")
         except Exception as e:  # noqa: BLE001 - measuring must never take training down with it
@@ -357,6 +350,27 @@ class Measurer:
         if est.games or est.pooled_games:
             with self._cond:
                 self._done.append((cycle, est))
+
+    def _gate_after_rating(self, gate: Gate | None, cycle: int, path: Path) -> Gate | None:
+        """The gate to play once ``cycle``'s net at ``path`` is rated: the one in flight, or a gate of that net
+        when there is none, the last one is done, or the one in flight yields to it (:meth:`Gate.yields_to`)."""
+        if gate is not None and gate.yields_to(cycle):
+            gate.superseded_by = cycle
+            self._finish_gate(gate)
+        if gate is None or gate.done:
+            return self._new_gate(cycle, path)
+        if path != gate.candidate:
+            path.unlink(missing_ok=True)
+        return gate
+
+    def _finish_gate(self, gate: Gate) -> None:
+        """Log a decided (or yielded) gate and hand it to :meth:`collect`; a promotion is adopted at once, so
+        the next gate plays the new best before the trainer has committed it."""
+        if gate.promoted:
+            gate.best_file = self.best.adopt(gate.candidate, gate.cycle)
+        log.info("[ELO] gate: %s", gate.summary())
+        with self._cond:
+            self._done.append(gate)
 
     def _new_gate(self, cycle: int, path: Path) -> Gate | None:
         cfg = self.run.cfg
