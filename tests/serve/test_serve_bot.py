@@ -118,7 +118,9 @@ def test_callers_at_once_share_network_calls_and_keep_their_budgets(tiny_bot: Bo
         t.join()
     for i, (move, probs, took) in results.items():
         assert move in boards[i].legal_moves and set(probs) == {m.uci() for m in boards[i].legal_moves}
-        assert took <= budget + STEP_MS + 1e-6, f"{took:.1f} ms for a {budget:.0f} ms budget"
+        # the one fake clock moves at every caller's network call: between a search's look at its deadline and
+        # its own call, each of the others may land one (a real clock runs them side by side)
+        assert took <= budget + len(boards) * STEP_MS + 1e-6, f"{took:.1f} ms for a {budget:.0f} ms budget"
     batch = (tiny_bot.evaluator.evaluations - evaluations) / (tiny_bot.evaluator.calls - calls)
     assert batch > tiny_bot.puct.batch_size  # leaves of several searches in one call
 
