@@ -23,8 +23,8 @@ from its own :class:`~l4demons.search.noise.NoiseStream`).
   ends the game as a win. These are training-label heuristics for
   bootstrapping (an untrained net's games rarely end in mate), never used
   in play; ``--adjudicate-material 0 --material-win 0`` turns them off.
-- Play-on (KataGo's reduced visits once a game is decided): with
-  ``play_on_simulations`` set, the material rule no longer ends a game but
+- Play-on (KataGo's reduced visits once a game is decided; on by default):
+  with ``play_on_simulations`` set, the material rule no longer ends a game but
   marks it decided, and the game goes on with searches of that many
   simulations, never full ones (``full_search`` 0: those positions teach
   the value head only), to mate, stalemate, another rule of chess or the
@@ -95,10 +95,11 @@ class SelfPlayConfig:
     sample_plies: int = 300
     """Moves before this ply are sampled (the search's Gumbel noise picks among good moves), later ones are the
     search's best (--max-plies or more: every move sampled; 30 measured even with that in 220 games, README)."""
-    play_on_simulations: int = 0
+    play_on_simulations: int = 4
     """Once --material-win says a game is decided, play it on with searches of this many simulations (never a full
     search: those positions teach the value head only) to mate, stalemate, a rule of chess or the length cap, with
-    no resignation; 0 ends it as a win by material instead."""
+    no resignation; 0 ends it as a win by material instead (4 against 0: +44 and +45 Elo in two 30-minute runs,
+    README)."""
 
     def __post_init__(self) -> None:
         if self.simulations < 2 or self.fast_simulations < 2:

@@ -22,7 +22,8 @@ CONFIGS = {
     "draw-adjudication": SelfPlayConfig(simulations=8, fast_simulations=2, draw_threshold=0.9, draw_min_ply=20,
                                         draw_plies=4, resign_threshold=-1.0, concurrent_games=2),
     "material": SelfPlayConfig(simulations=4, fast_simulations=2, full_search_prob=0.5, max_plies=150,
-                               material_win=2, material_win_plies=3, adjudicate_material=1, concurrent_games=5),
+                               material_win=2, material_win_plies=3, adjudicate_material=1, concurrent_games=5,
+                               play_on_simulations=0),
     "long": SelfPlayConfig(simulations=4, fast_simulations=2, max_plies=300, material_win=0, adjudicate_material=0,
                            resign_threshold=-1.0, concurrent_games=3),
     # half the games from won endings, with the material rule and resignation eager to end any that they may

@@ -73,7 +73,7 @@ def test_rules_end_games():
 
 
 def test_a_held_material_lead_wins():
-    cfg = SelfPlayConfig(material_win=5, material_win_plies=3, resign_threshold=-1.0)
+    cfg = SelfPlayConfig(material_win=5, material_win_plies=3, resign_threshold=-1.0, play_on_simulations=0)
     game = _Game(cfg, np.random.default_rng(0))
     game.board = chess.Board("4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1")
     for uci in ["e1e2", "e8e7"]:

@@ -37,7 +37,7 @@ def _scripted_game(fen: str, moves: list[str], cfg: SelfPlayConfig) -> GameRecor
 
 def test_targets_read_back_from_the_window_match_the_game():
     # White is a queen up; the material rule ends the game as a White win after two plies.
-    cfg = SelfPlayConfig(material_win=5, material_win_plies=2, resign_threshold=-1.0)
+    cfg = SelfPlayConfig(material_win=5, material_win_plies=2, resign_threshold=-1.0, play_on_simulations=0)
     fen = "4k3/8/8/8/8/8/8/3QK3 w - - 0 1"
     game = _scripted_game(fen, ["d1d2", "e8e7", "d2d3", "e7e8"], cfg)
     assert game.termination == "material" and len(game) == 2

@@ -90,7 +90,7 @@ def test_the_retired_material_rule_keeps_deciding_games_that_play_on():
     from l4demons.selfplay import SelfPlayConfig
 
     retired = TrainingState(material_retired=True)
-    assert bootstrap.selfplay_config(SelfPlayConfig(material_win=5), retired).material_win == 0
+    assert bootstrap.selfplay_config(SelfPlayConfig(material_win=5, play_on_simulations=0), retired).material_win == 0
     # With play-on the rule ends no game (it only switches to cheap searches): nothing to retire.
     kept = bootstrap.selfplay_config(SelfPlayConfig(material_win=5, play_on_simulations=8), retired)
     assert kept.material_win == 5 and kept.play_on_simulations == 8
