@@ -126,7 +126,8 @@ def final_net(arm_dir: Path, newest: bool = False) -> Path:
     """The arm's model_best.pt (its model.pt if none, or if ``newest``) as ``<arm>.pt``: the name names the player."""
     hub = LocalHub(arm_dir / "hub")
     path = arm_dir / f"{arm_dir.name}.pt"
-    path.write_bytes(((not newest and hub.download(BEST_FILE)) or hub.download(MODEL_FILE)).read_bytes())
+    best = None if newest else hub.download(BEST_FILE)
+    path.write_bytes((best or hub.download(MODEL_FILE)).read_bytes())
     return path
 
 
@@ -173,6 +174,7 @@ def main() -> None:
           "| vs material grabber (W/D/L, score) |")
     print("|---|---|---:|---:|---:|---:|---|---|")
     start = read_metrics(LocalHub(args.from_hub).download(METRICS_FILE)) if args.from_hub else []
+    start_steps = start[-1]["steps"] if start else 0
     for name, flags in args.arm:
         rows = read_metrics(LocalHub(out / name / "hub").download(METRICS_FILE))[len(start):]  # this run's cycles
         total, last = endings((out / name / "train.log").read_text())
@@ -182,7 +184,7 @@ def main() -> None:
         if sources:  # which code each arm trained with
             flags_text += f" @ {_revision(sources.get(name, Path(__file__).resolve().parent.parent))}"
         print(f"| {name} | `{flags_text}` | {len(rows)} | {sum(r['games'] for r in rows)} "
-              f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps'] - (start[-1]['steps'] if start else 0)} | {rule_share(total):.2f} / "
+              f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps'] - start_steps} | {rule_share(total):.2f} / "
               f"{rule_share(last):.2f} | {grabber.wins}/{grabber.draws}/{grabber.losses}, {grabber.score:.3f} |")
     print()
     print(probe_table(nets))

@@ -130,10 +130,14 @@ class Gate:
         self.longest_game_s = max([self.longest_game_s, *(r.seconds for r in match.records)])
 
     def summary(self) -> str:
-        state = {"H1": "the new best", "H0": "not stronger: kept the old best"}.get(
-            self.verdict, f"undecided, yielded to cycle {self.superseded_by}'s net: kept the old best"
-            if self.superseded_by is not None else
-            "undecided at the game cap: kept the old best" if self.done else "playing on")
+        if self.verdict is not None:
+            state = {"H1": "the new best", "H0": "not stronger: kept the old best"}[self.verdict]
+        elif self.superseded_by is not None:
+            state = f"undecided, yielded to cycle {self.superseded_by}'s net: kept the old best"
+        elif self.done:
+            state = "undecided at the game cap: kept the old best"
+        else:
+            state = "playing on"
         return (f"cycle {self.cycle} vs model_best.pt (cycle {'initial' if self.best_cycle is None else self.best_cycle})"
                 f": +{self.wins} ={self.draws} -{self.losses}, LLR {self.llr:+.2f}: {state}")
 
