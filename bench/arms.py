@@ -4,6 +4,7 @@
     python bench/arms.py --minutes 30 --arm "a=--value-weight 0.25" --arm "b=--value-weight 1" --h2h-games 200
     python bench/arms.py --minutes 30 --arm "old=" --arm "new=" --source old=../old-checkout   # two commits
     python bench/arms.py --minutes 30 --from-hub warm-hub --arm "base=" --arm "slow=--teacher-halflife 400000"
+    python bench/arms.py --minutes 30 --pretrain --arm "base=" --arm "soft=--multipv 4" --stockfish-games 40
 
 A change that has no flag (a search rule, a new target) is compared by
 running the baseline arm from another checkout of the project
@@ -16,13 +17,18 @@ training runs from there, every match is played by this checkout's code.
    ``--hours M/60 --workers W`` (W: the cores shared out, one each on 2
    cores) and the arm's flags: the same minutes of the same machine,
    whatever else it is doing, so a faster or slower machine moves every
-   arm alike.
+   arm alike. With ``--pretrain`` every arm is a warm start instead:
+   ``l4demons pretrain --teacher stockfish --minutes M --workers W`` (W
+   labelling processes and W training threads) and the arm's flags.
 2. The arms' final ``model_best.pt`` play each other (the first arm against
    each of the others) in colour-swapped book openings at ``--tc`` until a
    sequential probability ratio test decides (:mod:`l4demons.elo.h2h`) or
-   ``--h2h-games`` are played, and each plays the one-ply material grabber.
+   ``--h2h-games`` are played, and each plays the one-ply material grabber
+   (and, with ``--stockfish-games``, clean Stockfish ``UCI_Elo`` 1350 at
+   0.1 s a move: warm starts beat the grabber every game).
 3. One table: per arm its cycles, games, positions and the share of games
-   ended by mate or another rule of chess; the probes of every arm's net
+   ended by mate or another rule of chess (a warm start: its positions,
+   steps and validation loss); the probes of every arm's net
    (bench/learning.py's table); then the match with its Elo interval and
    the SPRT's verdict.
 
@@ -91,8 +97,9 @@ def rule_share(counts: dict[str, int]) -> float:
 
 
 def train_arms(arms: list[tuple[str, list[str]]], minutes: float, workers: int, out: Path,
-               sources: dict[str, Path] | None = None, start: Path | None = None) -> None:
-    """Every arm's ``l4demons train`` at once, each from its own empty hub; waits for all.
+               sources: dict[str, Path] | None = None, start: Path | None = None, pretrain: bool = False) -> None:
+    """Every arm's ``l4demons train`` (``pretrain``: its warm start) at once, each from its own empty hub;
+    waits for all.
 
     ``sources``: arm name -> another checkout whose ``src`` that arm's training runs from.
     ``start``: a hub every arm's own starts as a copy of (its HEAD is where they continue).
@@ -106,13 +113,18 @@ def train_arms(arms: list[tuple[str, list[str]]], minutes: float, workers: int, 
             env["PYTHONPATH"] = os.pathsep.join([str(sources[name] / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         cmd = [sys.executable, "-m", "l4demons", "train", "--hub", str(out / name / "hub"), "--hours",
                str(minutes / 60), "--workers", str(workers), *flags]
+        if pretrain:  # the warm start trains in this process: as many threads as labelling processes
+            env["OMP_NUM_THREADS"] = str(workers)
+            cmd = [sys.executable, "-m", "l4demons", "pretrain", "--hub", str(out / name / "hub"), "--teacher",
+                   "stockfish", "--minutes", str(minutes), "--workers", str(workers), "--elo-seconds", "0", *flags]
         (out / name).mkdir(parents=True, exist_ok=True)
         logging.info("[BENCH] arm %s: %s", name, " ".join(cmd[2:]))
         log = open(out / name / "train.log", "w")
         procs.append((name, log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)))
     for name, log, proc in procs:
         if proc.wait() != 0:
-            raise SystemExit(f"arm {name}: l4demons train exited {proc.returncode}; see {out / name / 'train.log'}")
+            raise SystemExit(f"arm {name}: {' '.join(proc.args[2:4])} exited {proc.returncode}; "
+                             f"see {out / name / 'train.log'}")
         log.close()
 
 
@@ -146,6 +158,10 @@ def main() -> None:
     ap.add_argument("--newest", action="store_true",
                     help="play every arm's newest net (model.pt), not its model_best.pt: from a warm start the gate "
                          "may keep the shared starting net in every arm")
+    ap.add_argument("--pretrain", action="store_true",
+                    help="every arm is a warm start: l4demons pretrain --teacher stockfish --minutes M and its flags")
+    ap.add_argument("--stockfish-games", type=int, default=0,
+                    help="games of each arm against clean Stockfish UCI_Elo 1350 at 0.1 s a move")
     ap.add_argument("--skip-training", action="store_true", help="measure the arms already in --out")
     ap.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
                     help="train arm NAME from the checkout at PATH (its src/, core built in place)")
@@ -158,34 +174,52 @@ def main() -> None:
         if not sep or name not in {n for n, _ in args.arm} or not (Path(path) / "src" / "l4demons").is_dir():
             ap.error(f"--source is NAME=PATH with NAME an arm and PATH a checkout of the project, got {text!r}")
         sources[name] = Path(path).resolve()
+    if args.pretrain and (args.from_hub or sources):
+        ap.error("--pretrain starts every arm from an empty hub with this checkout's code")
     if args.from_hub is not None and not (args.from_hub / "HEAD").is_file():
         ap.error(f"--from-hub {args.from_hub}: not a local hub with a commit")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out or tempfile.mkdtemp(prefix="l4d-arms-"))
     workers = args.workers or max(1, (os.cpu_count() or 1) // len(args.arm))
     if not args.skip_training:
-        train_arms(args.arm, args.minutes, workers, out, sources, args.from_hub)
+        train_arms(args.arm, args.minutes, workers, out, sources, args.from_hub, args.pretrain)
 
     nets = {name: final_net(out / name, args.newest) for name, _ in args.arm}
     openings = load_openings(count=max(1, args.material_games // 2), seed=21)
-    print(f"\narms: {args.minutes:g} minutes each, at once, {workers} self-play worker(s) each; "
+    kind = "warm starts" if args.pretrain else f"{workers} self-play worker(s) each"
+    print(f"\narms: {args.minutes:g} minutes each, at once, {kind}; "
           f"{'newest nets (model.pt)' if args.newest else 'model_best.pt'}; games at {args.tc}\n")
-    print("| arm | flags | cycles | games | positions | steps | ended by a rule of chess (all / last cycle) "
-          "| vs material grabber (W/D/L, score) |")
-    print("|---|---|---:|---:|---:|---:|---|---|")
+    stockfish = PlayerSpec.stockfish(elo=1350, time=0.1)
+    if args.pretrain:
+        print("| arm | flags | positions | steps | validation loss | vs material grabber (W/D/L, score) "
+              "| vs Stockfish 1350 (W/D/L, score) |")
+        print("|---|---|---:|---:|---:|---|---|")
+    else:
+        print("| arm | flags | cycles | games | positions | steps | ended by a rule of chess (all / last cycle) "
+              "| vs material grabber (W/D/L, score) |")
+        print("|---|---|---:|---:|---:|---:|---|---|")
     start = read_metrics(LocalHub(args.from_hub).download(METRICS_FILE)) if args.from_hub else []
     start_steps = start[-1]["steps"] if start else 0
     for name, flags in args.arm:
         rows = read_metrics(LocalHub(out / name / "hub").download(METRICS_FILE))[len(start):]  # this run's cycles
-        total, last = endings((out / name / "train.log").read_text())
-        grabber = play_match(apply_tc(PlayerSpec.net(nets[name]), args.tc), PlayerSpec.material(), openings,
-                             args.material_games, seed=22, event="arms bench")
+        player = apply_tc(PlayerSpec.net(nets[name]), args.tc)
+        grabber = play_match(player, PlayerSpec.material(), openings, args.material_games, seed=22, event="arms bench")
         flags_text = " ".join(flags) or "(defaults)"
         if sources:  # which code each arm trained with
             flags_text += f" @ {_revision(sources.get(name, Path(__file__).resolve().parent.parent))}"
+        results = f"{grabber.wins}/{grabber.draws}/{grabber.losses}, {grabber.score:.3f}"
+        if args.stockfish_games:
+            sf = play_match(player, stockfish, openings, args.stockfish_games, seed=24, event="arms bench")
+            results += f" | {sf.wins}/{sf.draws}/{sf.losses}, {sf.score:.3f}"
+        if args.pretrain:
+            warm = rows[-1]
+            val = "n/a" if warm.get("val_loss") is None else f"{warm['val_loss']:.4f}"
+            print(f"| {name} | `{flags_text}` | {warm['positions']} | {warm['steps']} | {val} | {results} |")
+            continue
+        total, last = endings((out / name / "train.log").read_text())
         print(f"| {name} | `{flags_text}` | {len(rows)} | {sum(r['games'] for r in rows)} "
               f"| {sum(r['positions'] for r in rows)} | {rows[-1]['steps'] - start_steps} | {rule_share(total):.2f} / "
-              f"{rule_share(last):.2f} | {grabber.wins}/{grabber.draws}/{grabber.losses}, {grabber.score:.3f} |")
+              f"{rule_share(last):.2f} | {results} |")
     print()
     print(probe_table(nets))
     base, base_net = args.arm[0][0], nets[args.arm[0][0]]
