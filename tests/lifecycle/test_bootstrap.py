@@ -94,3 +94,21 @@ def test_the_retired_material_rule_keeps_deciding_games_that_play_on():
     # With play-on the rule ends no game (it only switches to cheap searches): nothing to retire.
     kept = bootstrap.selfplay_config(SelfPlayConfig(material_win=5, play_on_simulations=8), retired)
     assert kept.material_win == 5 and kept.play_on_simulations == 8
+
+
+def test_under_play_on_agreement_is_counted_but_the_rule_never_retires():
+    from types import SimpleNamespace
+
+    from l4demons.checkpoint import TrainingState
+
+    leader_wins = [0.8 if i % 2 == 0 else -0.8 for i in range(8)]
+    records, values, offsets = _chunk([QUEEN_UP] * 60, [leader_wins] * 60)
+    chunk = SimpleNamespace(positions=records, values=values, game_offsets=offsets)
+    playing_on, ending = TrainingState(), TrainingState()
+    for _ in range(5):
+        bootstrap.note_material_leads(playing_on, chunk, 5, 0.9, play_on=True)
+        bootstrap.note_material_leads(ending, chunk, 5, 0.9, play_on=False)
+    assert ending.material_retired  # the same agreement retires the rule that ends games
+    assert not playing_on.material_retired
+    assert playing_on.material_checks > ending.material_checks >= bootstrap.MIN_CHECKS  # it keeps counting
+    assert playing_on.material_agreed == playing_on.material_checks

@@ -116,14 +116,18 @@ def note_resign_checks(st: TrainingState, games: list, cfg: SelfPlayConfig) -> N
                  "on" if selfplay_config(cfg, st).resign_playthrough < 1.0 else "off")
 
 
-def note_material_leads(st: TrainingState, chunk, lead: int, trust: float) -> None:
-    """Check this cycle's quiet decisive leads (a replay chunk) against their search values; retire the rule."""
+def note_material_leads(st: TrainingState, chunk, lead: int, trust: float, play_on: bool = False) -> None:
+    """Check this cycle's quiet decisive leads (a replay chunk) against their search values; retire the rule.
+
+    With ``play_on`` the agreement is still counted (the metrics' ``material_agreement``), but the rule,
+    which then ends no game, does not retire.
+    """
     if chunk is None or lead <= 0 or st.material_retired:
         return
     st.material_checks, st.material_agreed = update(
         st.material_checks, st.material_agreed,
         *agreement_counts(chunk.positions, chunk.values, lead, chunk.game_offsets))
-    if rule_retired(st.material_checks, st.material_agreed, trust):
+    if not play_on and rule_retired(st.material_checks, st.material_agreed, trust):
         st.material_retired = True
         log.info("[TRAIN] the search now agrees with %.0f%% of quiet decisive material leads: the material rule "
                  "retires, games play on to mate, resignation or the length cap",

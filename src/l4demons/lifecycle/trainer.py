@@ -224,7 +224,8 @@ class Trainer:
         st.cycle = cycle
         st.games += len(games)
         bootstrap.note_resign_checks(st, games, run.cfg.selfplay)
-        bootstrap.note_material_leads(st, chunk, run.cfg.selfplay.material_win, run.cfg.material_trust)
+        bootstrap.note_material_leads(st, chunk, run.cfg.selfplay.material_win, run.cfg.material_trust,
+                                      play_on=run.cfg.selfplay.play_on_simulations > 0)
         st.positions += len(chunk) if chunk else 0
         st.train_positions += new_train
         st.samples += samples
@@ -243,7 +244,8 @@ class Trainer:
             "seconds": round(seconds, 1), "hours": round(st.hours, 4),
             "machine": machine_name(), "time": time.time(), "interrupted": interrupted,
             "train_positions": new_train, "cycle_samples": samples, "samples": st.samples,
-            "window": run.replay.train_positions, "material_rule": not st.material_retired,
+            "window": run.replay.train_positions,
+            "material_rule": bootstrap.selfplay_config(run.cfg.selfplay, st).material_win > 0,
             "material_agreement": round(st.material_agreed / st.material_checks, 3) if st.material_checks else None,
             "measure_seconds": round(measured.seconds, 1), "best": best is not None, "best_cycle": st.best_cycle,
             **(elo.as_metrics() if elo is not None else {"elo": None}), "elo_cycle": measured.elo_cycle,
