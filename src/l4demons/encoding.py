@@ -170,6 +170,19 @@ def encode_positions(boards: list[chess.Board]) -> np.ndarray:
     return recs
 
 
+PIECE_VALUES = np.array([1, 3, 3, 5, 9, 0], dtype=np.int64)
+"""Pawn, knight, bishop, rook, queen, king: the material count of :func:`material_lead` (``selfplay.PIECE_VALUES``)."""
+
+
+def material_lead(recs: np.ndarray) -> np.ndarray:
+    """Material of the side to move minus the opponent's, in pawns, of records ``[n]`` (int64 ``[n]``)."""
+    if recs.dtype != POSITION_DTYPE:
+        raise ValueError("material_lead takes POSITION_DTYPE records")
+    bits = np.unpackbits(np.ascontiguousarray(recs["pieces"]).view(np.uint8).reshape(len(recs), 12, 8), axis=2)
+    counts = bits.sum(axis=2).astype(np.int64)  # [n, 12] pieces per bitboard
+    return counts[:, :6] @ PIECE_VALUES - counts[:, 6:] @ PIECE_VALUES
+
+
 def planes_from_positions(recs: np.ndarray) -> np.ndarray:
     """Unpack records into float32 input planes ``[batch, 20, 8, 8]``."""
     n = recs.shape[0]

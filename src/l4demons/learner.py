@@ -3,7 +3,10 @@
 Loss per position = policy cross-entropy against the search's improved
 policy (illegal moves masked out, weighted by whether the position got a
 full search) + cross-entropy of the WDL head against the game result
-(weighted down for positions played on after the game was decided).
+(weighted down for positions played on after the game was decided)
++, for a net with the material head (``NetConfig.material_head``), the
+squared error of its prediction of the material lead a few plies later
+(``replay.material_ahead``; self-play rows only).
 Weight decay comes from AdamW. The learning rate warms up linearly, then
 stays constant; the optimizer, the scheduler (its peak rate included) and
 the step counter are part of the training state, so a resumed run continues
@@ -98,6 +101,13 @@ class LearnerConfig:
     100k's did on the full machine) by +67 Elo [+12, +127] (README).
     """
 
+    material_weight: float = 0.25
+    """Weight of the material head's loss beside the policy loss (a net without the head has none).
+
+    The target is the side to move's material lead ``replay.MATERIAL_AHEAD_PLIES`` later, in units of
+    :data:`MATERIAL_SCALE` pawns, clipped to +-2 of them; the loss is the squared error.
+    """
+
     ema_steps: int = 0
     """Play an average of the weights over about this many recent steps (0: the raw weights).
 
@@ -121,12 +131,22 @@ class LearnerConfig:
             raise ValueError("teacher_share must be in [0, 1]")
         if self.teacher_halflife <= 0:
             raise ValueError("teacher_halflife must be positive")
+        if self.material_weight < 0:
+            raise ValueError("material_weight must be 0 or more")
+
+
+MATERIAL_SCALE = 8.0
+"""Pawns per unit of the material head's target (a lead of 16 pawns or more is 2)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Losses:
+    """Mean losses. ``total`` (the commits' "Loss") is policy + value, comparable whatever the net's heads;
+    ``material`` is the material head's loss (0 without it)."""
+
     policy: float
     value: float
+    material: float = 0.0
 
     @property
     def total(self) -> float:
@@ -167,18 +187,29 @@ def value_target_tensor(batch: TrainBatch, mix: float) -> torch.Tensor:
 
 
 def position_losses(net: torch.nn.Module, batch: TrainBatch, value_mix: float = 0.0,
-                    played_on_weight: float = 1.0) -> tuple[torch.Tensor, ...]:
-    """``[B]`` each: policy loss, its weight, value loss, its weight.
+                    played_on_weight: float = 1.0, material: bool = False) -> tuple[torch.Tensor, ...]:
+    """``[B]`` each: policy loss, its weight, value loss, its weight, material loss, its weight.
 
     A position's policy weight is 1 where its policy came from a full search,
     else 0; its value weight is ``played_on_weight`` where it was played on
-    after the game was decided, else 1.
+    after the game was decided, else 1. With ``material`` (a net with the
+    material head) the material loss is its squared error on self-play rows
+    (weight 1; a teacher's row, whose positions need not follow each other, 0);
+    without, both are 0.
     """
-    policy_logits, value_logits = net(batch.planes)
+    if material:
+        policy_logits, value_logits, predicted = net(batch.planes, material=True)
+        target = (batch.material / MATERIAL_SCALE).clamp(-2.0, 2.0)
+        material_loss = (predicted.float() - target) ** 2
+        material_weight = (~batch.teacher).float()
+    else:
+        policy_logits, value_logits = net(batch.planes)
+        material_loss = material_weight = torch.zeros(len(batch), device=batch.planes.device)
     logp = F.log_softmax(policy_logits.float().masked_fill(~batch.legal, -1e9), dim=1)
     policy = -(batch.policy * logp).sum(dim=1)
     value = F.cross_entropy(value_logits.float(), value_target_tensor(batch, value_mix), reduction="none")
-    return policy, batch.policy_weight, value, torch.where(batch.played_on, played_on_weight, 1.0)
+    return (policy, batch.policy_weight, value, torch.where(batch.played_on, played_on_weight, 1.0),
+            material_loss, material_weight)
 
 
 def _weighted_mean(loss: torch.Tensor, weight: torch.Tensor, floor: float) -> torch.Tensor:
@@ -188,15 +219,16 @@ def _weighted_mean(loss: torch.Tensor, weight: torch.Tensor, floor: float) -> to
 
 # Floors of the weight sums: a batch without a full search has no policy loss (weights are 0 or 1, so a
 # floor of 1 changes nothing else); the value weights can all be small but are never all 0 unless
-# played_on_value_weight is.
-_POLICY_FLOOR, _VALUE_FLOOR = 1.0, 1e-6
+# played_on_value_weight is; a batch of teacher rows has no material loss.
+_POLICY_FLOOR, _VALUE_FLOOR, _MATERIAL_FLOOR = 1.0, 1e-6, 1.0
 
 
 def batch_losses(net: torch.nn.Module, batch: TrainBatch, value_mix: float = 0.0,
-                 played_on_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(policy loss, value loss) of one batch, weighted means, as tensors with gradients."""
-    policy, policy_weight, value, value_weight = position_losses(net, batch, value_mix, played_on_weight)
-    return _weighted_mean(policy, policy_weight, _POLICY_FLOOR), _weighted_mean(value, value_weight, _VALUE_FLOOR)
+                 played_on_weight: float = 1.0, material: bool = False) -> tuple[torch.Tensor, ...]:
+    """(policy loss, value loss, material loss) of one batch, weighted means, as tensors with gradients."""
+    p, pw, v, vw, m, mw = position_losses(net, batch, value_mix, played_on_weight, material)
+    return (_weighted_mean(p, pw, _POLICY_FLOOR), _weighted_mean(v, vw, _VALUE_FLOOR),
+            _weighted_mean(m, mw, _MATERIAL_FLOOR))
 
 
 class Learner:
@@ -220,6 +252,8 @@ class Learner:
         self._ema_updates = 0
         if cfg.ema_steps:
             self.reset_average()
+        self.material = bool(getattr(getattr(self._raw_net(), "cfg", None), "material_head", False))
+        """Whether the net has the material head (and so a material loss)."""
 
     def _raw_net(self) -> torch.nn.Module:
         raw = getattr(self.net, "module", self.net)  # DistributedDataParallel
@@ -294,15 +328,16 @@ class Learner:
         data = replay.on_device(self.device)
         cfg = self.cfg
         self.net.train()
-        total = torch.zeros(2, device=self.device)
+        total = torch.zeros(3, device=self.device)
         done = 0
         for _ in range(steps):
             if should_stop():
                 break
             batch = data.sample(cfg.batch_size, rng, teacher_share)
             with self._autocast():
-                p, v = batch_losses(self.net, batch, cfg.value_target_mix, cfg.played_on_value_weight)
-            loss = p + cfg.value_weight * v
+                p, v, m = batch_losses(self.net, batch, cfg.value_target_mix, cfg.played_on_value_weight,
+                                       self.material)
+            loss = p + cfg.value_weight * v + cfg.material_weight * m
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -311,12 +346,11 @@ class Learner:
                 self._update_average()
             self.step += 1
             done += 1
-            total += torch.stack([p.detach(), v.detach()])
+            total += torch.stack([p.detach(), v.detach(), m.detach()])
             if on_step is not None:
                 on_step(self.step)
         self.net.eval()
-        pol, val = (total / max(done, 1)).tolist()
-        return Losses(pol, val)
+        return Losses(*(total / max(done, 1)).tolist())
 
     @torch.no_grad()
     def validation_losses(self, replay: ReplayWindow, teacher: bool = False) -> Losses | None:
@@ -331,16 +365,17 @@ class Learner:
     def losses(self, batches: Iterable[TrainBatch]) -> Losses | None:
         """Weighted mean losses over all positions of ``batches``; None when there are none."""
         self.net.eval()
-        sums = torch.zeros(4, device=self.device)  # policy loss x weight, weight, value loss x weight, weight
+        sums = torch.zeros(6, device=self.device)  # each loss x its weight, and the weight
         n = 0
         for b in batches:
-            p, pw, v, vw = position_losses(self.net, b, self.cfg.value_target_mix, self.cfg.played_on_value_weight)
-            sums += torch.stack([(p * pw).sum(), pw.sum(), (v * vw).sum(), vw.sum()])
+            losses = position_losses(self.net, b, self.cfg.value_target_mix, self.cfg.played_on_value_weight,
+                                     self.material)
+            sums += torch.stack([t.sum() for loss, w in zip(losses[::2], losses[1::2]) for t in (loss * w, w)])
             n += len(b)
         if n == 0:
             return None
-        pol, pw, val, vw = sums.tolist()
-        return Losses(pol / max(pw, _POLICY_FLOOR), val / max(vw, _VALUE_FLOOR))
+        pol, pw, val, vw, mat, mw = sums.tolist()
+        return Losses(pol / max(pw, _POLICY_FLOOR), val / max(vw, _VALUE_FLOOR), mat / max(mw, _MATERIAL_FLOOR))
 
     def state_dict(self) -> dict:
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}

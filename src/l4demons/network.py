@@ -44,6 +44,8 @@ _FIELD_BOUNDS = {
     "encoding_version": (1, 1_000_000),
 }
 """Inclusive bounds of the integer fields (``se_ratio`` is bounded by ``channels``)."""
+MATERIAL_HIDDEN = 32
+"""Width of the material head's hidden layer."""
 _FILE_SLACK_BYTES = 16 << 20
 """Room in a weights file beyond the float32 tensors: batch-norm buffers, names, the config."""
 
@@ -70,6 +72,10 @@ class NetConfig:
     """``fc``: Lc0's head (1x1 conv to 32 planes, flattened, fully connected). ``pool``: KataGo's (1x1 conv,
     then the board-wide mean and max of each plane, fully connected): far fewer weights, and material, a sum
     over squares, is one mean away."""
+    material_head: bool = False
+    """An auxiliary head on the value head's features that predicts the material lead a few plies ahead
+    (KataGo's auxiliary targets): a target that differs from position to position, where the game result
+    is one label for all of a game's positions. Training only: play reads policy and value."""
     encoding_version: int = ENCODING_VERSION
     """The board encoding the network was trained on."""
 
@@ -80,6 +86,8 @@ class NetConfig:
         if not isinstance(self.se, bool):
             raise ValueError(f"se must be true or false, got {self.se!r}")
         _check_int("se_ratio", self.se_ratio, 1, self.channels)
+        if not isinstance(self.material_head, bool):
+            raise ValueError(f"material_head must be true or false, got {self.material_head!r}")
         if self.value_head not in ("fc", "pool"):
             raise ValueError(f"value_head must be fc or pool, got {self.value_head!r}")
         limit = max_params()
@@ -97,26 +105,30 @@ class NetConfig:
         policy = (c * c + 2 * c) + (c * 73 + 73)
         value_in = 32 * 64 if self.value_head == "fc" else 2 * 32
         value = (c * 32 + 2 * 32) + (value_in * self.value_hidden + self.value_hidden) + (self.value_hidden * 3 + 3)
-        return stem + self.blocks * (2 * conv_bn + se) + policy + value
+        material = (value_in * MATERIAL_HIDDEN + MATERIAL_HIDDEN) + (MATERIAL_HIDDEN + 1) if self.material_head else 0
+        return stem + self.blocks * (2 * conv_bn + se) + policy + value + material
 
     @property
     def name(self) -> str:
-        """``b6c64-se``; ``-fc`` marks Lc0's fully connected value head (the first nets' head)."""
-        return f"b{self.blocks}c{self.channels}" + ("-se" if self.se else "") + ("-fc" if self.value_head == "fc" else "")
+        """``b6c64-se``; ``-fc`` marks Lc0's fully connected value head (the first nets' head), ``-mat`` the
+        material head."""
+        return (f"b{self.blocks}c{self.channels}" + ("-se" if self.se else "")
+                + ("-fc" if self.value_head == "fc" else "") + ("-mat" if self.material_head else ""))
 
     @classmethod
     def from_name(cls, name: str) -> NetConfig:
         """``"b6c64"``, ``"b10c128"`` (``-nose``: no squeeze-excitation, ``-fc``: the fully connected value
-        head) or a preset name (see :data:`PRESETS`).
+        head, ``-mat``: the material head) or a preset name (see :data:`PRESETS`).
 
         :raises ValueError: the name is neither, or the net is out of bounds (see :meth:`__post_init__`).
         """
         if name in PRESETS:
             return dataclasses.replace(PRESETS[name])  # checked again: the parameter bound may have changed
-        m = re.fullmatch(r"b(\d+)c(\d+)(-se|-nose)?(-fc)?", name)
+        m = re.fullmatch(r"b(\d+)c(\d+)(-se|-nose)?(-fc)?(-mat)?", name)
         if not m:
             raise ValueError(f"unknown network size {name!r}: use bNcM (e.g. b6c64) or one of {sorted(PRESETS)}")
-        return cls(blocks=int(m[1]), channels=int(m[2]), se=m[3] != "-nose", value_head="fc" if m[4] else "pool")
+        return cls(blocks=int(m[1]), channels=int(m[2]), se=m[3] != "-nose", value_head="fc" if m[4] else "pool",
+                   material_head=bool(m[5]))
 
 
 def max_params() -> int:
@@ -202,8 +214,13 @@ class ChessNet(nn.Module):
         self.value_conv = nn.Sequential(nn.Conv2d(c, 32, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
         value_in = 32 * 64 if cfg.value_head == "fc" else 2 * 32
         self.value_fc = nn.Sequential(nn.Linear(value_in, cfg.value_hidden), nn.ReLU(), nn.Linear(cfg.value_hidden, 3))
+        if cfg.material_head:
+            self.material_fc = nn.Sequential(nn.Linear(value_in, MATERIAL_HIDDEN), nn.ReLU(),
+                                             nn.Linear(MATERIAL_HIDDEN, 1))
 
-    def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, planes: torch.Tensor, material: bool = False) -> tuple[torch.Tensor, ...]:
+        """(policy, value); with ``material`` (a net with the material head, training) also the predicted
+        material lead ``[B]`` (in the learner's units)."""
         x = self.tower(self.stem(planes))
         # [B, 73, 8, 8] -> [B, 8, 8, 73] -> [B, 4672]: index = square * 73 + move type.
         policy = self.policy_out(self.policy_conv(x)).permute(0, 2, 3, 1).reshape(-1, POLICY_SIZE)
@@ -211,6 +228,8 @@ class ChessNet(nn.Module):
         if self.cfg.value_head == "pool":  # [B, 32, 8, 8] -> [B, 64]: mean and max over the board
             v = torch.cat([v.mean(dim=(2, 3)), v.amax(dim=(2, 3))], dim=1)
         value = self.value_fc(v.flatten(1))
+        if material:
+            return policy, value, self.material_fc(v.flatten(1)).squeeze(1)
         return policy, value
 
 

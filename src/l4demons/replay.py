@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from l4demons.atomic import atomic_write
-from l4demons.encoding import POLICY_SIZE, POSITION_DTYPE, planes_from_positions
+from l4demons.encoding import POLICY_SIZE, POSITION_DTYPE, material_lead, planes_from_positions
 from l4demons.selfplay import GameRecord
 
 _ARRAYS = ("positions", "policy_offsets", "policy_indices", "policy_probs", "full_search", "results", "values", "game_offsets",
@@ -43,6 +43,25 @@ _LATE_ARRAYS = {"values": np.float16, "played_on": bool}
 
 TEACHER_TAG = "-warm-"
 """In a chunk's name: a teacher chunk (the warm start's labelled positions, ``pretrain/run.py``)."""
+
+
+MATERIAL_AHEAD_PLIES = 12
+"""How far ahead the material head's target looks (:func:`material_ahead`)."""
+
+
+def material_ahead(positions: np.ndarray, game_offsets: np.ndarray, plies: int = MATERIAL_AHEAD_PLIES) -> np.ndarray:
+    """int8 ``[n]``: each position's material lead for its side to move ``plies`` plies later in the same game
+    (at the game's last position if it ends sooner), in pawns.
+
+    The games' positions must be consecutive plies, as self-play's are: a piece left hanging is a piece
+    lost a few plies on, so the target differs from position to position where the result does not.
+    """
+    lead = material_lead(positions)
+    at = np.arange(len(positions))
+    last = np.repeat(game_offsets[1:] - 1, np.diff(game_offsets))
+    ahead = np.minimum(at + plies, last)
+    sign = np.where((ahead - at) % 2 == 0, 1, -1)  # the side to move changes every ply
+    return np.clip(sign * lead[ahead], -127, 127).astype(np.int8)
 
 
 def is_teacher(name: str) -> bool:
@@ -74,10 +93,14 @@ class ReplayChunk:
     handoff_positions: int = 0
     """A teacher chunk: the run's self-play training positions when it joined the window (the teacher
     share decays with those generated since; 0 in chunks written before it was kept)."""
+    material: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
+    """[n] int8: the material head's target (:func:`material_ahead`), derived from the positions, not stored.
+    Meaningless in a teacher chunk, whose positions need not be consecutive plies: the learner skips it there."""
 
     def __post_init__(self) -> None:
         if self.played_on is None:
             self.played_on = np.zeros(len(self.positions), dtype=bool)
+        self.material = material_ahead(self.positions, self.game_offsets)
 
     @property
     def teacher(self) -> bool:
@@ -173,6 +196,8 @@ class Batch:
     """[B] bool: played on after the game was decided (see ReplayChunk.played_on)."""
     teacher: np.ndarray
     """[B] bool: a teacher's labelled position (value target wholly its ``search_value``, the teacher's q)."""
+    material: np.ndarray
+    """[B] float32: the side to move's material lead a few plies later (``ReplayChunk.material``), in pawns."""
 
     def __len__(self) -> int:
         return len(self.planes)
@@ -342,6 +367,7 @@ class ReplayWindow:
         search_value = np.zeros(n, dtype=np.float32)
         played_on = np.zeros(n, dtype=bool)
         teacher = np.zeros(n, dtype=bool)
+        material = np.zeros(n, dtype=np.float32)
         flat_index, flat_prob = [], []
         for ci in np.unique(chunk_ids):
             c = self.chunks[ci]
@@ -352,6 +378,7 @@ class ReplayWindow:
             search_value[rows] = c.values[pis]
             played_on[rows] = c.played_on[pis]
             teacher[rows] = c.teacher
+            material[rows] = c.material[pis]
             wdl[rows, 1 - c.results[pis].astype(np.int64)] = 1.0  # result 1 -> win (0), 0 -> draw (1), -1 -> loss (2)
             # The sparse policies of these positions as one flat index into the chunk's policy arrays.
             lo = c.policy_offsets[pis]
@@ -361,4 +388,4 @@ class ReplayWindow:
             flat_index.append(np.repeat(rows, lengths) * POLICY_SIZE + c.policy_indices[flat])
             flat_prob.append(c.policy_probs[flat].astype(np.float32))
         return Batch(planes_from_positions(records), np.concatenate(flat_index).astype(np.int64),
-                     np.concatenate(flat_prob), weight, wdl, search_value, played_on, teacher)
+                     np.concatenate(flat_prob), weight, wdl, search_value, played_on, teacher, material)

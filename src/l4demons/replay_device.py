@@ -40,6 +40,8 @@ class TrainBatch:
     """[B] bool: played on after the game was decided."""
     teacher: torch.Tensor
     """[B] bool: a teacher's labelled position."""
+    material: torch.Tensor
+    """[B] float32: the side to move's material lead a few plies later, in pawns (``ReplayChunk.material``)."""
 
     def __len__(self) -> int:
         return len(self.planes)
@@ -51,7 +53,7 @@ class TrainBatch:
             return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
         return cls(t(batch.planes), t(batch.policy), t(batch.legal), t(batch.policy_weight), t(batch.wdl),
-                   t(batch.search_value), t(batch.played_on), t(batch.teacher))
+                   t(batch.search_value), t(batch.played_on), t(batch.teacher), t(batch.material))
 
 
 def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -107,6 +109,7 @@ class DeviceWindow:
         self.results = cat("results", np.int8)
         self.values = cat("values", np.float16)
         self.played_on = cat("played_on", bool)
+        self.material = cat("material", np.int8)
         self.teacher = torch.from_numpy(np.concatenate([np.full(len(c), c.teacher) for c in chunks]
                                                        + [np.zeros(0, bool)])).to(device)
         self._shifts = torch.arange(8, dtype=torch.uint8, device=device)
@@ -154,7 +157,7 @@ class DeviceWindow:
         wdl = ((1 - self.results[pos].long()).unsqueeze(1) == self._squares[:3]).float()
         return TrainBatch(self._planes(self.records[pos]), policy.view(n, POLICY_SIZE), legal.view(n, POLICY_SIZE),
                           self.full_search[pos].float(), wdl, self.values[pos].float(), self.played_on[pos],
-                          self.teacher[pos])
+                          self.teacher[pos], self.material[pos].float())
 
     def _planes(self, records: torch.Tensor) -> torch.Tensor:
         """Input planes ``[B, 20, 8, 8]`` from record bytes ``[B, 99]`` (``encoding.planes_from_positions``)."""

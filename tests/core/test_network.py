@@ -87,9 +87,14 @@ def test_presets_and_names():
     # and its own name, so a resumed old hub says what it holds.
     assert NetConfig().value_head == "fc" and NetConfig().name == "b6c64-se-fc"
     assert NetConfig.from_name("b6c64-fc") == NetConfig()
+    # the material head (training only): a suffix of its own; files written before it lack the field
+    assert NetConfig.from_name("b6c64-mat") == NetConfig(value_head="pool", material_head=True)
+    assert NetConfig.from_name("b6c64-mat").name == "b6c64-se-mat"
+    assert NetConfig.from_name(NetConfig.from_name("b4c32-nose-fc-mat").name).material_head is True
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "medium", "large", "b3c48-nose", "b6c64-fc"])
+@pytest.mark.parametrize("name", ["tiny", "small", "medium", "large", "b3c48-nose", "b6c64-fc", "b6c64-mat",
+                                  "b2c32-fc-mat"])
 def test_parameter_count_is_what_the_net_holds(name):
     cfg = NetConfig.from_name(name)
     assert cfg.parameters == sum(p.numel() for p in build_network(cfg).parameters())
@@ -150,3 +155,21 @@ def test_a_missing_state_dict_and_a_file_too_big_for_any_allowed_net(tmp_path, m
         read_weights(path)
     with pytest.raises(WeightsError, match="cannot be read"):
         read_weights(tmp_path / "missing.pt")
+
+
+def test_a_net_with_the_material_head_plays_as_any_other(tmp_path):
+    """Policy and value are the same tensors with or without the head's output asked for; files load."""
+    from l4demons.network import load_network, save_weights
+
+    cfg = NetConfig.from_name("b2c32-mat")
+    net = build_network(cfg, seed=3).eval()
+    planes = torch.randn(4, 20, 8, 8)
+    with torch.no_grad():
+        policy, value = net(planes)
+        policy2, value2, material = net(planes, material=True)
+    assert torch.equal(policy, policy2) and torch.equal(value, value2) and material.shape == (4,)
+    save_weights(net, cfg, tmp_path / "m.pt")
+    back, back_cfg = load_network(tmp_path / "m.pt")
+    assert back_cfg == cfg
+    with torch.no_grad():
+        assert torch.equal(back(planes)[1], value)

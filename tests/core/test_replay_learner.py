@@ -170,14 +170,15 @@ def test_value_loss_weighs_played_on_positions_by_the_config():
     batch = TrainBatch(planes=planes, policy=policy, legal=legal,
                        policy_weight=torch.tensor([1.0, 0.0]), wdl=torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]),
                        search_value=torch.zeros(2), played_on=torch.tensor([False, True]),
-                       teacher=torch.tensor([False, False]))
+                       teacher=torch.tensor([False, False]), material=torch.zeros(2))
     # both positions were won: row 0's value logits say win (a small loss), row 1's say loss (a large one)
     small, large = math.log(math.exp(2) + 2) - 2, math.log(math.exp(2) + 2)
     for weight in (1.0, 0.25, 0.0):
         cfg = LearnerConfig(played_on_value_weight=weight, value_target_mix=0.0)
         expected_value = (small + weight * large) / (1 + weight)
-        p, v = batch_losses(_FixedNet(), batch, cfg.value_target_mix, cfg.played_on_value_weight)
+        p, v, m = batch_losses(_FixedNet(), batch, cfg.value_target_mix, cfg.played_on_value_weight)
         assert p.item() == pytest.approx(math.log(4), rel=1e-5) and v.item() == pytest.approx(expected_value, rel=1e-5)
+        assert m.item() == 0.0  # no material head
         # the validation loss weighs alike, also when the positions come in separate batches
         halves = [TrainBatch(*(getattr(batch, f.name)[i : i + 1] for f in dataclasses.fields(TrainBatch))) for i in (0, 1)]
         learner = Learner(_FixedNet(), cfg)
@@ -199,3 +200,46 @@ def test_train_steps_calls_back_and_stops(games):
     assert seen == [1, 2, 3] and learner.step == 3 and losses.policy > 0 and losses.value > 0
     with pytest.raises(ValueError, match="no training positions"):
         learner.train_steps(ReplayWindow(), 1, np.random.default_rng(0))
+
+
+def test_the_material_target_looks_ahead_within_its_game_from_the_side_to_move():
+    import chess
+
+    from l4demons.encoding import encode_positions, material_lead
+    from l4demons.replay import material_ahead
+
+    # Black's knight takes a pawn at ply 3, White's knight takes it back at ply 4 (White 2 up from then on).
+    board, boards = chess.Board(), []
+    for uci in ["e2e4", "g8f6", "b1c3", "f6e4", "c3e4", "d7d5", "e4g3", "d5d4"]:
+        boards.append(board.copy())
+        board.push_uci(uci)
+    boards.append(board.copy())  # 9 positions
+    records = encode_positions(boards + boards[:3])  # a second, 3-position game
+    offsets = np.array([0, 9, 12])
+    lead_now = [0, 0, 0, 0, -1, -2, 2, -2, 2]  # side to move's lead at each ply of the first game
+    assert material_lead(records)[:9].tolist() == lead_now
+    # two plies ahead: the same side to move; one ply ahead: the other side's lead, negated
+    assert material_ahead(records, offsets, 2)[:7].tolist() == lead_now[2:9]
+    assert material_ahead(records, offsets, 1)[:8].tolist() == [-x for x in lead_now[1:9]]
+    # past a game's end: its last position (ply 8, White to move, 2 up), seen from each side to move
+    assert material_ahead(records, offsets, 12)[:9].tolist() == [2, -2, 2, -2, 2, -2, 2, -2, 2]
+    assert material_ahead(records, offsets, 12)[9:].tolist() == [0, 0, 0]  # the second game's own last position
+
+
+def test_the_material_head_learns_its_target_on_self_play_rows_only(games):
+    window = ReplayWindow()
+    window.add(ReplayChunk.from_games("a", games))
+    assert np.abs(window.chunks[0].material).max() > 0  # random games trade material
+    net = build_network(NetConfig.from_name("b2c32-mat"), seed=1)
+    learner = Learner(net, LearnerConfig(batch_size=64, lr=3e-3, warmup_steps=1))
+    before = learner.losses([TrainBatch.from_batch(b) for b in window.validation_batches(64, teacher=False)]
+                            or [TrainBatch.from_batch(window.sample(64, np.random.default_rng(1)))])
+    learner.train_steps(window, 60, np.random.default_rng(0))
+    after = learner.losses([TrainBatch.from_batch(window.sample(256, np.random.default_rng(1)))])
+    assert before.material > 0 and after.material < 0.7 * before.material
+    # a teacher's rows carry no material loss; a net without the head has none
+    batch = TrainBatch.from_batch(window.sample(32, np.random.default_rng(2)))
+    batch.teacher = torch.ones(32, dtype=torch.bool)
+    assert batch_losses(net, batch, material=True)[2].item() == 0.0
+    plain = Learner(build_network(NetConfig.from_name("tiny"), seed=1), LearnerConfig(batch_size=16))
+    assert plain.train_steps(window, 2, np.random.default_rng(0)).material == 0.0

@@ -33,13 +33,11 @@ import logging
 import numpy as np
 
 from l4demons.checkpoint import TrainingState
-from l4demons.encoding import POSITION_DTYPE
+from l4demons.encoding import material_lead
 from l4demons.selfplay import SelfPlayConfig
 
 log = logging.getLogger("l4demons.train")
 
-PIECE_VALUES = np.array([1, 3, 3, 5, 9, 0], dtype=np.int64)
-"""Pawn, knight, bishop, rook, queen, king: the values of ``selfplay.PIECE_VALUES``."""
 AGREE = 0.5
 """A search value at least this far on the leader's side counts as agreeing with the lead."""
 MIN_CHECKS = 200.0
@@ -50,15 +48,6 @@ RESIGN_MIN_CHECKS = 10
 """Played-out games that would have resigned, before resigning is trusted."""
 RESIGN_MAX_FALSE = 0.05
 """...and at most this share of them not lost."""
-
-
-def material_lead(records: np.ndarray) -> np.ndarray:
-    """Material of the side to move minus the opponent's, in pawns, of packed positions ``[n]``."""
-    if records.dtype != POSITION_DTYPE:
-        raise ValueError("material_lead takes encoding.POSITION_DTYPE records")
-    bits = np.unpackbits(np.ascontiguousarray(records["pieces"]).view(np.uint8).reshape(len(records), 12, 8), axis=2)
-    counts = bits.sum(axis=2).astype(np.int64)  # [n, 12] pieces per bitboard
-    return counts[:, :6] @ PIECE_VALUES - counts[:, 6:] @ PIECE_VALUES
 
 
 def quiet(lead: np.ndarray, game_offsets: np.ndarray) -> np.ndarray:

@@ -274,14 +274,18 @@ class Trainer:
 
 def loss_columns(prefix: str, losses: Losses | None) -> dict:
     """A metrics row's ``{prefix}_loss``, ``_policy`` and ``_value`` columns."""
-    return {f"{prefix}_loss": losses.total if losses else None, f"{prefix}_policy": losses.policy if losses else None,
-            f"{prefix}_value": losses.value if losses else None}
+    columns = {f"{prefix}_loss": losses.total if losses else None, f"{prefix}_policy": losses.policy if losses else None,
+               f"{prefix}_value": losses.value if losses else None}
+    if losses and losses.material:  # a net with the material head
+        columns[f"{prefix}_material"] = losses.material
+    return columns
 
 
 def _fmt_losses(losses: Losses | None) -> str:
     if losses is None:
         return "n/a"
-    return f"{losses.total:.4f} (policy {losses.policy:.4f}, value {losses.value:.4f})"
+    material = f", material {losses.material:.4f}" if losses.material else ""
+    return f"{losses.total:.4f} (policy {losses.policy:.4f}, value {losses.value:.4f}{material})"
 
 
 def _terminations(games) -> str:
