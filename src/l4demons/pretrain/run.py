@@ -73,7 +73,7 @@ class PretrainConfig:
     teacher: str = "stockfish"
     """UCI engine that labels positions: a path, or stockfish ($L4D_STOCKFISH, else Debian's)."""
     nodes: int = 1000
-    """Teacher nodes per position (about 500 labelled positions a second on 2 cores with Stockfish 15.1)."""
+    """Teacher nodes per position (about 940 labelled positions a second on 2 cores with Stockfish 15.1)."""
     depth: int | None = None
     """Teacher depth per position instead of --nodes."""
     multipv: int = 1
@@ -88,9 +88,10 @@ class PretrainConfig:
     label_share: float = 0.35
     """Share of --minutes spent collecting positions; the rest trains.
 
-    Measured here (2 cores): 517 positions/s labelled at 1000 nodes, 1230
-    samples/s trained (b6c64, batch 256), so 0.35 of 30 minutes labels
-    about 325k positions and trains about 4.4 passes over them.
+    Measured here (2 cores, README's warm-start run): 942 positions/s
+    labelled at 1000 nodes, 1520 samples/s trained (b6c64, batch 256), so
+    0.35 of 30 minutes labels about 594k positions and trains about 3.3
+    passes over them.
     """
     epochs: float = 6.0
     """Passes over the positions when there is no --minutes."""
