@@ -157,12 +157,15 @@ def _short_repr(value: object) -> str:
 
 
 PRESETS = {
-    "tiny": NetConfig(blocks=2, channels=32, value_hidden=64, value_head="pool"),
-    "small": NetConfig(blocks=6, channels=64, value_head="pool"),
-    "medium": NetConfig(blocks=10, channels=128, value_head="pool"),
-    "large": NetConfig(blocks=15, channels=192, value_hidden=256, value_head="pool"),
+    "tiny": NetConfig(blocks=2, channels=32, value_hidden=64, value_head="pool", material_head=True),
+    "small": NetConfig(blocks=6, channels=64, value_head="pool", material_head=True),
+    "medium": NetConfig(blocks=10, channels=128, value_head="pool", material_head=True),
+    "large": NetConfig(blocks=15, channels=192, value_hidden=256, value_head="pool", material_head=True),
 }
-"""Named sizes: ``small`` is the CPU default, ``medium``/``large`` are for GPUs."""
+"""Named sizes: ``small`` is the CPU default, ``medium``/``large`` are for GPUs. All have the material
+head: from random weights, 30 minutes each on one core, b6c64 with it beat b6c64 without by +199 Elo
+[+154, +250] and +151 [+102, +206] in two runs (README, "Arms"); ``bNcM`` without ``-mat`` is the net
+without it."""
 
 
 class SqueezeExcite(nn.Module):

@@ -81,7 +81,9 @@ def test_impossible_sizes_are_refused(name):
 
 def test_presets_and_names():
     assert NetConfig.from_name("b10c128").channels == 128
-    assert NetConfig.from_name("small") == NetConfig(value_head="pool") == NetConfig.from_name("b6c64")
+    assert NetConfig.from_name("small") == NetConfig(value_head="pool", material_head=True) == \
+        NetConfig.from_name("b6c64-mat")
+    assert NetConfig.from_name("b6c64") == NetConfig(value_head="pool")  # without the material head
     assert NetConfig.from_name("b4c32-nose").se is False
     # The first nets' fully connected value head: the dataclass default (old weights files lack the field),
     # and its own name, so a resumed old hub says what it holds.

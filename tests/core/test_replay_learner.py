@@ -241,5 +241,5 @@ def test_the_material_head_learns_its_target_on_self_play_rows_only(games):
     batch = TrainBatch.from_batch(window.sample(32, np.random.default_rng(2)))
     batch.teacher = torch.ones(32, dtype=torch.bool)
     assert batch_losses(net, batch, material=True)[2].item() == 0.0
-    plain = Learner(build_network(NetConfig.from_name("tiny"), seed=1), LearnerConfig(batch_size=16))
+    plain = Learner(build_network(NetConfig.from_name("b2c32"), seed=1), LearnerConfig(batch_size=16))
     assert plain.train_steps(window, 2, np.random.default_rng(0)).material == 0.0

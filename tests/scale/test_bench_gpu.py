@@ -74,9 +74,9 @@ def test_cpu_inference_phase_and_a_failing_phase_print_one_table(gpu, tmp_path, 
     assert gpu.main(["--device", "cpu", "--quick", "--nets", "tiny", "--phases", "inference", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "torch " in printed and "CPUs" in printed and "compiled core" in printed
-    assert "| inference | b2c32-se | eager, batch 16 |" in printed and "1.00x eager" in printed
+    assert "| inference | b2c32-se-mat | eager, batch 16 |" in printed and "1.00x eager" in printed
     raw = json.loads((out / "gpu.json").read_text())
-    assert raw["peaks"]["b2c32-se"]["evals_s"] > 0 and raw["machine"]["device"] == "cpu"
+    assert raw["peaks"]["b2c32-se-mat"]["evals_s"] > 0 and raw["machine"]["device"] == "cpu"
     # A phase that raises leaves its error in its cell and the table still comes out.
     assert gpu.main(["--device", "cpu", "--quick", "--nets", "b0c0x", "--phases", "learner", "--out", str(out)]) == 0
     assert "| learner |  |  | failed |  |  | ValueError: unknown network size" in capsys.readouterr().out

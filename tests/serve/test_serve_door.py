@@ -140,7 +140,7 @@ def test_weights_from_the_hub_then_an_offline_restart_from_its_cache(tmp_path: P
         with serve("--hub", "hf://test/bot", "--file", "model.pt", env=server) as (url, _, _p):
             health = wait_health(url)
             assert (health["state"], health["origin"], health["file"], health["commit"]) == ("ready", "hub", "model.pt", head)
-            assert health["hub"] == "hf://test/bot" and health["device"] == "cpu" and health["net"] == "b2c32-se"
+            assert health["hub"] == "hf://test/bot" and health["device"] == "cpu" and health["net"] == "b2c32-se-mat"
             r = httpx.post(url + "/move", json={"pgn": "1. e4 e5", "timeleft": 3000}, timeout=10)
             assert r.status_code == 200 and "model.pt@" + head[:8] in r.json()["logs"]
         fake.stop()  # the Hub is gone

@@ -47,7 +47,7 @@ def test_health_reports_the_model(client: httpx.Client) -> None:
     r = client.get("/health")
     assert r.status_code == 200
     body = r.json()
-    assert body["state"] == "ready" and body["device"] == "cpu" and body["net"] == "b2c32-se"
+    assert body["state"] == "ready" and body["device"] == "cpu" and body["net"] == "b2c32-se-mat"
     assert {"hub", "file", "commit", "origin", "error", "load_seconds"} <= set(body)
 
 
