@@ -230,9 +230,10 @@ class ChessNet(nn.Module):
         v = self.value_conv(x)
         if self.cfg.value_head == "pool":  # [B, 32, 8, 8] -> [B, 64]: mean and max over the board
             v = torch.cat([v.mean(dim=(2, 3)), v.amax(dim=(2, 3))], dim=1)
-        value = self.value_fc(v.flatten(1))
+        features = v.flatten(1)
+        value = self.value_fc(features)
         if material:
-            return policy, value, self.material_fc(v.flatten(1)).squeeze(1)
+            return policy, value, self.material_fc(features).squeeze(1)
         return policy, value
 
 

@@ -24,6 +24,7 @@ against, and what tools that want numpy use).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 import zlib
@@ -93,14 +94,17 @@ class ReplayChunk:
     handoff_positions: int = 0
     """A teacher chunk: the run's self-play training positions when it joined the window (the teacher
     share decays with those generated since; 0 in chunks written before it was kept)."""
-    material: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
-    """[n] int8: the material head's target (:func:`material_ahead`), derived from the positions, not stored.
-    Meaningless in a teacher chunk, whose positions need not be consecutive plies: the learner skips it there."""
 
     def __post_init__(self) -> None:
         if self.played_on is None:
             self.played_on = np.zeros(len(self.positions), dtype=bool)
-        self.material = material_ahead(self.positions, self.game_offsets)
+
+    @functools.cached_property
+    def material(self) -> np.ndarray:
+        """[n] int8: the material head's target (:func:`material_ahead`), derived from the positions when first
+        trained on, not stored. Meaningless in a teacher chunk, whose positions need not be consecutive plies:
+        the learner skips it there."""
+        return material_ahead(self.positions, self.game_offsets)
 
     @property
     def teacher(self) -> bool:
