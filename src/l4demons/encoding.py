@@ -171,7 +171,21 @@ def encode_positions(boards: list[chess.Board]) -> np.ndarray:
 
 
 PIECE_VALUES = np.array([1, 3, 3, 5, 9, 0], dtype=np.int64)
-"""Pawn, knight, bishop, rook, queen, king: the material count of :func:`material_lead` (``selfplay.PIECE_VALUES``)."""
+"""Pawn, knight, bishop, rook, queen, king: the one material count of the project (records, boards, the grabber)."""
+
+
+def piece_value(piece_type: chess.PieceType) -> int:
+    """Textbook value of a piece type in pawns (a king counts 0)."""
+    return int(PIECE_VALUES[piece_type - 1])
+
+
+def material_balance(board: chess.Board, color: chess.Color = chess.WHITE) -> int:
+    """Material of ``color`` minus the opponent's, in pawns (White's lead by default)."""
+    total = 0
+    for piece_type in range(chess.PAWN, chess.KING):
+        total += piece_value(piece_type) * (chess.popcount(board.pieces_mask(piece_type, color))
+                                            - chess.popcount(board.pieces_mask(piece_type, not color)))
+    return total
 
 
 def material_lead(recs: np.ndarray) -> np.ndarray:

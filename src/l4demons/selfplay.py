@@ -47,15 +47,12 @@ import chess
 import numpy as np
 
 from l4demons import core, endgames
-from l4demons.encoding import POSITION_DTYPE, encode_position
+from l4demons.encoding import POSITION_DTYPE, encode_position, material_balance
 from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, SearchResult
 from l4demons.search.batch import BatchBuffers, LeafSource, run_step
 from l4demons.search.noise import NoiseStream, game_seed
 
 log = logging.getLogger(__name__)
-
-PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9}
-
 
 @dataclasses.dataclass(frozen=True)
 class SelfPlayConfig:
@@ -148,14 +145,6 @@ class GameRecord:
 
     def __len__(self) -> int:
         return len(self.positions)
-
-
-def material_balance(board: chess.Board) -> int:
-    """White's material minus Black's, in pawns."""
-    total = 0
-    for pt, v in PIECE_VALUES.items():
-        total += v * (chess.popcount(board.pieces_mask(pt, chess.WHITE)) - chess.popcount(board.pieces_mask(pt, chess.BLACK)))
-    return total
 
 
 def game_over(board: chess.Board) -> tuple[str, int] | None:

@@ -96,3 +96,15 @@ def test_repetition_plane():
         board.push_uci(uci)
     assert board_to_planes(board)[13].min() == 1
     assert board_to_planes(chess.Board())[13].max() == 0
+
+
+def test_the_board_and_the_record_count_material_alike():
+    from l4demons.encoding import encode_positions, material_balance, material_lead
+
+    boards = [chess.Board("4k3/8/8/8/8/8/8/QR2K3 w - - 0 1"),      # White a queen and a rook up
+              chess.Board("4k3/8/8/8/8/8/8/QR2K3 b - - 0 1"),      # the same, Black to move
+              chess.Board("rnb1kbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBN1 w - - 0 1")]  # Black down a queen
+    assert [material_balance(b) for b in boards] == [14, 14, 4]
+    assert [material_balance(b, chess.BLACK) for b in boards] == [-14, -14, -4]
+    to_move = [material_balance(b, b.turn) for b in boards]
+    assert material_lead(encode_positions(boards)).tolist() == to_move == [14, -14, 4]

@@ -14,7 +14,8 @@ from l4demons import endgames
 from l4demons.encoding import encode_position
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
-from l4demons.selfplay import PIECE_VALUES, SelfPlayConfig, play_games
+from l4demons.encoding import material_balance
+from l4demons.selfplay import SelfPlayConfig, play_games
 
 
 @pytest.mark.parametrize("name", endgames.ENDINGS)
@@ -56,8 +57,7 @@ def test_the_starts_are_won_for_the_side_with_more_material() -> None:
         won = 0
         for board in boards:
             score = engine.analyse(board, chess.engine.Limit(depth=12))["score"].white()
-            material = sum(v * (len(board.pieces(p, chess.WHITE)) - len(board.pieces(p, chess.BLACK)))
-                           for p, v in PIECE_VALUES.items())
+            material = material_balance(board)
             won += (score.score(mate_score=100_000) or 0) * np.sign(material) >= 400
     assert won >= 36, f"only {won} of 40 starts are won for the stronger side"  # a few lose the queen at once
 

@@ -18,7 +18,7 @@ import dataclasses
 import math
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -27,14 +27,10 @@ import chess.engine
 
 from l4demons.elo.engines import stockfish_player
 from l4demons.elo.errors import UnknownPlayerKind
+from l4demons.encoding import material_balance, piece_value
 
 if TYPE_CHECKING:
     from l4demons.bot import Bot
-
-PIECE_VALUES: Mapping[chess.PieceType, int] = {
-    chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0,
-}
-"""Textbook material values the grabber counts with."""
 
 MATE_SCORE = 1000
 """What a mate is worth to the grabber: more than any material."""
@@ -77,13 +73,13 @@ def material_gain(board: chess.Board, move: chess.Move) -> int:
     """Material the mover wins by ``move``: the captured piece plus promotion gain."""
     gain = 0
     if board.is_en_passant(move):
-        gain += PIECE_VALUES[chess.PAWN]
+        gain += piece_value(chess.PAWN)
     else:
         captured = board.piece_type_at(move.to_square)
         if captured is not None:
-            gain += PIECE_VALUES[captured]
+            gain += piece_value(captured)
     if move.promotion is not None:
-        gain += PIECE_VALUES[move.promotion] - PIECE_VALUES[chess.PAWN]
+        gain += piece_value(move.promotion) - piece_value(chess.PAWN)
     return gain
 
 
@@ -129,15 +125,6 @@ class MaterialGrabber:
         pass
 
 
-def material_balance(board: chess.Board, color: chess.Color) -> int:
-    """Material of ``color`` minus the opponent's."""
-    total = 0
-    for piece_type, value in PIECE_VALUES.items():
-        total += value * (
-            chess.popcount(board.pieces_mask(piece_type, color))
-            - chess.popcount(board.pieces_mask(piece_type, not color))
-        )
-    return total
 
 
 class NoisyPlayer:

@@ -46,6 +46,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from l4demons import __version__
+from l4demons.encoding import piece_value
 from l4demons.server.body import BodyError, read_body
 from l4demons.server.model_store import ModelState, ModelStatus, ModelStore
 from l4demons.server.positions import PgnError, PgnLimits, board_from_pgn
@@ -70,7 +71,6 @@ _ANSWER_MS = 2.0
 """Kept back from the search for building and sending the answer."""
 _MEDIA_TYPES = {"js": "text/javascript", "css": "text/css", "svg": "image/svg+xml", "png": "image/png",
                 "ico": "image/x-icon", "txt": "text/plain"}
-_PIECE_VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
 
 
 class Refusal(Exception):
@@ -242,7 +242,7 @@ def _without_network(board: chess.Board) -> tuple[chess.Move, dict[str, float]]:
     """A legal move when no network is there yet: the most valuable capture, else the first legal move."""
     moves = list(board.legal_moves)
     victim = board.piece_type_at
-    move = max(moves, key=lambda m: _PIECE_VALUES.get(victim(m.to_square), 0) if board.is_capture(m) else -1)
+    move = max(moves, key=lambda m: piece_value(victim(m.to_square) or chess.KING) if board.is_capture(m) else -1)
     return move, {move.uci(): 1.0}
 
 
