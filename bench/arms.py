@@ -48,11 +48,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from learning import probe_table  # noqa: E402  (bench/learning.py: the same probe rows)
 
-from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, read_metrics  # noqa: E402
+from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics  # noqa: E402
 from l4demons.elo import PlayerSpec, apply_tc  # noqa: E402
 from l4demons.elo.h2h import format_head_to_head, head_to_head  # noqa: E402
 from l4demons.elo.match import play_match  # noqa: E402
@@ -135,11 +137,20 @@ def _revision(checkout: Path) -> str:
 
 
 def final_net(arm_dir: Path, newest: bool = False) -> Path:
-    """The arm's model_best.pt (its model.pt if none, or if ``newest``) as ``<arm>.pt``: the name names the player."""
+    """The arm's model_best.pt (its newest net if none, or if ``newest``) as ``<arm>.pt``: the name names the player.
+
+    The newest net is the one the arm last played: ``model.pt``, or with
+    ``--ema-steps`` the average of recent weights that its learner state
+    holds (``model.pt`` keeps the raw weights training goes on from)."""
     hub = LocalHub(arm_dir / "hub")
     path = arm_dir / f"{arm_dir.name}.pt"
     best = None if newest else hub.download(BEST_FILE)
     path.write_bytes((best or hub.download(MODEL_FILE)).read_bytes())
+    if best is None:
+        average = (TrainingState.load(hub.download(STATE_FILE)).learner or {}).get("ema")
+        if average is not None:
+            weights = torch.load(path, map_location="cpu", weights_only=True)
+            torch.save({**weights, "state_dict": average}, path)
     return path
 
 

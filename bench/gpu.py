@@ -15,8 +15,9 @@ so a run cut short still leaves what it measured:
 1. **inference**: evaluations/s of every :mod:`l4demons.inference` backend
    for the device (eager, channels-last, bf16, CUDA graphs, CUDA graphs
    under bf16; ``torch.compile`` with ``--compile``) at batches 256 to 4096,
-   for the default net and b10c128, as ``bench/inference.py`` measures them
-   (median of interleaved slices; its ``build_one`` and ``measure``). A
+   for the default net and ``medium`` (b10c128 with the material head), as
+   ``bench/inference.py`` measures them (median of interleaved slices; its
+   ``build_one`` and ``measure``). A
    backend hands back every policy logit on the CPU, so large batches pay
    for copying ``[B, 4672]`` floats to the host.
 2. **self-play**: ``bench/selfplay.py``'s ``self_play`` (one process, the
@@ -107,7 +108,7 @@ PHASES = ("inference", "selfplay", "learner", "training")
 class Plan:
     """Sizes and time budgets of one run; :data:`QUICK` is the CPU smoke run's."""
 
-    nets: tuple[str, ...] = ("small", "b10c128")
+    nets: tuple[str, ...] = ("small", "medium")
     """The default net (``l4demons train``'s for a new hub) and a larger one."""
     batches: tuple[int, ...] = (256, 1024, 2048, 4096)
     """Pure-inference batch sizes."""
@@ -571,7 +572,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--minutes", type=float, default=None, help="training budget (default 3; 0.3 with --quick)")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds for the whole run (default 450; 180 with --quick)")
-    ap.add_argument("--nets", default=None, help="comma-separated network sizes (default small,b10c128; "
+    ap.add_argument("--nets", default=None, help="comma-separated network sizes (default small,medium; "
                                                  "tiny,small with --quick)")
     ap.add_argument("--phases", default=",".join(PHASES), help=f"which phases, comma-separated ({','.join(PHASES)})")
     ap.add_argument("--compile", action="store_true", help="measure the torch.compile backend too (minutes on a GPU)")

@@ -27,7 +27,7 @@ def test_quick_plan_is_small_and_flags_override_it(gpu):
     assert args.device == "cpu" and plan.nets == ("tiny",) and plan.minutes == 0.1
     assert max(plan.batches) <= 64 and plan.total_s < gpu.Plan().total_s
     full = gpu.make_plan(gpu.parse_args([]))
-    assert full.nets == ("small", "b10c128") and 4096 in full.batches and 1024 in full.concurrent
+    assert full.nets == ("small", "medium") and 4096 in full.batches and 1024 in full.concurrent
     with pytest.raises(SystemExit):
         gpu.parse_args(["--phases", "inference,nonsense"])
 

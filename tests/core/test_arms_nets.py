@@ -1,0 +1,41 @@
+"""``bench/arms.py`` plays each arm's newest *played* net: with ``--ema-steps`` the average, not ``model.pt``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from l4demons.checkpoint import TrainingState
+from l4demons.hub.local import LocalHub
+from l4demons.network import NetConfig, build_network, read_weights, save_weights
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = NetConfig.from_name("tiny")
+
+
+def arms():
+    spec = importlib.util.spec_from_file_location("arms_bench", ROOT / "bench" / "arms.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def arm(tmp_path: Path, name: str, average: dict | None) -> Path:
+    raw, state = tmp_path / "model.pt", tmp_path / "state.pt"
+    save_weights(build_network(TINY, seed=1), TINY, raw)
+    TrainingState(cycle=3, learner={"step": 9, **({"ema": average} if average is not None else {})}).save(state)
+    LocalHub(tmp_path / name / "hub").commit({"model.pt": raw, "training_state.pt": state}, "cycle 3", parent=None)
+    return tmp_path / name
+
+
+def test_the_newest_net_is_the_average_when_the_arm_keeps_one(tmp_path: Path) -> None:
+    average = build_network(TINY, seed=2).state_dict()
+    bench = arms()
+    played = read_weights(bench.final_net(arm(tmp_path, "ema", average), newest=True))[1]
+    assert all(torch.equal(v, average[k]) for k, v in played.items())
+    raw = build_network(TINY, seed=1).state_dict()
+    plain = read_weights(bench.final_net(arm(tmp_path, "base", None), newest=True))[1]
+    assert all(torch.equal(v, raw[k]) for k, v in plain.items())
+    assert not all(torch.equal(v, average[k]) for k, v in plain.items())
