@@ -54,7 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from learning import probe_table  # noqa: E402  (bench/learning.py: the same probe rows)
 
-from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics  # noqa: E402
+from l4demons.checkpoint import (BEST_FILE, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, load_optimizer_parts,  # noqa: E402
+                                 read_metrics)
 from l4demons.elo import PlayerSpec, apply_tc  # noqa: E402
 from l4demons.elo.h2h import format_head_to_head, head_to_head  # noqa: E402
 from l4demons.elo.match import play_match  # noqa: E402
@@ -140,14 +141,15 @@ def final_net(arm_dir: Path, newest: bool = False) -> Path:
     """The arm's model_best.pt (its newest net if none, or if ``newest``) as ``<arm>.pt``: the name names the player.
 
     The newest net is the one the arm last played: ``model.pt``, or with
-    ``--ema-steps`` the average of recent weights that its learner state
+    ``--ema-steps`` the average of recent weights that ``optimizer.pt``
     holds (``model.pt`` keeps the raw weights training goes on from)."""
     hub = LocalHub(arm_dir / "hub")
     path = arm_dir / f"{arm_dir.name}.pt"
     best = None if newest else hub.download(BEST_FILE)
     path.write_bytes((best or hub.download(MODEL_FILE)).read_bytes())
     if best is None:
-        average = (TrainingState.load(hub.download(STATE_FILE)).learner or {}).get("ema")
+        heavy = hub.download(OPTIMIZER_FILE)
+        average = load_optimizer_parts(heavy).get("ema") if heavy is not None else None
         if average is not None:
             weights = torch.load(path, map_location="cpu", weights_only=True)
             torch.save({**weights, "state_dict": average}, path)
@@ -167,8 +169,8 @@ def main() -> None:
     ap.add_argument("--from-hub", type=Path, default=None, metavar="HUB",
                     help="a local hub every arm starts from a copy of (default: empty hubs)")
     ap.add_argument("--newest", action="store_true",
-                    help="play every arm's newest net (model.pt), not its model_best.pt: from a warm start the gate "
-                         "may keep the shared starting net in every arm")
+                    help="play the net every arm last played (model.pt, or its average with --ema-steps), not its "
+                         "model_best.pt: from a warm start the gate may keep the shared starting net in every arm")
     ap.add_argument("--pretrain", action="store_true",
                     help="every arm is a warm start: l4demons pretrain --teacher stockfish --minutes M and its flags")
     ap.add_argument("--stockfish-games", type=int, default=0,
@@ -199,7 +201,7 @@ def main() -> None:
     openings = load_openings(count=max(1, args.material_games // 2), seed=21)
     kind = "warm starts" if args.pretrain else f"{workers} self-play worker(s) each"
     print(f"\narms: {args.minutes:g} minutes each, at once, {kind}; "
-          f"{'newest nets (model.pt)' if args.newest else 'model_best.pt'}; games at {args.tc}\n")
+          f"{'newest played nets (model.pt, or its average with --ema-steps)' if args.newest else 'model_best.pt'}; games at {args.tc}\n")
     stockfish = PlayerSpec.stockfish(elo=1350, time=0.1)
     if args.pretrain:
         print("| arm | flags | positions | steps | validation loss | vs material grabber (W/D/L, score) "

@@ -96,13 +96,19 @@ class TrainingState:
         return cls(**{k: v for k, v in blob.items() if k in names})
 
 
-def save_optimizer(state: dict, path: str | os.PathLike) -> None:
-    """Write an optimizer's ``state_dict()`` as ``optimizer.pt`` (atomically)."""
-    atomic_torch_save({"format": OPTIMIZER_FORMAT, "optimizer": state}, path)
+HEAVY_LEARNER_STATE = ("optimizer", "ema")
+"""The parts of ``Learner.state_dict()`` as large as the weights: ``optimizer.pt`` holds them, not the
+training state, so the hub's history does not keep a copy of each for every cycle."""
 
 
-def load_optimizer(path: str | os.PathLike) -> dict:
-    """The optimizer ``state_dict()`` of an ``optimizer.pt``.
+def save_optimizer(parts: dict, path: str | os.PathLike) -> None:
+    """Write the learner's heavy state as ``optimizer.pt`` (atomically): the optimizer's ``state_dict()``
+    under ``"optimizer"`` and, when the learner keeps one, the average of recent weights under ``"ema"``."""
+    atomic_torch_save({"format": OPTIMIZER_FORMAT, **parts}, path)
+
+
+def load_optimizer_parts(path: str | os.PathLike) -> dict:
+    """The heavy learner state of an ``optimizer.pt`` (:data:`HEAVY_LEARNER_STATE` keys it holds).
 
     :raises StateError: the file does not load, or is not an optimizer state.
     """
@@ -110,9 +116,14 @@ def load_optimizer(path: str | os.PathLike) -> dict:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
         raise StateError(f"{path} is not a loadable optimizer state ({type(e).__name__})") from e
-    if not isinstance(blob, dict) or blob.get("format") != OPTIMIZER_FORMAT:
+    if not isinstance(blob, dict) or blob.get("format") != OPTIMIZER_FORMAT or "optimizer" not in blob:
         raise StateError(f"{path} is not an L4Demons optimizer state")
-    return blob["optimizer"]
+    return {k: blob[k] for k in HEAVY_LEARNER_STATE if k in blob}
+
+
+def load_optimizer(path: str | os.PathLike) -> dict:
+    """The optimizer ``state_dict()`` of an ``optimizer.pt`` (:func:`load_optimizer_parts`)."""
+    return load_optimizer_parts(path)["optimizer"]
 
 
 def is_replay_file(name: str) -> bool:

@@ -18,12 +18,12 @@ teacher's labelled positions (``replay.py``'s teacher chunks), a share that
 halves every ``teacher_halflife`` self-play training positions; their value
 target is the teacher's own value, self-play rows keep the game-result mix.
 
-With ``ema_steps`` the learner also keeps an exponential moving average of
-the weights over about that many recent steps (KataGo plays and exports
-averaged weights; Polyak averaging): :meth:`Learner.played_state_dict` is
-what self-play, the measurer and ``model_best.pt`` use, while training
-continues from the raw weights (``model.pt``). The average is part of the
-learner's state.
+With ``ema_steps`` (off by default) the learner also keeps an exponential
+moving average of the weights over about that many recent steps (KataGo
+plays and exports averaged weights; Polyak averaging):
+:meth:`Learner.played_state_dict` is what self-play, the measurer and
+``model_best.pt`` use, while training continues from the raw weights
+(``model.pt``). The average is part of the learner's state.
 
 Under DistributedDataParallel each rank samples its own batch from its own
 RNG stream; gradients are averaged, so the effective batch is
@@ -114,6 +114,9 @@ class LearnerConfig:
     An exponential moving average (decay 1 - 1/N, warmed up over the first
     steps): self-play, the Elo games, the gate and model_best.pt use it,
     while training goes on from the raw weights, which model.pt keeps.
+    Off until games agree: from random weights, 100 steps beat the raw
+    weights by +114 Elo [+68, +164] in 30 minutes and lost by -24 [-67, +18]
+    in 20 (README, Arms).
     """
 
     def __post_init__(self) -> None:

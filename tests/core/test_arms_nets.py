@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from l4demons.checkpoint import TrainingState
+from l4demons.checkpoint import save_optimizer
 from l4demons.hub.local import LocalHub
 from l4demons.network import NetConfig, build_network, read_weights, save_weights
 
@@ -23,10 +23,10 @@ def arms():
 
 
 def arm(tmp_path: Path, name: str, average: dict | None) -> Path:
-    raw, state = tmp_path / "model.pt", tmp_path / "state.pt"
+    raw, heavy = tmp_path / "model.pt", tmp_path / "optimizer.pt"
     save_weights(build_network(TINY, seed=1), TINY, raw)
-    TrainingState(cycle=3, learner={"step": 9, **({"ema": average} if average is not None else {})}).save(state)
-    LocalHub(tmp_path / name / "hub").commit({"model.pt": raw, "training_state.pt": state}, "cycle 3", parent=None)
+    save_optimizer({"optimizer": {}, **({"ema": average} if average is not None else {})}, heavy)
+    LocalHub(tmp_path / name / "hub").commit({"model.pt": raw, "optimizer.pt": heavy}, "cycle 3", parent=None)
     return tmp_path / name
 
 

@@ -58,7 +58,7 @@ def tiny_config(cycles: int, max_repo_gb: float) -> TrainConfig:
     return TrainConfig(cycles=cycles, games=1, cycle_seconds=0, steps=1, net="tiny", workers=1, elo_seconds=0, device="cpu",
                        commit_interval=0, max_repo_gb=max_repo_gb,
                        selfplay=SelfPlayConfig(simulations=2, fast_simulations=2, max_plies=16, concurrent_games=1),
-                       learner=LearnerConfig(batch_size=16))
+                       learner=LearnerConfig(batch_size=16, ema_steps=4))  # the heavier case: bests are averages
 
 
 def test_many_cycles_stay_under_max_repo_gb_and_every_model_downloads(tmp_path, monkeypatch):
@@ -67,9 +67,10 @@ def test_many_cycles_stay_under_max_repo_gb_and_every_model_downloads(tmp_path, 
     probe = tmp_path / "probe.pt"
     save_weights(build_network(NetConfig.from_name("tiny")), NetConfig.from_name("tiny"), probe)
     model = probe.stat().st_size
-    # Room for every model.pt of history, the head's optimizer state, and the small files' history (metrics,
-    # model card); every cycle's optimizer state (twice the weights) would take about three times that.
-    limit = int(1.5 * (cycles + 1) * model) + 4_000_000
+    # Room for every model.pt and model_best.pt of history (with --ema-steps a new best is the average of
+    # recent weights, a file of its own), the head's optimizer state, and the small files' history (metrics,
+    # model card); every cycle's optimizer state (moments and average: three times the weights) would not fit.
+    limit = int(1.5 * (2 * cycles + 1) * model) + 4_000_000
     with FakeHub(lfs=True, page_size=50) as fake:
         hub = HFHub(URI, token="hf_write", endpoint=fake.endpoint, cache_dir=tmp_path / "hf-cache", retries=2,
                     retry_delay=0.01, retry_budget=2)

@@ -12,7 +12,8 @@ import sys
 import pytest
 import torch
 
-from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics
+from l4demons.checkpoint import (BEST_FILE, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TrainingState,
+                                 load_optimizer_parts, read_metrics)
 from l4demons.hub.local import LocalHub
 from l4demons.lifecycle import INITIAL_MESSAGE, TrainConfig, Trainer
 from l4demons.network import load_network
@@ -219,6 +220,9 @@ def test_with_weight_averaging_the_best_is_the_average_and_model_pt_the_raw_weig
     resumed.run()
     again = resumed.run_state.learner.played_state_dict()
     assert all(torch.equal(again[k], played[k]) for k in played)  # the average is part of the commit
+    # ...in optimizer.pt, beside the optimizer's moments: the light training state stays light
+    assert "ema" not in TrainingState.load(hub.download(STATE_FILE)).learner
+    assert "ema" in load_optimizer_parts(hub.download(OPTIMIZER_FILE))
 
 
 def test_a_resume_keeps_a_window_that_grew_past_its_minimum(tmp_path, hub_dir):

@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from l4demons.checkpoint import (BEST_FILE, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, REPLAY_DIR, STATE_FILE,
-                                 TrainingState, is_replay_file, read_metrics, replay_file, save_optimizer,
+from l4demons.checkpoint import (BEST_FILE, HEAVY_LEARNER_STATE, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, REPLAY_DIR,
+                                 STATE_FILE, TrainingState, is_replay_file, read_metrics, replay_file, save_optimizer,
                                  write_metrics)
 from l4demons.hub import CommitInfo, HubAuthError, HubConflict, HubError, HubNotFound, HubUnavailable
 from l4demons.hub.pacing import DEFAULT_HF_INTERVAL, CommitPacer
@@ -111,9 +111,9 @@ class Committer:
         files = {MODEL_FILE: d / MODEL_FILE, STATE_FILE: d / STATE_FILE, METRICS_FILE: d / METRICS_FILE,
                  OPTIMIZER_FILE: d / OPTIMIZER_FILE}
         save_weights(self.run.net, self.run.net_cfg, files[MODEL_FILE])
-        light = {k: v for k, v in st.learner.items() if k != "optimizer"}
+        light = {k: v for k, v in st.learner.items() if k not in HEAVY_LEARNER_STATE}
         dataclasses.replace(st, learner=light).save(files[STATE_FILE])
-        save_optimizer(st.learner["optimizer"], files[OPTIMIZER_FILE])
+        save_optimizer({k: v for k, v in st.learner.items() if k in HEAVY_LEARNER_STATE}, files[OPTIMIZER_FILE])
         write_metrics(self.run.metrics, files[METRICS_FILE])
         if best is not None:
             shutil.copyfile(best, d / BEST_FILE)

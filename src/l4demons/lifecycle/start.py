@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from l4demons.checkpoint import (METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, REPLAY_DIR, STATE_FILE, StateError,
-                                 TrainingState, load_optimizer, read_metrics, replay_file)
+                                 TrainingState, load_optimizer_parts, read_metrics, replay_file)
 from l4demons.hub import CorruptFile, HubConflict, HubError, HubNotFound, HubUnavailable
 from l4demons.lifecycle.budgets import window_size
 from l4demons.lifecycle.config import config_record
@@ -171,10 +171,11 @@ def _load_checkpoint(run: RunState, model: Path | None, state: Path | None, metr
 
 
 def _load_learner(run: RunState, learner: dict, optimizer: Path | None) -> None:
-    """Scheduler and step from the training state; the optimizer from it (older commits) or ``optimizer.pt``."""
+    """Scheduler and step from the training state; the optimizer and the average of recent weights from it
+    (older commits) or ``optimizer.pt``."""
     if "optimizer" not in learner and optimizer is not None:
         try:
-            learner["optimizer"] = load_optimizer(optimizer)
+            learner.update(load_optimizer_parts(optimizer))
         except StateError as e:
             log.warning("[ML] the optimizer state is unusable (%s)", e)
     if "optimizer" in learner:

@@ -153,7 +153,8 @@ class WarmStart:
 
     def __init__(self, pcfg: PretrainConfig, pgn_paths: list[str] | None, hub=None, hub_uri: str | None = None,
                  stop=None) -> None:
-        learner = LearnerConfig(batch_size=pcfg.batch_size, lr=pcfg.lr)  # teacher rows: value all from the labels
+        # teacher rows: value all from the labels; the warm start's net is its raw weights (measured so)
+        learner = LearnerConfig(batch_size=pcfg.batch_size, lr=pcfg.lr, ema_steps=0)
         cfg = TrainConfig(hub=hub_uri, net=pcfg.net, seed=pcfg.seed, elo_seconds=pcfg.elo_seconds, gate_games=0,
                           learner=learner, workers=pcfg.workers)
         self.run_state = RunState.open(cfg, hub, stop)
