@@ -146,13 +146,13 @@ def final_net(arm_dir: Path, newest: bool = False) -> Path:
     hub = LocalHub(arm_dir / "hub")
     path = arm_dir / f"{arm_dir.name}.pt"
     best = None if newest else hub.download(BEST_FILE)
-    path.write_bytes((best or hub.download(MODEL_FILE)).read_bytes())
-    if best is None:
-        heavy = hub.download(OPTIMIZER_FILE)
-        average = load_optimizer_parts(heavy).get("ema") if heavy is not None else None
-        if average is not None:
-            weights = torch.load(path, map_location="cpu", weights_only=True)
-            torch.save({**weights, "state_dict": average}, path)
+    heavy = None if best is not None else hub.download(OPTIMIZER_FILE)
+    average = load_optimizer_parts(heavy).get("ema") if heavy is not None else None
+    if average is None:
+        path.write_bytes((best or hub.download(MODEL_FILE)).read_bytes())
+    else:  # model.pt's config with the average's weights
+        torch.save({**torch.load(hub.download(MODEL_FILE), map_location="cpu", weights_only=True),
+                    "state_dict": average}, path)
     return path
 
 
@@ -200,8 +200,8 @@ def main() -> None:
     nets = {name: final_net(out / name, args.newest) for name, _ in args.arm}
     openings = load_openings(count=max(1, args.material_games // 2), seed=21)
     kind = "warm starts" if args.pretrain else f"{workers} self-play worker(s) each"
-    print(f"\narms: {args.minutes:g} minutes each, at once, {kind}; "
-          f"{'newest played nets (model.pt, or its average with --ema-steps)' if args.newest else 'model_best.pt'}; games at {args.tc}\n")
+    played = "newest played nets (model.pt, or its average with --ema-steps)" if args.newest else "model_best.pt"
+    print(f"\narms: {args.minutes:g} minutes each, at once, {kind}; {played}; games at {args.tc}\n")
     stockfish = PlayerSpec.stockfish(elo=1350, time=0.1)
     if args.pretrain:
         print("| arm | flags | positions | steps | validation loss | vs material grabber (W/D/L, score) "

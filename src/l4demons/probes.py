@@ -31,9 +31,9 @@ import chess
 import numpy as np
 import torch
 
-from l4demons.encoding import POSITION_DTYPE, encode_position, encode_positions, legal_moves_and_indices, planes_from_positions
+from l4demons.encoding import (POSITION_DTYPE, encode_position, encode_positions, legal_moves_and_indices, material_balance,
+                               planes_from_positions)
 from l4demons.replay import ReplayChunk
-from l4demons.encoding import material_balance
 
 START = chess.STARTING_FEN
 MISSING = {"queen": "d", "rook": "a", "knight": "b"}

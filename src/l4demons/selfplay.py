@@ -54,6 +54,7 @@ from l4demons.search.noise import NoiseStream, game_seed
 
 log = logging.getLogger(__name__)
 
+
 @dataclasses.dataclass(frozen=True)
 class SelfPlayConfig:
     simulations: int = 32

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from l4demons import endgames
-from l4demons.encoding import encode_position
+from l4demons.encoding import encode_position, material_balance
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
-from l4demons.encoding import material_balance
 from l4demons.selfplay import SelfPlayConfig, play_games
 
 

@@ -40,7 +40,7 @@ def test_train_twice_history_and_rollback(fake, tmp_path, monkeypatch, capsys):
     # Cycle 1 has the first validation loss, the best ever: model_best.pt in the same commit, said in the description.
     assert BEST_FILE in commits[2].files and commits[2].description.startswith("Best model - cycle 1, loss=")
     assert "\n" not in commits[2].title
-    for before, c in zip(commits[1:], commits[2:]):  # a new best is the played net: the average, not model.pt
+    for before, c in zip(commits[1:], commits[2:]):  # a new best is the played net (the average with --ema-steps)
         assert (c.description.startswith("Best model - cycle ")) == (c.files.get(BEST_FILE) != before.files.get(BEST_FILE))
     state = load_files(fake, head, tmp_path)
     assert state.cycle == 4 and state.learner["step"] == 12 and state.games == 24

@@ -47,11 +47,10 @@ def test_a_stronger_net_offered_becomes_the_best_by_its_own_weights(tmp_path, ma
     """The measurer rates the net, then gates it against the best; the promotion it applies commits the
     tested net's weights (a file of that cycle), and later training does not change them. The next gate
     plays the new best at once, before the trainer has committed it."""
+    from l4demons.learner import LearnerConfig
     from l4demons.network import NetConfig, build_network, save_weights
 
     cfg = NetConfig(blocks=2, channels=32, value_hidden=64, value_head="pool")
-    from l4demons.learner import LearnerConfig
-
     run = RunState.open(TrainConfig(elo_nodes=16, elo_games=2, elo_seconds=600.0, gate_games=40, device="cpu",
                                     learner=LearnerConfig(ema_steps=0)),  # the net offered is the net loaded here
                         LocalHub(tmp_path / "hub"))

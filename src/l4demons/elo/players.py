@@ -125,8 +125,6 @@ class MaterialGrabber:
         pass
 
 
-
-
 class NoisyPlayer:
     """Plays a uniformly random move with probability ``rate``, else ``inner``'s.
 
