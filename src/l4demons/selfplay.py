@@ -32,6 +32,9 @@ from its own :class:`~l4demons.search.noise.NoiseStream`).
   (:mod:`l4demons.endgames`): no material rule and no resignation (a
   would-be resignation is recorded as in a played-out game), so its label
   is the real outcome; ``GameRecord.played_on`` counts its cheap plies.
+- Starts other than the opening (:func:`game_starts`): a share of games
+  from simple won endings (:mod:`l4demons.endgames`) and a share from the
+  opening a piece short (:mod:`l4demons.odds`, played by the usual rules).
 
 A finished game is a :class:`GameRecord` of compact arrays: about 100 bytes
 per position plus the sparse policy.
@@ -46,7 +49,7 @@ from typing import Callable
 import chess
 import numpy as np
 
-from l4demons import core, endgames
+from l4demons import core, endgames, odds
 from l4demons.encoding import POSITION_DTYPE, encode_position, material_balance
 from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, SearchResult
 from l4demons.search.batch import BatchBuffers, LeafSource, run_step
@@ -90,6 +93,10 @@ class SelfPlayConfig:
     endgame_share: float = 0.0
     """Share of games that start from a simple won ending (KQvK, KRvK, KBBvK...) and play to mate or a rule of
     chess: no material rule, no resignation (l4demons.endgames)."""
+    odds_share: float = 0.0
+    """Share of games that start from the initial position a piece short (a queen, rook, bishop or knight of
+    either side) and play by the usual rules, so that the value of material in the opening is in the data
+    (l4demons.odds)."""
     sample_plies: int = 300
     """Moves before this ply are sampled (the search's Gumbel noise picks among good moves), later ones are the
     search's best (--max-plies or more: every move sampled; 30 measured even with that in 220 games, README)."""
@@ -110,6 +117,8 @@ class SelfPlayConfig:
             raise ValueError("concurrent_games must be at least 1")
         if not 0.0 <= self.endgame_share <= 1.0:
             raise ValueError("endgame_share must be in [0, 1]")
+        if not 0.0 <= self.odds_share <= 1.0:
+            raise ValueError("odds_share must be in [0, 1]")
         if self.sample_plies < 0:
             raise ValueError("sample_plies must be 0 or more")
         if self.play_on_simulations == 1 or self.play_on_simulations < 0:
@@ -167,13 +176,14 @@ class _Game:
     """A game in flight: the board, what was recorded so far, adjudication state."""
 
     def __init__(self, cfg: SelfPlayConfig, rng: np.random.Generator | NoiseStream,
-                 start: chess.Board | None = None) -> None:
+                 start: chess.Board | None = None, ending: bool = True) -> None:
         self.cfg = cfg
         self.rng = rng
         """This game's random numbers (resignation playthrough, playout cap, Gumbels)."""
         self.board = start.copy(stack=False) if start is not None else chess.Board()
-        self.from_ending = start is not None
-        """Started from an ending (l4demons.endgames): played to a rule of chess, never resigned or scored by material."""
+        self.from_ending = start is not None and ending
+        """Started from an ending (l4demons.endgames): played to a rule of chess, never resigned or scored by material.
+        Any other start (l4demons.odds) plays by the rules of a game from the opening."""
         self.positions: list[np.ndarray] = []
         self.policies: list[tuple[np.ndarray, np.ndarray]] = []
         self.full: list[bool] = []
@@ -298,10 +308,10 @@ def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, see
         sims = cfg.play_on_simulations if game.decided else cfg.simulations if game.full_now else cfg.fast_simulations
         game.search = GumbelSearch(game.board, gcfg if game.board.ply() < cfg.sample_plies else greedy, game.rng, sims)
 
-    ending_starts = endgames.starts(n_games, cfg.endgame_share, seed)
+    given = game_starts(n_games, cfg, seed)
     while (started < n_games or active) and not should_stop():
         while started < n_games and len(active) < cfg.concurrent_games:
-            game = _Game(cfg, NoiseStream(game_seed(seed, started)), ending_starts.get(started))
+            game = _Game(cfg, NoiseStream(game_seed(seed, started)), *given.get(started, (None, True)))
             next_search(game)
             active.append(game)
             started += 1
@@ -336,8 +346,18 @@ _CORE_FIELDS = (
     "draw_min_ply", "draw_plies", "concurrent_games", "sample_plies", "play_on_simulations",
 )
 """The SelfPlayConfig fields the core implements (a test checks that with _SHARED_FIELDS this is all of them)."""
-_SHARED_FIELDS = ("endgame_share",)
-"""The SelfPlayConfig fields applied here in Python for both implementations (which games start from endings)."""
+_SHARED_FIELDS = ("endgame_share", "odds_share")
+"""The SelfPlayConfig fields applied here in Python for both implementations (which games start where)."""
+
+
+def game_starts(n_games: int, cfg: SelfPlayConfig, seed: int) -> dict[int, tuple[chess.Board, bool]]:
+    """Game number -> (its start, whether it is an ending) for the games that do not start from the opening.
+
+    A game drawn for both an odds start and an ending starts from the ending.
+    """
+    given = {i: (board, False) for i, board in odds.starts(n_games, cfg.odds_share, seed).items()}
+    given.update({i: (board, True) for i, board in endgames.starts(n_games, cfg.endgame_share, seed).items()})
+    return given
 
 
 class _CompiledGames:
@@ -351,8 +371,8 @@ class _CompiledGames:
         g = GumbelConfig()
         params.gumbel = c.GumbelParams(cfg.max_considered, g.c_visit, g.c_scale, g.gumbel_scale)
         self.games = c.SelfPlay(params, n_games, seed)
-        for index, board in endgames.starts(n_games, cfg.endgame_share, seed).items():
-            self.games.set_start(index, core.position(board))
+        for index, (board, ending) in game_starts(n_games, cfg, seed).items():
+            self.games.set_start(index, core.position(board), ending)
 
     def collect(self, buffers: BatchBuffers) -> None:
         buffers.reserve(self.games.max_rows, self.games.max_flats)

@@ -30,6 +30,9 @@ CONFIGS = {
     "endgames": SelfPlayConfig(simulations=8, fast_simulations=4, max_plies=60, endgame_share=0.5, material_win=3,
                                material_win_plies=2, resign_threshold=0.5, resign_moves=1, resign_playthrough=0.0,
                                concurrent_games=4, sample_plies=10),
+    # every game a piece short from the first ply: the material rule ends them as it ends a game from the opening
+    "odds": SelfPlayConfig(simulations=8, fast_simulations=4, max_plies=60, odds_share=1.0, material_win=3,
+                           material_win_plies=2, play_on_simulations=0, concurrent_games=4),
     # the material rule decides games early; they play on with 2-simulation searches, the side behind would resign
     # (resign_threshold 0: about half the time with a random net) but may not, and the length cap scores the rest
     "play-on": SelfPlayConfig(simulations=8, fast_simulations=4, full_search_prob=0.5, max_plies=120, material_win=2,
@@ -72,7 +75,7 @@ def test_compiled_self_play_plays_the_reference_games(name: str) -> None:
         ends = {g.termination for g in games[True]} | {"played out" for g in games[True] if g.would_resign}
         ends |= {"played on" for g in games[True] if g.played_on}
         wanted = {"resign": {"resign", "played out"}, "draw-adjudication": {"adjudicated_draw"},
-                  "material": {"material"}, "play-on": {"played on", "played out", "checkmate"}}.get(name, set())
+                  "material": {"material"}, "odds": {"material"}, "play-on": {"played on", "played out", "checkmate"}}.get(name, set())
         assert wanted <= ends, ends
         if name == "play-on":
             assert "material" not in ends and all(g.played_on < len(g) for g in games[True]), ends

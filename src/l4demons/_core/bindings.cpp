@@ -303,8 +303,9 @@ PYBIND11_MODULE(_core, m) {
                  sp.deliver(in);
              })
         .def("take_finished", &finished_games)
-        .def("set_start", [](SelfPlay& sp, int index, const Position& p) { sp.set_start(index, p.board); },
-             py::arg("index"), py::arg("position"))
+        .def("set_start",
+             [](SelfPlay& sp, int index, const Position& p, bool ending) { sp.set_start(index, p.board, ending); },
+             py::arg("index"), py::arg("position"), py::arg("ending") = true)
         .def_property_readonly("finished", &SelfPlay::finished)
         .def_property_readonly("started", &SelfPlay::started)
         .def_property_readonly("in_flight", &SelfPlay::in_flight)

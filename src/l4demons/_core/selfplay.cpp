@@ -130,9 +130,10 @@ int SelfPlay::collect(BatchOut& out) {
         g->noise = SplitMix64(game_seed(seed_, uint64_t(started_)));
         g->may_resign = g->noise.uniform() >= params_.resign_playthrough;
         const auto start = starts_.find(started_);
-        g->from_ending = start != starts_.end();
+        const bool given = start != starts_.end();
+        g->from_ending = given && start->second.second;
         if (g->from_ending) g->may_resign = false;
-        g->board = g->from_ending ? start->second : Board::start();
+        g->board = given ? start->second.first : Board::start();
         g->keys.push_back(g->board.key);
         next_search(*g);
         active_.push_back(std::move(g));

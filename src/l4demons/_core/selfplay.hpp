@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "gumbel.hpp"
@@ -64,9 +65,10 @@ class SelfPlay {
     int collect(BatchOut& out);
     void deliver(BatchIn& in);
     std::vector<FinishedGame> take_finished();
-    // Game number `index` starts from `board` (an ending: played to a rule of chess, no material rule, no
-    // resignation) instead of the opening; call before that game starts.
-    void set_start(int index, const Board& board) { starts_[index] = board; }
+    // Game number `index` starts from `board` instead of the opening; call before that game starts. An
+    // ending is played to a rule of chess (no material rule, no resignation); any other start (material
+    // odds) plays by the same rules as a game from the opening.
+    void set_start(int index, const Board& board, bool ending) { starts_[index] = {board, ending}; }
     bool finished() const;
     // The most leaves one collect can write (rows) and their legal moves (flat entries).
     int64_t max_rows() const;
@@ -88,7 +90,7 @@ class SelfPlay {
     std::vector<Game*> collected_;
     std::vector<FinishedGame> finished_;
     std::vector<double> policy_;
-    std::unordered_map<int, Board> starts_;
+    std::unordered_map<int, std::pair<Board, bool>> starts_;  // game -> (start, an ending?)
 };
 
 }  // namespace l4d
