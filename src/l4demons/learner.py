@@ -114,9 +114,9 @@ class LearnerConfig:
     An exponential moving average (decay 1 - 1/N, warmed up over the first
     steps): self-play, the Elo games, the gate and model_best.pt use it,
     while training goes on from the raw weights, which model.pt keeps.
-    Off until games agree: from random weights, 100 steps beat the raw
-    weights by +114 Elo [+68, +164] in 30 minutes and lost by -24 [-67, +18]
-    in 20 (README, Arms).
+    Off: from random weights, 100 steps against the raw weights gave +114
+    Elo [+68, +164], -24 [-67, +18] and -95 [-143, -50] in three arms runs
+    (30, 20 and 30 minutes), +86 =167 -87 together (README, Arms).
     """
 
     def __post_init__(self) -> None:
