@@ -8,7 +8,9 @@ full search) + cross-entropy of the WDL head against the game result
 squared error of its prediction of the material lead a few plies later
 (``replay.material_ahead``; self-play rows only).
 Weight decay comes from AdamW. The learning rate warms up linearly, then
-stays constant; the optimizer, the scheduler (its peak rate included) and
+stays constant, or with ``lr_halflife`` halves every that many self-play
+positions the run has generated (to a floor; off by default, not yet
+decided by games); the optimizer, the scheduler (its peak rate included) and
 the step counter are part of the training state, so a resumed run continues
 the same schedule, and a warm start's annealed rate (:meth:`Learner.set_lr`)
 carries over to the self-play that follows it.
@@ -62,6 +64,16 @@ class LearnerConfig:
     """Decoupled weight decay (AdamW)."""
     warmup_steps: int = 100
     """Linear warm-up from lr/10 over this many steps."""
+    lr_halflife: float = 0.0
+    """Self-play training positions over which the learning rate halves, down to --lr-floor of its peak (0: constant
+    after the warm-up).
+
+    The rate follows the positions the run has generated in all (the
+    committed counter), so a resumed run carries on where its commit was;
+    :meth:`Learner.decay_for` applies it each cycle.
+    """
+    lr_floor: float = 0.1
+    """The decayed learning rate's floor, as a fraction of its peak (--lr-halflife)."""
     value_weight: float = 0.25
     """Weight of the value loss beside the policy loss."""
     value_target_mix: float = 0.3
@@ -136,6 +148,10 @@ class LearnerConfig:
             raise ValueError("teacher_halflife must be positive")
         if self.material_weight < 0:
             raise ValueError("material_weight must be 0 or more")
+        if self.lr_halflife < 0:
+            raise ValueError("lr_halflife must be 0 (off) or positive")
+        if not 0.0 < self.lr_floor <= 1.0:
+            raise ValueError("lr_floor must be in (0, 1]")
 
 
 MATERIAL_SCALE = 8.0
@@ -247,8 +263,10 @@ class Learner:
         # bf16 on GPUs that have it: no loss scaling needed, and the losses are computed in float32.
         bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         self._autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+        self.decay = 1.0
+        """The learning rate's factor from --lr-halflife (:meth:`decay_for`), on top of the warm-up."""
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: 0.1 + 0.9 * min(1.0, s / warm)
+            self.optimizer, lambda s: (0.1 + 0.9 * min(1.0, s / warm)) * self.decay
         )
         self.ema: dict[str, torch.Tensor] | None = None
         """The averaged weights (``cfg.ema_steps``), on the device; None when off."""
@@ -300,6 +318,14 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * factor
         sched._last_lr = [group["lr"] for group in self.optimizer.param_groups]  # what get_last_lr() reports
+
+    def decay_for(self, train_positions: float) -> float:
+        """The learning rate for a run that has generated ``train_positions`` self-play training positions: halved
+        every ``cfg.lr_halflife`` of them, never under ``cfg.lr_floor`` of the peak; returns the current rate."""
+        if self.cfg.lr_halflife:
+            self.decay = max(self.cfg.lr_floor, 0.5 ** (train_positions / self.cfg.lr_halflife))
+            self.set_lr(self.lr)  # this step's rate follows at once
+        return float(self.optimizer.param_groups[0]["lr"])
 
     def teacher_share(self, replay: ReplayWindow, train_positions: int) -> float:
         """The share of each batch from ``replay``'s teacher chunks, the run having generated ``train_positions``

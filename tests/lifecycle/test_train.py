@@ -225,6 +225,17 @@ def test_with_weight_averaging_the_best_is_the_average_and_model_pt_the_raw_weig
     assert "ema" in load_optimizer_parts(hub.download(OPTIMIZER_FILE))
 
 
+def test_the_learning_rate_decays_with_the_positions_generated(tmp_path, hub_dir):
+    hub = LocalHub(hub_dir)
+    cfg = TrainConfig(cycles=1, games=3, steps=3, net="tiny", workers=1, elo_seconds=0, cycle_seconds=0,
+                      selfplay=TrainConfig().selfplay.__class__(simulations=4, fast_simulations=2, max_plies=30),
+                      learner=TrainConfig().learner.__class__(batch_size=32, warmup_steps=1, lr_halflife=1.0,
+                                                              lr_floor=0.25))
+    Trainer(cfg, hub).run()
+    row = read_metrics(hub.download(METRICS_FILE))[-1]
+    assert row["train_positions"] > 8 and row["lr"] == pytest.approx(cfg.learner.lr * 0.25)  # at its floor
+
+
 def test_a_resume_keeps_a_window_that_grew_past_its_minimum(tmp_path, hub_dir):
     from l4demons.lifecycle.budgets import WindowConfig
 

@@ -194,6 +194,7 @@ class Trainer:
         cfg, world = run.cfg, run.world
         seen = run.state.train_positions + new_train
         teacher = run.learner.teacher_share(run.replay, seen)
+        run.learner.decay_for(seen)
         steps = cfg.steps if cfg.steps is not None else steps_for_cycle(
             seen, run.state.samples, cfg.sample_reuse, cfg.learner.batch_size * (1.0 - teacher), world.size)
         if teacher == 0.0 and (gone := run.replay.drop_teacher()):
@@ -244,7 +245,7 @@ class Trainer:
             "seconds": round(seconds, 1), "hours": round(st.hours, 4),
             "machine": machine_name(), "time": time.time(), "interrupted": interrupted,
             "train_positions": new_train, "cycle_samples": samples, "samples": st.samples,
-            "window": run.replay.train_positions,
+            "window": run.replay.train_positions, "lr": float(run.learner.optimizer.param_groups[0]["lr"]),
             "material_rule": bootstrap.selfplay_config(run.cfg.selfplay, st).material_win > 0,
             "material_agreement": round(st.material_agreed / st.material_checks, 3) if st.material_checks else None,
             "measure_seconds": round(measured.seconds, 1), "best": best is not None, "best_cycle": st.best_cycle,
