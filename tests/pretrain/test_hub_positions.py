@@ -11,6 +11,7 @@ import pytest
 from l4demons.checkpoint import STATE_FILE, TrainingState, replay_file
 from l4demons.encoding import POSITION_DTYPE, encode_position, legal_moves_and_indices, move_to_index
 from l4demons.hub.local import LocalHub
+from l4demons.odds import odds_board
 from l4demons.pretrain import labels
 from l4demons.pretrain.hub_positions import HubGame, decode_position, label_hub_games, sample_hub_games
 from l4demons.replay import ReplayChunk, is_teacher
@@ -98,14 +99,18 @@ def games_from_start(n: int, plies: int, seed: int) -> list[list[chess.Board]]:
 
 @pytest.fixture(scope="module")
 def window() -> list[ReplayChunk]:
-    """Two self-play chunks (every third game held out), a teacher chunk and one game from an ending."""
+    """Two self-play chunks (every third game held out), a teacher chunk, one game from an ending and one from the
+    opening a queen short."""
     ending = [chess.Board("8/8/4k3/8/8/3K4/4P3/8 w - - 0 1")]
     ending.append(ending[0].copy())
     ending[1].push_uci("e2e4")
+    odds = [odds_board(np.random.default_rng(0), "Q")]
+    odds.append(odds[0].copy())
+    odds[1].push_uci("e2e4")
     return [ReplayChunk.from_games("000001-0000aaaa", [record_of(g) for g in games_from_start(12, 30, 1)], 3),
             ReplayChunk.from_games("000002-warm-0000bbbb", [record_of(g) for g in games_from_start(6, 30, 2)], 3),
             ReplayChunk.from_games("000002-0000cccc", [record_of(g) for g in games_from_start(9, 30, 3)]
-                                   + [record_of(ending)], 3)]
+                                   + [record_of(ending), record_of(odds)], 3)]
 
 
 def keys(positions: np.ndarray) -> list[bytes]:
@@ -137,11 +142,13 @@ def test_the_draw_is_uniform_over_self_plays_training_positions_seeded_and_by_ga
             counts[k] = counts.get(k, 0) + 1
     share = np.array([counts.get(k, 0) for k in train]) / 200
     assert abs(share.mean() - 200 / len(train)) < 0.01 and share.min() > 0.25 and share.max() < 0.75
-    # In the order played: a game from the initial position counts its plies from 0, one from an ending from 64.
+    # In the order played: a game from the initial position (a piece short or not) counts its plies from 0, one
+    # from an ending from 64.
     assert all(np.all(np.diff(g.plies) > 0) for g in every)
     assert [g.plies.tolist() for g in every if g.plies[0] >= labels.MODEL_PLY] == [[64, 65]]
-    assert all(decode_position(g.positions[0]).board_fen() == chess.STARTING_BOARD_FEN
-               for g in every if g.plies[0] == 0)
+    firsts = [decode_position(g.positions[0]) for g in every if g.plies[0] == 0]
+    assert sum(len(b.piece_map()) == 31 for b in firsts) == 1  # the odds game
+    assert all(b.board_fen() == chess.STARTING_BOARD_FEN for b in firsts if len(b.piece_map()) == 32)
 
 
 class PlyTeacher(ScriptedTeacher):

@@ -33,7 +33,6 @@ import chess
 import chess.engine
 import numpy as np
 
-from l4demons.encoding import encode_position
 from l4demons.pretrain import labels
 from l4demons.replay import ReplayChunk
 from l4demons.selfplay import GameRecord
@@ -41,7 +40,13 @@ from l4demons.selfplay import GameRecord
 _PIECE_TYPES = (chess.PAWN, chess.KNIGHT, chess.BISHOP, chess.ROOK, chess.QUEEN, chess.KING)
 _CASTLING_ROOKS = (chess.BB_H1, chess.BB_A1, chess.BB_H8, chess.BB_A8)
 """The rook squares of flags bits 1-4 (own K, own Q, opp K, opp Q) with the side to move as White."""
-_START = encode_position(chess.Board())
+OPENING_PIECES = 31
+"""A game whose first position holds at least this many pieces started from the opening or from it a piece short
+(``l4demons.odds``); fewer: from an ending (``l4demons.endgames``)."""
+
+
+def _from_opening(rec: np.ndarray) -> bool:
+    return int(np.unpackbits(np.ascontiguousarray(rec["pieces"]).view(np.uint8)).sum()) >= OPENING_PIECES
 
 
 def decode_position(rec: np.ndarray) -> chess.Board:
@@ -90,7 +95,8 @@ def sample_hub_games(chunks: list[ReplayChunk], n: int, rng: np.random.Generator
 
     A record has no move number, yet the teacher's win/draw/loss model depends on the game ply
     (:data:`labels.MODEL_PLY`): a position's ply is its index in its game for a game from the initial
-    position, and ``MODEL_PLY`` past that for one from an ending (``l4demons.endgames``).
+    position (or from it a piece short, ``l4demons.odds``), and ``MODEL_PLY`` past that for one from an ending
+    (``l4demons.endgames``).
     """
     selfplay = [c for c in chunks if not c.teacher]
     where = [np.flatnonzero(c.position_mask(False)) for c in selfplay]
@@ -106,7 +112,7 @@ def sample_hub_games(chunks: list[ReplayChunk], n: int, rng: np.random.Generator
         for g in np.unique(game_of):
             first = int(chunk.game_offsets[g])
             ids = rows[game_of == g]
-            from_start = chunk.positions[first].tobytes() == _START.tobytes()
+            from_start = _from_opening(chunk.positions[first])
             plies = ids - first + (0 if from_start else labels.MODEL_PLY)
             games.append(HubGame(chunk.positions[ids].copy(), plies.astype(np.int64), chunk.name, ids))
     return [games[i] for i in rng.permutation(len(games))]
