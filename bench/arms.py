@@ -15,7 +15,7 @@ training runs from there, every match is played by this checkout's code.
 1. Every arm's ``l4demons train`` runs at the same time, each from its own
    empty hub (or its own copy of ``--from-hub``, say a warm start) with
    ``--hours M/60 --workers W`` (W: the cores shared out, one each on 2
-   cores) and the arm's flags: the same minutes of the same machine,
+   cores, and as many torch threads) and the arm's flags: the same minutes of the same machine,
    whatever else it is doing, so a faster or slower machine moves every
    arm alike. With ``--pretrain`` every arm is a warm start instead:
    ``l4demons pretrain --teacher stockfish --minutes M --workers W`` (W
@@ -99,6 +99,19 @@ def rule_share(counts: dict[str, int]) -> float:
     return sum(counts.get(k, 0) for k in RULE_ENDINGS) / games if games else 0.0
 
 
+def arm_env(workers: int, source: Path | None = None) -> dict[str, str]:
+    """The environment of one arm's process: ``workers`` torch threads (its learner, or a warm start's training,
+    as many as its self-play or labelling processes), and ``source``'s ``src`` first on the path.
+
+    Without the thread cap every arm's learner took all the cores' threads, and arms at once on 2 cores
+    backpropagated at 0.4-0.8 steps a second, a fraction of what their share of the machine allows.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(workers), "MKL_NUM_THREADS": str(workers)}
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
 def train_arms(arms: list[tuple[str, list[str]]], minutes: float, workers: int, out: Path,
                sources: dict[str, Path] | None = None, start: Path | None = None, pretrain: bool = False) -> None:
     """Every arm's ``l4demons train`` (``pretrain``: its warm start) at once, each from its own empty hub;
@@ -111,13 +124,10 @@ def train_arms(arms: list[tuple[str, list[str]]], minutes: float, workers: int, 
     for name, flags in arms:
         if start is not None:
             shutil.copytree(start, out / name / "hub")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        if sources and name in sources:
-            env["PYTHONPATH"] = os.pathsep.join([str(sources[name] / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env = arm_env(workers, sources.get(name) if sources else None)
         cmd = [sys.executable, "-m", "l4demons", "train", "--hub", str(out / name / "hub"), "--hours",
                str(minutes / 60), "--workers", str(workers), *flags]
-        if pretrain:  # the warm start trains in this process: as many threads as labelling processes
-            env["OMP_NUM_THREADS"] = str(workers)
+        if pretrain:
             cmd = [sys.executable, "-m", "l4demons", "pretrain", "--hub", str(out / name / "hub"), "--teacher",
                    "stockfish", "--minutes", str(minutes), "--workers", str(workers), "--elo-seconds", "0", *flags]
         (out / name).mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import torch
@@ -39,3 +40,10 @@ def test_the_newest_net_is_the_average_when_the_arm_keeps_one(tmp_path: Path) ->
     plain = read_weights(bench.final_net(arm(tmp_path, "base", None), newest=True))[1]
     assert all(torch.equal(v, raw[k]) for k, v in plain.items())
     assert not all(torch.equal(v, average[k]) for k, v in plain.items())
+
+
+def test_each_arm_runs_its_share_of_the_threads_and_its_own_source(tmp_path: Path) -> None:
+    env = arms().arm_env(1, tmp_path / "old-tree")
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"  # arms at once must not each take every core
+    assert env["PYTHONPATH"].split(":")[0] == str(tmp_path / "old-tree" / "src")
+    assert arms().arm_env(2).get("PYTHONPATH") == os.environ.get("PYTHONPATH")  # no source: the path as it is
