@@ -32,8 +32,8 @@ training runs from there, every match is played by this checkout's code.
    (bench/learning.py's table); then the match with its Elo interval and
    the SPRT's verdict.
 
-A change stays only if the match says so (the brief's rule); the README and
-docs/learning.md carry the table this printed, with the command.
+A change stays only if the match says so (the brief's rule); the README's
+"Arms" section carries the table this printed, with the command.
 """
 
 from __future__ import annotations
