@@ -83,8 +83,8 @@ def test_played_on_positions_are_cheap_and_never_policy_targets(compiled: bool) 
 class _ReachedEnding(_Game):
     """A game that reached a won ending in play: the material rule applies, as in any game from the opening."""
 
-    def __init__(self, cfg: SelfPlayConfig, rng, start: chess.Board | None = None) -> None:
-        super().__init__(cfg, rng, start)
+    def __init__(self, cfg: SelfPlayConfig, rng, start: chess.Board | None = None, ending: bool = True) -> None:
+        super().__init__(cfg, rng, start, ending)
         self.from_ending = False
 
 

@@ -93,7 +93,7 @@ def test_moves_are_sampled_before_sample_plies_and_the_searchs_best_after():
     different random streams play the same moves from there on; before it they differ."""
     ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
     base = SelfPlayConfig(simulations=8, fast_simulations=8, full_search_prob=1.0, max_plies=24, material_win=0,
-                          resign_threshold=-1.0, concurrent_games=4)
+                          resign_threshold=-1.0, concurrent_games=4, odds_share=0.0)  # every game from the opening
 
     def moves(sample_plies: int, compiled: bool) -> set[tuple[str, ...]]:
         cfg = dataclasses.replace(base, sample_plies=sample_plies)
