@@ -325,7 +325,12 @@ class Learner:
         if self.cfg.lr_halflife:
             self.decay = max(self.cfg.lr_floor, 0.5 ** (train_positions / self.cfg.lr_halflife))
             self.set_lr(self.lr)  # this step's rate follows at once
-        return float(self.optimizer.param_groups[0]["lr"])
+        return self.current_lr
+
+    @property
+    def current_lr(self) -> float:
+        """This step's learning rate: the peak, the warm-up and the decay together."""
+        return float(self.scheduler.get_last_lr()[0])
 
     def teacher_share(self, replay: ReplayWindow, train_positions: int) -> float:
         """The share of each batch from ``replay``'s teacher chunks, the run having generated ``train_positions``

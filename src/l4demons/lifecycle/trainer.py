@@ -245,7 +245,7 @@ class Trainer:
             "seconds": round(seconds, 1), "hours": round(st.hours, 4),
             "machine": machine_name(), "time": time.time(), "interrupted": interrupted,
             "train_positions": new_train, "cycle_samples": samples, "samples": st.samples,
-            "window": run.replay.train_positions, "lr": float(run.learner.optimizer.param_groups[0]["lr"]),
+            "window": run.replay.train_positions, "lr": run.learner.current_lr,
             "material_rule": bootstrap.selfplay_config(run.cfg.selfplay, st).material_win > 0,
             "material_agreement": round(st.material_agreed / st.material_checks, 3) if st.material_checks else None,
             "measure_seconds": round(measured.seconds, 1), "best": best is not None, "best_cycle": st.best_cycle,
