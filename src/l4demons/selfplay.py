@@ -52,6 +52,7 @@ import numpy as np
 
 from l4demons import core, endgames, odds
 from l4demons.encoding import POSITION_DTYPE, encode_position, material_balance
+from l4demons.rescore import rescored_results
 from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, SearchResult
 from l4demons.search.batch import BatchBuffers, LeafSource, run_step
 from l4demons.search.noise import NoiseStream, game_seed
@@ -106,6 +107,9 @@ class SelfPlayConfig:
     search: those positions teach the value head only) to mate, stalemate, a rule of chess or the length cap, with
     no resignation; 0 ends it as a win by material instead (4 against 0: +44 and +45 Elo in two 30-minute runs,
     README)."""
+    rescore_known_wins: bool = False
+    """A game that reaches a queen or a rook against a bare king is scored as the stronger side's win, whatever
+    its play-on made of it (l4demons.rescore: Lc0's tablebase rescoring, for the one ending that needs no table)."""
 
     def __post_init__(self) -> None:
         if self.simulations < 2 or self.fast_simulations < 2:
@@ -153,6 +157,8 @@ class GameRecord:
     would_resign: bool = False
     played_on: int = 0
     """Positions searched after the material rule decided the game (its last ``played_on``; 0 without play-on)."""
+    rescored: bool = False
+    """The results are a known win's, not the game's own (``SelfPlayConfig.rescore_known_wins``)."""
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -329,7 +335,7 @@ def _play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, see
                 next_search(game)
                 wanted = game.search.collect()
             if game.outcome is not None:
-                rec = game.finish()
+                rec = rescore(game.finish(), cfg)
                 finished.append(rec)
                 if on_game is not None:
                     on_game(rec)
@@ -347,8 +353,16 @@ _CORE_FIELDS = (
     "draw_min_ply", "draw_plies", "concurrent_games", "sample_plies", "play_on_simulations",
 )
 """The SelfPlayConfig fields the core implements (a test checks that with _SHARED_FIELDS this is all of them)."""
-_SHARED_FIELDS = ("endgame_share", "odds_share")
-"""The SelfPlayConfig fields applied here in Python for both implementations (which games start where)."""
+_SHARED_FIELDS = ("endgame_share", "odds_share", "rescore_known_wins")
+"""The SelfPlayConfig fields applied here in Python for both implementations (which games start where, and the
+results of finished games)."""
+
+
+def rescore(rec: GameRecord, cfg: SelfPlayConfig) -> GameRecord:
+    """``rec`` with a known win's results where ``cfg`` asks for them (l4demons.rescore), else ``rec`` itself."""
+    if not cfg.rescore_known_wins or (results := rescored_results(rec.positions, rec.results)) is None:
+        return rec
+    return dataclasses.replace(rec, results=results, rescored=True)
 
 
 def game_starts(n_games: int, cfg: SelfPlayConfig, seed: int) -> dict[int, tuple[chess.Board, bool]]:
@@ -365,6 +379,7 @@ class _CompiledGames:
     """The core's scheduler of many games as a batch source."""
 
     def __init__(self, cfg: SelfPlayConfig, n_games: int, seed: int) -> None:
+        self.cfg = cfg
         c = core.module()
         params = c.SelfPlayParams()
         for name in _CORE_FIELDS:
@@ -384,7 +399,7 @@ class _CompiledGames:
         self.games.deliver(logits, values)
 
     def take_finished(self) -> list[GameRecord]:
-        return [_record(*raw) for raw in self.games.take_finished()]
+        return [rescore(_record(*raw), self.cfg) for raw in self.games.take_finished()]
 
 
 def _record(index: int, positions: np.ndarray, offsets: np.ndarray, indices: np.ndarray, probs: np.ndarray,

@@ -179,6 +179,9 @@ class Trainer:
         if played_on := int(chunk.played_on.sum()):
             log.info("[TRAIN] cycle %d: %d of %d positions played on after the material rule decided the game",
                      cycle, played_on, len(chunk))
+        if rescored := sum(g.rescored for g in games):
+            log.info("[TRAIN] cycle %d: %d of %d games scored as the known win they reached (a queen or rook against "
+                     "a bare king)", cycle, rescored, len(games))
         return chunk, new_train
 
     def _backprop(self, new_train: int) -> tuple[Losses | None, int, float]:
