@@ -59,7 +59,7 @@ def serve(*args: str, env: dict | None = None) -> Iterator[tuple[str, dict, subp
                     raise RuntimeError(f"serve.py did not come up:\n{proc.stdout.read()}") from None
                 time.sleep(0.01)
         assert r.json() == {"running": True}
-        yield url, httpx.get(url + "/health", timeout=10).json(), proc
+        yield url, httpx.get(url + "/health", timeout=60).json(), proc
     finally:
         proc.terminate()
         try:
@@ -95,8 +95,8 @@ def test_post_root_answers_while_the_devtools_still_poll(tmp_path: Path) -> None
                "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
         with serve("--hub", "hf://test/bot", "--file", "model.pt", env=env) as (url, health, _proc):
             assert health["state"] == "loading", health
-            assert httpx.post(url + "/", timeout=10).json() == {"running": True}  # and again, still loading
-            assert httpx.get(url + "/health", timeout=10).json()["state"] == "loading"
+            assert httpx.post(url + "/", timeout=60).json() == {"running": True}  # and again, still loading
+            assert httpx.get(url + "/health", timeout=60).json()["state"] == "loading"
 
 
 def test_says_clearly_when_no_weights_exist(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_allow_random_serves_an_untrained_network(tmp_path: Path) -> None:
     with serve("--hub", str(tmp_path / "empty-hub"), "--allow-random") as (url, _, _p):
         health = wait_health(url)
         assert health["state"] == "ready" and health["origin"] == "random" and "untrained" in health["note"]
-        r = httpx.post(url + "/move", json={"pgn": "1. e4", "timeleft": 2000}, timeout=10)
+        r = httpx.post(url + "/move", json={"pgn": "1. e4", "timeleft": 2000}, timeout=60)
         assert r.status_code == 200 and r.json()["error"] is None
 
 
@@ -141,14 +141,14 @@ def test_weights_from_the_hub_then_an_offline_restart_from_its_cache(tmp_path: P
             health = wait_health(url)
             assert (health["state"], health["origin"], health["file"], health["commit"]) == ("ready", "hub", "model.pt", head)
             assert health["hub"] == "hf://test/bot" and health["device"] == "cpu" and health["net"] == "b2c32-se-mat"
-            r = httpx.post(url + "/move", json={"pgn": "1. e4 e5", "timeleft": 3000}, timeout=10)
+            r = httpx.post(url + "/move", json={"pgn": "1. e4 e5", "timeleft": 3000}, timeout=60)
             assert r.status_code == 200 and "model.pt@" + head[:8] in r.json()["logs"]
         fake.stop()  # the Hub is gone
         with serve("--hub", "hf://test/bot", "--file", "model.pt", env=server) as (url, _, _p):
             health = wait_health(url)
             assert (health["state"], health["origin"], health["commit"]) == ("ready", "cache", head)
             assert "could not be reached" in health["note"]
-            assert httpx.post(url + "/move", json={"pgn": "", "timeleft": 1000}, timeout=10).status_code == 200
+            assert httpx.post(url + "/move", json={"pgn": "", "timeleft": 1000}, timeout=60).status_code == 200
 
 
 def test_a_local_hub_is_served_without_naming_its_path(tiny_hub: LocalHub) -> None:
@@ -156,7 +156,7 @@ def test_a_local_hub_is_served_without_naming_its_path(tiny_hub: LocalHub) -> No
         health = wait_health(url)
         assert (health["state"], health["origin"], health["hub"], health["commit"]) == ("ready", "hub", "local",
                                                                                        tiny_hub.head())
-        r = httpx.post(url + "/move", json={"pgn": "", "timeleft": 500}, timeout=10)
+        r = httpx.post(url + "/move", json={"pgn": "", "timeleft": 500}, timeout=60)
         assert r.status_code == 200 and str(tiny_hub.path) not in r.text + str(health)
 
 
