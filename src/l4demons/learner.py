@@ -9,8 +9,8 @@ squared error of its prediction of the material lead a few plies later
 (``replay.material_ahead``; self-play rows only).
 Weight decay comes from AdamW. The learning rate warms up linearly, then
 stays constant, or with ``lr_halflife`` halves every that many self-play
-positions the run has generated (to a floor; off by default, not yet
-decided by games); the optimizer, the scheduler (its peak rate included) and
+positions the run has generated (to a floor; off by default: even by
+games over two arms runs); the optimizer, the scheduler (its peak rate included) and
 the step counter are part of the training state, so a resumed run continues
 the same schedule, and a warm start's annealed rate (:meth:`Learner.set_lr`)
 carries over to the self-play that follows it.
