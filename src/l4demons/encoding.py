@@ -188,12 +188,17 @@ def material_balance(board: chess.Board, color: chess.Color = chess.WHITE) -> in
     return total
 
 
+def piece_counts(recs: np.ndarray) -> np.ndarray:
+    """int64 ``[n, 12]``: pieces per bitboard of records ``[n]`` (the side to move's pawn..king, then the opponent's)."""
+    if recs.dtype != POSITION_DTYPE:
+        raise ValueError("piece counts take POSITION_DTYPE records")
+    bits = np.unpackbits(np.ascontiguousarray(recs["pieces"]).view(np.uint8).reshape(len(recs), 12, 8), axis=2)
+    return bits.sum(axis=2).astype(np.int64)
+
+
 def material_lead(recs: np.ndarray) -> np.ndarray:
     """Material of the side to move minus the opponent's, in pawns, of records ``[n]`` (int64 ``[n]``)."""
-    if recs.dtype != POSITION_DTYPE:
-        raise ValueError("material_lead takes POSITION_DTYPE records")
-    bits = np.unpackbits(np.ascontiguousarray(recs["pieces"]).view(np.uint8).reshape(len(recs), 12, 8), axis=2)
-    counts = bits.sum(axis=2).astype(np.int64)  # [n, 12] pieces per bitboard
+    counts = piece_counts(recs)
     return counts[:, :6] @ PIECE_VALUES - counts[:, 6:] @ PIECE_VALUES
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from l4demons.encoding import POSITION_DTYPE
+from l4demons.encoding import piece_counts
 
 _ROOK, _QUEEN = 3, 4
 """Bitboard rows of a record's side to move (the opponent's are 6 higher)."""
@@ -37,10 +37,7 @@ _ROOK, _QUEEN = 3, 4
 def known_winner(recs: np.ndarray) -> np.ndarray:
     """int8 ``[n]`` for records ``[n]``: +1 where the side to move has a known win (a queen or a rook against a bare
     king), -1 where the opponent has, 0 elsewhere."""
-    if recs.dtype != POSITION_DTYPE:
-        raise ValueError("known_winner takes POSITION_DTYPE records")
-    bits = np.unpackbits(np.ascontiguousarray(recs["pieces"]).view(np.uint8).reshape(len(recs), 12, 8), axis=2)
-    counts = bits.sum(axis=2)  # [n, 12] pieces per bitboard
+    counts = piece_counts(recs)
     ours, theirs = counts[:, :6], counts[:, 6:]
     us_win = (theirs[:, :5].sum(axis=1) == 0) & (ours[:, _ROOK] + ours[:, _QUEEN] > 0)
     them_win = (ours[:, :5].sum(axis=1) == 0) & (theirs[:, _ROOK] + theirs[:, _QUEEN] > 0)
