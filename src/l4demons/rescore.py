@@ -48,15 +48,14 @@ def rescored_results(positions: np.ndarray, results: np.ndarray) -> np.ndarray |
     """One game's results (``[n]`` int8, side to move's view) with its known win applied (see the module's
     docstring); None when the game reaches no known win or its results already agree."""
     winner = known_winner(positions)
-    white_view = np.where(np.arange(len(winner)) % 2 == 0, winner, -winner)  # +1: the first mover wins
+    first_mover = np.where(np.arange(len(winner)) % 2 == 0, 1, -1).astype(np.int8)  # side to move, from ply 0's view
+    white_view = winner * first_mover  # +1: the first mover wins
     # The lone king to move, and the ending still there after its move: the piece was not left to be taken.
     held = np.flatnonzero((winner[:-1] == -1) & (white_view[:-1] == white_view[1:]))
     if len(held) == 0:
         return None
-    side = int(white_view[held[0]])
-    stretch = np.flatnonzero(white_view == side)
-    last = int(stretch[stretch >= held[0]][-1])
-    sign = np.where(np.arange(len(results)) % 2 == 0, side, -side).astype(np.int8)
+    side = white_view[held[0]]
+    last = int(np.flatnonzero(white_view == side)[-1])  # at or after held[0], which is one of them
     out = results.copy()
-    out[: last + 1] = sign[: last + 1]
+    out[: last + 1] = side * first_mover[: last + 1]
     return None if np.array_equal(out, results) else out
