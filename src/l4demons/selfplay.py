@@ -110,7 +110,7 @@ class SelfPlayConfig:
     rescore_known_wins: bool = False
     """A game that reaches a queen or a rook against a bare king is scored as the stronger side's win, whatever
     its play-on made of it (l4demons.rescore: Lc0's tablebase rescoring, for the one ending that needs no table;
-    +73 Elo in one 30-minute arms run, README: off until a second agrees)."""
+    +73 and -53 Elo in two 30-minute arms runs, even together, README: off)."""
 
     def __post_init__(self) -> None:
         if self.simulations < 2 or self.fast_simulations < 2:
