@@ -5,6 +5,7 @@
     python bench/arms.py --minutes 30 --arm "old=" --arm "new=" --source old=../old-checkout   # two commits
     python bench/arms.py --minutes 30 --from-hub warm-hub --arm "base=" --arm "slow=--teacher-halflife 400000"
     python bench/arms.py --minutes 30 --pretrain --arm "base=" --arm "soft=--multipv 4" --stockfish-games 40
+    python bench/arms.py --minutes 30 --seeds 3,4,5 --arm "base=" --arm "new=--rescore-known-wins"
 
 A change that has no flag (a search rule, a new target) is compared by
 running the baseline arm from another checkout of the project
@@ -25,7 +26,12 @@ training runs from there, every match is played by this checkout's code.
    sequential probability ratio test decides (:mod:`l4demons.elo.h2h`) or
    ``--h2h-games`` are played, and each plays the one-ply material grabber
    (and, with ``--stockfish-games``, clean Stockfish ``UCI_Elo`` 1350 at
-   0.1 s a move: warm starts beat the grabber every game).
+   0.1 s a move: warm starts beat the grabber every game). With
+   ``--newest --last-nets K`` the head-to-head is each challenger's last K
+   nets against the first arm's, cycle k back against cycle k back, the
+   games split among them and pooled: one net is a noisy sample of its
+   arm, since one cycle moves a young net's strength by as much as a change
+   does.
 3. One table: per arm its cycles, games, positions and the share of games
    ended by mate or another rule of chess (a warm start: its positions,
    steps and validation loss); the probes of every arm's net
@@ -34,6 +40,16 @@ training runs from there, every match is played by this checkout's code.
 
 A change stays only if the match says so (the brief's rule); the README's
 "Arms" section carries the table this printed, with the command.
+
+One run is one draw of the training, and training runs differ more than a
+head-to-head's interval says: two arms with the same flags and the same
+seed, 30 minutes each, played each other to a result well outside 0 (the
+README's null run), and three changes each gave two runs whose intervals
+did not overlap. So ``--seeds 3,4,5`` repeats steps 1-3 once per seed (each
+arm with ``--seed S`` added, in ``OUT/seed-S``) and ends with one line per
+challenger: its Elo in each run, the games pooled, and the interval from
+the spread of the runs' Elo (Student's t over the runs), which is the one
+that counts training noise.
 """
 
 from __future__ import annotations
@@ -58,8 +74,9 @@ from l4demons.checkpoint import (BEST_FILE, METRICS_FILE, MODEL_FILE, OPTIMIZER_
                                  read_metrics)
 from l4demons.elo import PlayerSpec, apply_tc  # noqa: E402
 from l4demons.elo.h2h import format_head_to_head, head_to_head  # noqa: E402
-from l4demons.elo.match import play_match  # noqa: E402
+from l4demons.elo.match import play_match, write_pgn  # noqa: E402
 from l4demons.elo.openings import load_openings  # noqa: E402
+from l4demons.elo.rating import pairwise_elo  # noqa: E402
 from l4demons.hub.local import LocalHub  # noqa: E402
 
 RULE_ENDINGS = ("checkmate", "stalemate", "insufficient", "fifty_moves", "repetition")
@@ -76,6 +93,20 @@ def parse_arm(text: str) -> tuple[str, list[str]]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"an arm is NAME=FLAGS, got {text!r}")
     return name.strip(), flags.split()
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``3,4,5`` -> [3, 4, 5], distinct.
+
+    :raises argparse.ArgumentTypeError: not distinct integers.
+    """
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are integers separated by commas, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"the seeds must differ, got {text!r}")
+    return seeds
 
 
 def endings(log_text: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -147,23 +178,86 @@ def _revision(checkout: Path) -> str:
     return done.stdout.strip() or str(checkout)
 
 
-def final_net(arm_dir: Path, newest: bool = False) -> Path:
+def final_net(arm_dir: Path, newest: bool = False, back: int = 0) -> Path:
     """The arm's model_best.pt (its newest net if none, or if ``newest``) as ``<arm>.pt``: the name names the player.
 
     The newest net is the one the arm last played: ``model.pt``, or with
     ``--ema-steps`` the average of recent weights that ``optimizer.pt``
-    holds (``model.pt`` keeps the raw weights training goes on from)."""
+    holds (``model.pt`` keeps the raw weights training goes on from).
+    ``back``: the newest net ``back`` commits (cycles) before the last, as ``<arm>-<back>.pt``.
+
+    :raises SystemExit: the hub keeps no net that far back.
+    """
     hub = LocalHub(arm_dir / "hub")
-    path = arm_dir / f"{arm_dir.name}.pt"
-    best = None if newest else hub.download(BEST_FILE)
-    heavy = None if best is not None else hub.download(OPTIMIZER_FILE)
+    history = hub.history(limit=back + 1)
+    if back and (len(history) <= back or hub.download(MODEL_FILE, revision=history[back].id) is None):
+        raise SystemExit(f"arm {arm_dir.name}: its hub keeps no net {back} cycle(s) before the last")
+    revision = history[back].id if back else None
+    path = arm_dir / (f"{arm_dir.name}-{back}.pt" if back else f"{arm_dir.name}.pt")
+    best = None if newest or back else hub.download(BEST_FILE)
+    heavy = None if best is not None else hub.download(OPTIMIZER_FILE, revision=revision)
     average = load_optimizer_parts(heavy).get("ema") if heavy is not None else None
     if average is None:
-        path.write_bytes((best or hub.download(MODEL_FILE)).read_bytes())
+        path.write_bytes((best or hub.download(MODEL_FILE, revision=revision)).read_bytes())
     else:  # model.pt's config with the average's weights
-        torch.save({**torch.load(hub.download(MODEL_FILE), map_location="cpu", weights_only=True),
+        torch.save({**torch.load(hub.download(MODEL_FILE, revision=revision), map_location="cpu", weights_only=True),
                     "state_dict": average}, path)
     return path
+
+
+def snapshot_match(arms: list[tuple[str, list[str]]], out: Path, last_nets: int, games: int,
+                   tc: str) -> dict[str, tuple[int, int, int]]:
+    """Every challenger's newest ``last_nets`` nets against the first arm's, cycle k back against cycle k back,
+    ``games // last_nets`` games each, no early stop; prints each pair and the pooled games, returns the pooled
+    (W, D, L) per challenger.
+
+    One cycle of training moves a young net's strength as much as a whole change does (two adjacent
+    cycles of one 30-minute run: +58 and -83 Elo, README), so the last net alone is a noisy sample of its arm.
+    """
+    per_pair = max(2, games // last_nets)
+    openings = load_openings(count=max(1, per_pair // 2), seed=23)
+    base = arms[0][0]
+    pooled = {}
+    for name, _ in arms[1:]:
+        lines, tally = [], [0, 0, 0]
+        for back in range(last_nets):
+            a = apply_tc(PlayerSpec.net(final_net(out / name, True, back)), tc)
+            b = apply_tc(PlayerSpec.net(final_net(out / base, True, back)), tc)
+            match = play_match(a, b, openings, per_pair, seed=23 + back, event="arms bench")
+            write_pgn(out / f"{name}_vs_{base}-{back}.pgn", match.pgns)
+            lines.append(f"{match.a} vs {match.b}: +{match.wins} ={match.draws} -{match.losses}")
+            tally = [tally[0] + match.wins, tally[1] + match.draws, tally[2] + match.losses]
+        elo = pairwise_elo(*tally)
+        lines.append(f"{name} vs {base}, their last {last_nets} nets: +{tally[0]} ={tally[1]} -{tally[2]} "
+                     f"({sum(tally)} games), Elo {_signed(elo.elo)} [{_signed(elo.lo)}, {_signed(elo.hi)}]")
+        print("\n```\n" + "\n".join(lines) + "\n```")
+        pooled[name] = (tally[0], tally[1], tally[2])
+    return pooled
+
+
+_T975 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23)
+"""Student's t, two-sided 95%, for 1..10 degrees of freedom (1.96 beyond)."""
+
+
+def across_runs(name: str, tallies: list[tuple[int, int, int]]) -> str:
+    """One line for a challenger's head-to-heads in several training runs (W, D, L each, its own side): the Elo of
+    each run, of the games pooled (its interval counts the games only), and the mean of the runs' Elo with the
+    interval their spread gives (Student's t; the one that counts the training's own noise)."""
+    runs = [pairwise_elo(*t).elo for t in tallies]
+    pooled = pairwise_elo(*(sum(t[i] for t in tallies) for i in range(3)))
+    text = (f"{name}, {len(runs)} runs: " + ", ".join(_signed(e) for e in runs)
+            + f"; games pooled {_signed(pooled.elo)} [{_signed(pooled.lo)}, {_signed(pooled.hi)}]"
+            f" ({pooled.games} games)")
+    if len(runs) < 2:
+        return text
+    mean = sum(runs) / len(runs)
+    sd = (sum((e - mean) ** 2 for e in runs) / (len(runs) - 1)) ** 0.5
+    half = (_T975[len(runs) - 2] if len(runs) <= 11 else 1.96) * sd / len(runs) ** 0.5
+    return text + f"; over runs {_signed(mean)} [{_signed(mean - half)}, {_signed(mean + half)}]"
+
+
+def _signed(elo: float) -> str:
+    return f"{round(elo):+d}"  # an int: no "-0"
 
 
 def main() -> None:
@@ -185,6 +279,11 @@ def main() -> None:
                     help="every arm is a warm start: l4demons pretrain --teacher stockfish --minutes M and its flags")
     ap.add_argument("--stockfish-games", type=int, default=0,
                     help="games of each arm against clean Stockfish UCI_Elo 1350 at 0.1 s a move")
+    ap.add_argument("--seeds", type=parse_seeds, default=None, metavar="S,S,...",
+                    help="one training run of every arm per seed (--seed S added), and the Elo over the runs")
+    ap.add_argument("--last-nets", type=int, default=1, metavar="K",
+                    help="with --newest: each challenger's last K nets play the first arm's, cycle for cycle, "
+                         "--h2h-games split among them, no early stop (1: the last net, SPRT)")
     ap.add_argument("--skip-training", action="store_true", help="measure the arms already in --out")
     ap.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
                     help="train arm NAME from the checkout at PATH (its src/, core built in place)")
@@ -201,13 +300,36 @@ def main() -> None:
         ap.error("--pretrain starts every arm from an empty hub with this checkout's code")
     if args.from_hub is not None and not (args.from_hub / "HEAD").is_file():
         ap.error(f"--from-hub {args.from_hub}: not a local hub with a commit")
+    if args.last_nets < 1 or (args.last_nets > 1 and not args.newest):
+        ap.error("--last-nets K needs K >= 1, and --newest when K > 1 (a hub keeps one model_best.pt)")
+    if args.seeds and any("--seed" in flags for _, flags in args.arm):
+        ap.error("--seeds gives every arm its --seed; leave --seed out of the arms' flags")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out or tempfile.mkdtemp(prefix="l4d-arms-"))
     workers = args.workers or max(1, (os.cpu_count() or 1) // len(args.arm))
-    if not args.skip_training:
-        train_arms(args.arm, args.minutes, workers, out, sources, args.from_hub, args.pretrain)
+    if not args.seeds:
+        run_arms(args, args.arm, out, workers, sources)
+        return
+    tallies: dict[str, list[tuple[int, int, int]]] = {name: [] for name, _ in args.arm[1:]}
+    for seed in args.seeds:
+        print(f"\n## seed {seed}")
+        seeded = [(name, [*flags, "--seed", str(seed)]) for name, flags in args.arm]
+        for name, tally in run_arms(args, seeded, out / f"seed-{seed}", workers, sources).items():
+            tallies[name].append(tally)
+    print("\n```")
+    for name, runs in tallies.items():
+        print(across_runs(f"{name} vs {args.arm[0][0]}", runs))
+    print("```")
 
-    nets = {name: final_net(out / name, args.newest) for name, _ in args.arm}
+
+def run_arms(args: argparse.Namespace, arms: list[tuple[str, list[str]]], out: Path, workers: int,
+             sources: dict[str, Path]) -> dict[str, tuple[int, int, int]]:
+    """Steps 1-3 of the module's docstring for one training run of every arm; each challenger's (W, D, L)
+    against the first arm."""
+    if not args.skip_training:
+        train_arms(arms, args.minutes, workers, out, sources, args.from_hub, args.pretrain)
+
+    nets = {name: final_net(out / name, args.newest) for name, _ in arms}
     openings = load_openings(count=max(1, args.material_games // 2), seed=21)
     kind = "warm starts" if args.pretrain else f"{workers} self-play worker(s) each"
     played = "newest played nets (model.pt, or its average with --ema-steps)" if args.newest else "model_best.pt"
@@ -223,7 +345,7 @@ def main() -> None:
         print("|---|---|---:|---:|---:|---:|---|---|")
     start = read_metrics(LocalHub(args.from_hub).download(METRICS_FILE)) if args.from_hub else []
     start_steps = start[-1]["steps"] if start else 0
-    for name, flags in args.arm:
+    for name, flags in arms:
         rows = read_metrics(LocalHub(out / name / "hub").download(METRICS_FILE))[len(start):]  # this run's cycles
         player = apply_tc(PlayerSpec.net(nets[name]), args.tc)
         grabber = play_match(player, PlayerSpec.material(), openings, args.material_games, seed=22, event="arms bench")
@@ -245,12 +367,17 @@ def main() -> None:
               f"{rule_share(last):.2f} | {results} |")
     print()
     print(probe_table(nets))
-    base, base_net = args.arm[0][0], nets[args.arm[0][0]]
-    for name, _ in args.arm[1:]:
+    if args.last_nets > 1:
+        return snapshot_match(arms, out, args.last_nets, args.h2h_games, args.tc)
+    base, base_net = arms[0][0], nets[arms[0][0]]
+    tallies = {}
+    for name, _ in arms[1:]:
         h2h = head_to_head(apply_tc(PlayerSpec.net(nets[name]), args.tc), apply_tc(PlayerSpec.net(base_net), args.tc),
                            max_games=args.h2h_games,
                            pgn_path=out / f"{name}_vs_{base}.pgn", seed=23)
         print(f"\n```\n{format_head_to_head(h2h)}\n```")
+        tallies[name] = (h2h.match.wins, h2h.match.draws, h2h.match.losses)
+    return tallies
 
 
 if __name__ == "__main__":

@@ -47,3 +47,44 @@ def test_each_arm_runs_its_share_of_the_threads_and_its_own_source(tmp_path: Pat
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"  # arms at once must not each take every core
     assert env["PYTHONPATH"].split(":")[0] == str(tmp_path / "old-tree" / "src")
     assert arms().arm_env(2).get("PYTHONPATH") == os.environ.get("PYTHONPATH")  # no source: the path as it is
+
+
+def test_runs_that_disagree_widen_the_interval_that_counts_them() -> None:
+    bench = arms()
+    agree = bench.across_runs("new vs base", [(50, 20, 50), (50, 20, 50)])
+    assert agree.startswith("new vs base, 2 runs: +0, +0;") and agree.endswith("over runs +0 [+0, +0]")
+    split = bench.across_runs("new vs base", [(80, 20, 20), (20, 20, 80)])
+    pooled_lo = int(split.split("games pooled ")[1].split("[")[1].split(",")[0])
+    runs_lo = int(split.split("over runs ")[1].split("[")[1].split(",")[0])
+    assert runs_lo < pooled_lo < 0  # the games alone say ~0 +- 45; the runs' spread says far more
+    assert "over runs" not in bench.across_runs("new vs base", [(60, 0, 40)])
+
+
+def test_seeds_are_distinct_integers() -> None:
+    import argparse
+
+    import pytest
+
+    bench = arms()
+    assert bench.parse_seeds("3,4,5") == [3, 4, 5]
+    for bad in ("3,x", "3,3", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench.parse_seeds(bad)
+
+
+def test_a_net_cycles_back_is_the_one_that_cycle_committed(tmp_path: Path) -> None:
+    import pytest
+
+    bench = arms()
+    arm_dir = arm(tmp_path, "new", None)  # cycle 3: seed 1's weights
+    hub = LocalHub(arm_dir / "hub")
+    later = tmp_path / "later.pt"
+    save_weights(build_network(TINY, seed=5), TINY, later)
+    hub.commit({"model.pt": later}, "cycle 4", parent=hub.head())
+    newest = read_weights(bench.final_net(arm_dir, newest=True))[1]
+    before = read_weights(bench.final_net(arm_dir, newest=True, back=1))[1]
+    assert bench.final_net(arm_dir, newest=True, back=1).name == "new-1.pt"  # its own player name
+    assert all(torch.equal(v, build_network(TINY, seed=5).state_dict()[k]) for k, v in newest.items())
+    assert all(torch.equal(v, build_network(TINY, seed=1).state_dict()[k]) for k, v in before.items())
+    with pytest.raises(SystemExit, match="no net 2 cycle"):
+        bench.final_net(arm_dir, newest=True, back=2)
