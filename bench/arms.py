@@ -189,19 +189,22 @@ def final_net(arm_dir: Path, newest: bool = False, back: int = 0) -> Path:
     :raises SystemExit: the hub keeps no net that far back.
     """
     hub = LocalHub(arm_dir / "hub")
-    history = hub.history(limit=back + 1)
-    if back and (len(history) <= back or hub.download(MODEL_FILE, revision=history[back].id) is None):
-        raise SystemExit(f"arm {arm_dir.name}: its hub keeps no net {back} cycle(s) before the last")
-    revision = history[back].id if back else None
+    if back:
+        history = hub.history(limit=back + 1)
+        revision = history[back].id if len(history) > back else None
+        model = hub.download(MODEL_FILE, revision=revision) if revision else None
+        if model is None:
+            raise SystemExit(f"arm {arm_dir.name}: its hub keeps no net {back} cycle(s) before the last")
+    else:
+        revision, model = None, hub.download(MODEL_FILE)
     path = arm_dir / (f"{arm_dir.name}-{back}.pt" if back else f"{arm_dir.name}.pt")
     best = None if newest or back else hub.download(BEST_FILE)
     heavy = None if best is not None else hub.download(OPTIMIZER_FILE, revision=revision)
     average = load_optimizer_parts(heavy).get("ema") if heavy is not None else None
     if average is None:
-        path.write_bytes((best or hub.download(MODEL_FILE, revision=revision)).read_bytes())
+        path.write_bytes((best or model).read_bytes())
     else:  # model.pt's config with the average's weights
-        torch.save({**torch.load(hub.download(MODEL_FILE, revision=revision), map_location="cpu", weights_only=True),
-                    "state_dict": average}, path)
+        torch.save({**torch.load(model, map_location="cpu", weights_only=True), "state_dict": average}, path)
     return path
 
 
