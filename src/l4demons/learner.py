@@ -8,9 +8,8 @@ full search) + cross-entropy of the WDL head against the game result
 squared error of its prediction of the material lead a few plies later
 (``replay.material_ahead``; self-play rows only).
 Weight decay comes from AdamW. The learning rate warms up linearly, then
-stays constant, or with ``lr_halflife`` halves every that many self-play
-positions the run has generated (to a floor; off by default: even by
-games over two arms runs); the optimizer, the scheduler (its peak rate included) and
+halves every ``lr_halflife`` self-play positions the run has generated, to
+a floor (0: constant); the optimizer, the scheduler (its peak rate included) and
 the step counter are part of the training state, so a resumed run continues
 the same schedule, and a warm start's annealed rate (:meth:`Learner.set_lr`)
 carries over to the self-play that follows it.
@@ -20,7 +19,7 @@ teacher's labelled positions (``replay.py``'s teacher chunks), a share that
 halves every ``teacher_halflife`` self-play training positions; their value
 target is the teacher's own value, self-play rows keep the game-result mix.
 
-With ``ema_steps`` (off by default) the learner also keeps an exponential
+With ``ema_steps`` the learner also keeps an exponential
 moving average of the weights over about that many recent steps (KataGo
 plays and exports averaged weights; Polyak averaging):
 :meth:`Learner.played_state_dict` is what self-play, the measurer and
@@ -64,13 +63,19 @@ class LearnerConfig:
     """Decoupled weight decay (AdamW)."""
     warmup_steps: int = 100
     """Linear warm-up from lr/10 over this many steps."""
-    lr_halflife: float = 0.0
+    lr_halflife: float = 60_000.0
     """Self-play training positions over which the learning rate halves, down to --lr-floor of its peak (0: constant
     after the warm-up).
 
     The rate follows the positions the run has generated in all (the
     committed counter), so a resumed run carries on where its commit was;
-    :meth:`Learner.decay_for` applies it each cycle.
+    :meth:`Learner.decay_for` applies it each cycle. At 60k the floor comes
+    after about 200k positions: half an hour of one core here, about 40% of
+    an hour on two, a few minutes on a GPU (not measured there).
+    Chosen by games together with --ema-steps 100: over three seeds, 30
+    minutes each on one core, the two together against neither gave +0, +83
+    and +95 Elo (each arm's last 4 nets), +58 [+31, +87] over 360 games
+    (README, Arms). Alone each had come out even on last nets only.
     """
     lr_floor: float = 0.1
     """The decayed learning rate's floor, as a fraction of its peak (--lr-halflife)."""
@@ -120,15 +125,16 @@ class LearnerConfig:
     :data:`MATERIAL_SCALE` pawns, clipped to +-2 of them; the loss is the squared error.
     """
 
-    ema_steps: int = 0
+    ema_steps: int = 100
     """Play an average of the weights over about this many recent steps (0: the raw weights).
 
     An exponential moving average (decay 1 - 1/N, warmed up over the first
     steps): self-play, the Elo games, the gate and model_best.pt use it,
     while training goes on from the raw weights, which model.pt keeps.
-    Off: from random weights, 100 steps against the raw weights gave +114
-    Elo [+68, +164], -24 [-67, +18] and -95 [-143, -50] in three arms runs
-    (30, 20 and 30 minutes), +86 =167 -87 together (README, Arms).
+    Alone, from random weights, 100 steps against the raw weights gave +114
+    Elo [+68, +164], -24 [-67, +18] and -95 [-143, -50] on last nets in
+    three arms runs, +86 =167 -87 together; with --lr-halflife 60000 it won
+    +58 [+31, +87] over three seeds and each run's last 4 nets (README, Arms).
     """
 
     def __post_init__(self) -> None:

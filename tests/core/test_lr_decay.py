@@ -27,9 +27,16 @@ def test_the_rate_halves_every_halflife_down_to_its_floor() -> None:
 
 
 def test_without_a_halflife_the_rate_stays_constant() -> None:
-    lrn = learner()
+    lrn = learner(lr_halflife=0)
     lrn.scheduler.step()
     assert lrn.decay_for(10**9) == pytest.approx(1e-3)
+
+
+def test_by_default_the_rate_decays_and_the_played_net_is_an_average() -> None:
+    lrn = learner()  # the defaults chosen by games (README, Arms: three seeds)
+    lrn.scheduler.step()
+    assert lrn.decay_for(60_000) == pytest.approx(5e-4)
+    assert lrn.ema is not None
 
 
 def test_a_restarted_learner_has_the_rate_the_positions_say() -> None:

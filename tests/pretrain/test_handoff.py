@@ -161,8 +161,9 @@ def test_self_play_after_a_warm_start_keeps_its_annealed_rate_and_then_lets_the_
     warm = next(n for n in TrainingState.load(hub.download(STATE_FILE)).replay_chunks if is_teacher(n))
 
     # self-play goes on at the annealed rate (not train's --lr default); its window keeps one chunk at a time
+    # (the rate's decay by positions, on by default, would scale that rate down: test_lr_decay.py)
     cycle = ["train", "--hub", str(hub_dir), "--cycles", "2", "--games", "2", "--steps", "3",
-             "--window-min-positions", "1", "--window-max-positions", "1", *FAST_RESUME]
+             "--window-min-positions", "1", "--window-max-positions", "1", "--lr-halflife", "0", *FAST_RESUME]
     out = ok(run_here(cycle, tmp_path, monkeypatch, capsys))
     assert "teacher positions: 50.0% of each batch" in out
     assert committed_lr(hub) == annealed(0.0003)
