@@ -208,11 +208,11 @@ def final_net(arm_dir: Path, newest: bool = False, back: int = 0) -> Path:
     return path
 
 
-def snapshot_match(arms: list[tuple[str, list[str]]], out: Path, last_nets: int, games: int,
+def snapshot_match(arms: list[tuple[str, list[str]]], out: Path, nets: dict[str, Path], last_nets: int, games: int,
                    tc: str) -> dict[str, tuple[int, int, int]]:
     """Every challenger's newest ``last_nets`` nets against the first arm's, cycle k back against cycle k back,
     ``games // last_nets`` games each, no early stop; prints each pair and the pooled games, returns the pooled
-    (W, D, L) per challenger.
+    (W, D, L) per challenger. ``nets``: each arm's newest net, already written (:func:`final_net`).
 
     One cycle of training moves a young net's strength as much as a whole change does (two adjacent
     cycles of one 30-minute run: +58 and -83 Elo, README), so the last net alone is a noisy sample of its arm.
@@ -220,12 +220,16 @@ def snapshot_match(arms: list[tuple[str, list[str]]], out: Path, last_nets: int,
     per_pair = max(2, games // last_nets)
     openings = load_openings(count=max(1, per_pair // 2), seed=23)
     base = arms[0][0]
+
+    def snapshots(name: str) -> list[Path]:
+        return [nets[name], *(final_net(out / name, True, back) for back in range(1, last_nets))]
+
+    base_nets = snapshots(base)
     pooled = {}
     for name, _ in arms[1:]:
         lines, tally = [], [0, 0, 0]
-        for back in range(last_nets):
-            a = apply_tc(PlayerSpec.net(final_net(out / name, True, back)), tc)
-            b = apply_tc(PlayerSpec.net(final_net(out / base, True, back)), tc)
+        for back, (mine, theirs) in enumerate(zip(snapshots(name), base_nets)):
+            a, b = apply_tc(PlayerSpec.net(mine), tc), apply_tc(PlayerSpec.net(theirs), tc)
             match = play_match(a, b, openings, per_pair, seed=23 + back, event="arms bench")
             write_pgn(out / f"{name}_vs_{base}-{back}.pgn", match.pgns)
             lines.append(f"{match.a} vs {match.b}: +{match.wins} ={match.draws} -{match.losses}")
@@ -371,7 +375,7 @@ def run_arms(args: argparse.Namespace, arms: list[tuple[str, list[str]]], out: P
     print()
     print(probe_table(nets))
     if args.last_nets > 1:
-        return snapshot_match(arms, out, args.last_nets, args.h2h_games, args.tc)
+        return snapshot_match(arms, out, nets, args.last_nets, args.h2h_games, args.tc)
     base, base_net = arms[0][0], nets[arms[0][0]]
     tallies = {}
     for name, _ in arms[1:]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 from pathlib import Path
 
+import pytest
 import torch
 
 from l4demons.checkpoint import save_optimizer
@@ -61,10 +63,6 @@ def test_runs_that_disagree_widen_the_interval_that_counts_them() -> None:
 
 
 def test_seeds_are_distinct_integers() -> None:
-    import argparse
-
-    import pytest
-
     bench = arms()
     assert bench.parse_seeds("3,4,5") == [3, 4, 5]
     for bad in ("3,x", "3,3", ""):
@@ -73,8 +71,6 @@ def test_seeds_are_distinct_integers() -> None:
 
 
 def test_a_net_cycles_back_is_the_one_that_cycle_committed(tmp_path: Path) -> None:
-    import pytest
-
     bench = arms()
     arm_dir = arm(tmp_path, "new", None)  # cycle 3: seed 1's weights
     hub = LocalHub(arm_dir / "hub")
@@ -82,8 +78,9 @@ def test_a_net_cycles_back_is_the_one_that_cycle_committed(tmp_path: Path) -> No
     save_weights(build_network(TINY, seed=5), TINY, later)
     hub.commit({"model.pt": later}, "cycle 4", parent=hub.head())
     newest = read_weights(bench.final_net(arm_dir, newest=True))[1]
-    before = read_weights(bench.final_net(arm_dir, newest=True, back=1))[1]
-    assert bench.final_net(arm_dir, newest=True, back=1).name == "new-1.pt"  # its own player name
+    one_back = bench.final_net(arm_dir, newest=True, back=1)
+    before = read_weights(one_back)[1]
+    assert one_back.name == "new-1.pt"  # its own player name
     assert all(torch.equal(v, build_network(TINY, seed=5).state_dict()[k]) for k, v in newest.items())
     assert all(torch.equal(v, build_network(TINY, seed=1).state_dict()[k]) for k, v in before.items())
     with pytest.raises(SystemExit, match="no net 2 cycle"):
