@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import shutil
@@ -264,7 +265,8 @@ def across_runs(name: str, tallies: list[tuple[int, int, int]]) -> str:
 
 
 def _signed(elo: float) -> str:
-    return f"{round(elo):+d}"  # an int: no "-0"
+    """``+12``, ``-3``, ``+0`` (never ``-0``), or ``+inf``/``-inf`` (a few games, one side scoring almost all)."""
+    return f"{elo:+.0f}" if math.isinf(elo) else f"{round(elo):+d}"
 
 
 def main() -> None:

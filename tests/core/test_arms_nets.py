@@ -60,6 +60,8 @@ def test_runs_that_disagree_widen_the_interval_that_counts_them() -> None:
     runs_lo = int(split.split("over runs ")[1].split("[")[1].split(",")[0])
     assert runs_lo < pooled_lo < 0  # the games alone say ~0 +- 45; the runs' spread says far more
     assert "over runs" not in bench.across_runs("new vs base", [(60, 0, 40)])
+    swept = bench.across_runs("new vs base", [(4, 0, 0), (3, 1, 0)])  # few games, one side scoring all
+    assert "+inf]" in swept and swept.startswith("new vs base, 2 runs: +")
 
 
 def test_seeds_are_distinct_integers() -> None:
