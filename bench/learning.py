@@ -18,7 +18,10 @@
    free capture, and the share of held-out mate-in-1 and mate-in-2 puzzles
    solved at ``--mate-nodes`` nodes.
 
-Prints the tables that the README carries.
+Prints the tables that the README carries. With ``--skip-training --newest``
+the hub's newest played net (``model.pt``, or its averaged weights) is
+measured in place of ``model_best.pt``, and ``--vs-best N`` plays it N games
+against ``model_best.pt``: what the gate left out.
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="folder for the hub, logs and PGNs (default: a temporary one)")
     ap.add_argument("--png", default="bench/learning.png", help="the per-cycle Elo curve")
     ap.add_argument("--skip-training", action="store_true", help="measure the hub already in --out")
+    ap.add_argument("--newest", action="store_true",
+                    help="measure the newest played net (model.pt or its averaged weights), not model_best.pt")
+    ap.add_argument("--vs-best", type=int, default=0, help="with --newest: games against model_best.pt")
     ap.add_argument("--mate-nodes", type=int, default=400, help="search nodes per mate puzzle")
     ap.add_argument("train_args", nargs="*", help="extra flags for l4demons train (after --)")
     args = ap.parse_args()
@@ -96,11 +102,16 @@ def main() -> None:
     initial = next(c for c in hub.history() if c.message == INITIAL_MESSAGE)
     best_path, initial_path = out / "final_best.pt", out / "initial.pt"
     best_path.write_bytes((hub.download(BEST_FILE) or hub.download(MODEL_FILE)).read_bytes())
+    label, measured = "model_best.pt", best_path
+    if args.newest:
+        from arms import final_net  # bench/arms.py: the newest played net of a hub (arms imports this module)
+        label, measured = "the newest net", out / "final_newest.pt"
+        final_net(out, newest=True).replace(measured)
     initial_path.write_bytes(hub.download(MODEL_FILE, initial.id).read_bytes())
 
-    best = apply_tc(PlayerSpec.net(best_path), args.tc)
-    logging.info("[BENCH] measuring: %d games against the anchors, %d against the material grabber, %d against the "
-                 "initial net, at %s", args.anchor_games, args.material_games, args.initial_games, args.tc)
+    best = apply_tc(PlayerSpec.net(measured), args.tc)
+    logging.info("[BENCH] measuring %s: %d games against the anchors, %d against the material grabber, %d against the "
+                 "initial net, at %s", label, args.anchor_games, args.material_games, args.initial_games, args.tc)
     last_elo = next((r["elo"] for r in reversed(rows) if r.get("elo") is not None), None)
     est = full_measurement(best, args.anchor_games, prior_elo=last_elo, pgn_path=out / "anchors.pgn", seed=11)
     openings = load_openings(count=max(1, max(args.material_games, args.initial_games) // 2), seed=12)
@@ -108,6 +119,8 @@ def main() -> None:
                              event="learning bench")
     vs_initial = play_match(best, apply_tc(PlayerSpec.net(initial_path), args.tc), openings, args.initial_games,
                             seed=14, event="learning bench")
+    vs_best = (play_match(best, apply_tc(PlayerSpec.net(best_path), args.tc), openings, args.vs_best, seed=15,
+                          event="learning bench") if args.newest and args.vs_best else None)
     subprocess.run([sys.executable, "-m", "l4demons", "report", "--hub", str(hub_dir), "--out", args.png], check=True)
 
     hours = sum(r.get("seconds", 0) for r in rows) / 3600
@@ -121,20 +134,23 @@ def main() -> None:
           f"{cores} cores' time (beside training); "
           f"last per-cycle Elo {last.get('elo')} [{last.get('elo_lo')}, {last.get('elo_hi')}]")
     print()
-    print(f"final model_best.pt (cycle {json.dumps(best_cycle(rows))}"
-          f", {args.tc} a move):")
+    which = f"the newest net (cycle {last['cycle']}" if args.newest else \
+        f"final model_best.pt (cycle {json.dumps(best_cycle(rows))}"
+    print(f"{which}, {args.tc} a move):")
     print()
     print("```")
     print(format_table(est))
     print("```")
     print()
-    print("| model_best.pt vs | games | W/D/L | score | 95% interval |")
+    print(f"| {label} vs | games | W/D/L | score | 95% interval |")
     print("|---|---:|---|---:|---|")
-    print(score_row("one-ply material grabber", vs_material))
-    print(score_row("its initial random weights", vs_initial))
+    for name, result in (("one-ply material grabber", vs_material), ("its initial random weights", vs_initial),
+                         (f"model_best.pt (cycle {json.dumps(best_cycle(rows))})", vs_best)):
+        if result is not None and result.games:
+            print(score_row(name, result))
     print(f"\nper-cycle Elo curve: {args.png}")
     print()
-    print(probe_table({"final model_best.pt": best_path, "initial weights": initial_path}, args.mate_nodes))
+    print(probe_table({f"final {label}" if not args.newest else label: measured, "initial weights": initial_path}, args.mate_nodes))
 
 
 def probe_table(nets: dict[str, Path], mate_nodes: int = 400) -> str:
