@@ -77,3 +77,21 @@ def test_an_undecided_gate_yields_only_after_its_games_to_a_much_newer_net(tmp_p
     gate.draws += 1
     gate.superseded_by = newer
     assert gate.done and not gate.promoted and f"yielded to cycle {newer}'s net" in gate.summary()
+
+
+def test_a_gate_leaning_to_its_candidate_plays_on_instead_of_yielding(tmp_path):
+    """Past SUPERSEDE_GAMES, a gate whose LLR has reached SUPERSEDE_LLR keeps its candidate however new the
+    newest net is; the same games leaning the other way, or only a little its way, give way."""
+    from l4demons.lifecycle.gate import SUPERSEDE_CYCLES, SUPERSEDE_GAMES, SUPERSEDE_LLR, Gate
+
+    newer = 3 + SUPERSEDE_CYCLES + 10
+    leaning = Gate(3, tmp_path / "c3.pt", tmp_path / "best.pt", None, nodes=1, max_games=100,
+                   wins=11, draws=SUPERSEDE_GAMES - 14, losses=3)  # the README hour's cycle 34 gate, LLR +1.93
+    assert leaning.verdict is None and leaning.llr >= SUPERSEDE_LLR
+    assert not leaning.yields_to(newer)
+    against = Gate(3, tmp_path / "c3.pt", tmp_path / "best.pt", None, nodes=1, max_games=100,
+                   wins=5, draws=SUPERSEDE_GAMES - 14, losses=9)
+    slightly = Gate(3, tmp_path / "c3.pt", tmp_path / "best.pt", None, nodes=1, max_games=100,
+                    wins=9, draws=SUPERSEDE_GAMES - 14, losses=5)
+    assert against.verdict is None and slightly.verdict is None and 0 < slightly.llr < SUPERSEDE_LLR
+    assert against.yields_to(newer) and slightly.yields_to(newer)

@@ -20,7 +20,14 @@ gate yields (:meth:`Gate.yields_to`) once it has played
 :data:`SUPERSEDE_GAMES` games and a net :data:`SUPERSEDE_CYCLES` cycles
 newer has been rated: its candidate is kept out, as by the game cap, and
 the newer net, likelier further from the best, is tested instead. Every
-gate still plays at least those games, so nets keep being decided.
+gate still plays at least those games, so nets keep being decided. A gate
+whose LLR has reached :data:`SUPERSEDE_LLR` (a third of the way to a
+promotion) does not yield: it plays on to its verdict or the cap. Yielding
+whatever the tally said froze the best for the last half of an hour on 2
+cores (cycle 45 of 98: five gates in a row gave way after about 20 games,
+four of them leaning to the candidate, the newest net +93 Elo over it), and the
+gate model (``bench/gate_sim.py``) puts the lean rule's best closer to the
+newest net than either always yielding or never (README, the gate).
 
 A :class:`Gate` keeps its tally between calls, so the measurer
 (:mod:`.measure`) can play it a pair at a time between other work.
@@ -45,6 +52,8 @@ SUPERSEDE_GAMES = 20
 """Games an undecided gate plays before a much newer net may take its place."""
 SUPERSEDE_CYCLES = 5
 """How many cycles newer that net must be."""
+SUPERSEDE_LLR = 1.0
+"""An undecided gate whose LLR is at least this plays on instead of yielding: it leans to a promotion."""
 
 
 @dataclasses.dataclass
@@ -91,7 +100,7 @@ class Gate:
     def yields_to(self, cycle: int) -> bool:
         """Whether a net rated at ``cycle`` should take this undecided gate's place (module docstring)."""
         return (not self.done and self.games >= SUPERSEDE_GAMES
-                and cycle - self.cycle >= SUPERSEDE_CYCLES)
+                and cycle - self.cycle >= SUPERSEDE_CYCLES and self.llr < SUPERSEDE_LLR)
 
     @property
     def promoted(self) -> bool:
