@@ -51,7 +51,7 @@ train: setup
 	$(VENV)/bin/l4demons train $(if $(HUB),--hub $(HUB)) --cycles 2 --games 8
 
 test: setup system-deps
-	$(VENV)/bin/pytest -q -n $(TEST_JOBS)
+	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --dist loadgroup
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build src/l4demons/_core.*.so

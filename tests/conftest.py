@@ -48,6 +48,14 @@ def _logging_as_it_was():
     root.setLevel(level)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests that use :func:`material_net` run on one xdist worker (``--dist loadgroup``, the Makefile's), so its
+    half-minute training happens once a run instead of once per worker."""
+    for item in items:
+        if "material_net" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("material_net"))
+
+
 @pytest.fixture(scope="session")
 def material_net() -> Callable[[str], tuple[object, torch.nn.Module]]:
     """``material_net(value_head)``: a b2c32 net trained on the materials label, and its probe before training.
