@@ -1,7 +1,7 @@
 """The best-model gate's rules, simulated: which one keeps ``model_best.pt`` closest to the newest net?
 
     python bench/gate_sim.py
-    python bench/gate_sim.py --games-per-cycle 2.2 --cycles 100 --runs 400
+    python bench/gate_sim.py --tau 60 --lean-llr 0.5   # a slower curve, a lower threshold
 
 A model of a training run, not games: the gate (:mod:`l4demons.lifecycle.gate`)
 is too slow to compare by whole hours (two hours per rule, one sample each),
@@ -79,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=100, help="cycles in a run (an hour here: 90-100)")
     ap.add_argument("--games-per-cycle", type=float, default=2.2, help="gate games in one cycle's time")
-    ap.add_argument("--gain", type=float, default=700.0, help="Elo the newest net gains over the run's curve")
-    ap.add_argument("--tau", type=float, default=30.0, help="cycles over which the curve rises (1 - 1/e of it)")
+    ap.add_argument("--gain", type=float, default=550.0, help="Elo the newest net gains over the run's curve")
+    ap.add_argument("--tau", type=float, default=25.0, help="cycles over which the curve rises (1 - 1/e of it)")
     ap.add_argument("--spread", type=float, default=40.0, help="standard deviation of a net around the curve, Elo")
     ap.add_argument("--draw-rate", type=float, default=0.35)
     ap.add_argument("--max-games", type=int, default=100, help="the gate's game cap")
     ap.add_argument("--lean-llr", type=float, default=None, help="the lean rule's LLR (default: the gate's own)")
-    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     lean = SUPERSEDE_LLR if args.lean_llr is None else args.lean_llr
