@@ -30,6 +30,7 @@ newest net over the run's last third and at its end, with its spread over runs.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -37,39 +38,44 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from l4demons.elo.rating import expected_score, sprt, sprt_llr  # noqa: E402
-from l4demons.lifecycle.gate import (ALPHA, BETA, ELO0, ELO1, SUPERSEDE_CYCLES, SUPERSEDE_GAMES,  # noqa: E402
-                                     SUPERSEDE_LLR)
+from l4demons.elo.rating import expected_score  # noqa: E402
+from l4demons.lifecycle.gate import ALPHA, BETA, ELO0, ELO1, SUPERSEDE_LLR, Gate  # noqa: E402
 
 
 def simulate(rule: str, elo: np.ndarray, dice: np.random.Generator, games_per_cycle: float, draw_rate: float,
              max_games: int, lean_llr: float) -> tuple[np.ndarray, int, int]:
-    """One run under ``rule``: the best net's Elo at every cycle, the promotions, and those of a no-stronger net."""
+    """One run under ``rule``: the best net's Elo at every cycle, the promotions, and those of a no-stronger net.
+
+    Each test is a real :class:`~l4demons.lifecycle.gate.Gate` (its tally, verdict and cap); only its games are
+    drawn here, and the rule picks the LLR from which :meth:`~l4demons.lifecycle.gate.Gate.yields_to` plays on."""
+    plays_on_from = {"yield": math.inf, "lean": lean_llr, "finish": -math.inf}[rule]
     best, best_elo = -1, 0.0
-    gate = None  # [candidate cycle, wins, draws, losses]
+    gate = None
     credit = 0.0
     promotions = bad = 0
     best_trace = np.empty(len(elo))
     for c in range(len(elo)):
-        if gate is not None and gate[1] + gate[2] + gate[3] >= SUPERSEDE_GAMES and c - gate[0] >= SUPERSEDE_CYCLES:
-            llr_ok = rule == "lean" and sprt_llr(*gate[1:], ELO0, ELO1) >= lean_llr
-            if rule != "finish" and not llr_ok:
-                gate = None
+        if gate is not None and gate.yields_to(c, plays_on_from):
+            gate = None
         if gate is None and c > best:
-            gate = [c, 0, 0, 0]
+            gate = Gate(c, Path(f"cycle-{c}"), Path("best"), None, nodes=0, max_games=max_games)
         credit += games_per_cycle
         while gate is not None and credit >= 1.0:
             credit -= 1.0
-            s = expected_score(elo[gate[0]] - best_elo)
+            s = expected_score(elo[gate.cycle] - best_elo)
             d = min(draw_rate, 2 * min(s, 1 - s))
             u = dice.random()
-            gate[1 + (0 if u < s - d / 2 else 1 if u < s + d / 2 else 2)] += 1
-            verdict = sprt(*gate[1:], ELO0, ELO1, ALPHA, BETA)
-            if verdict == "H1":
-                promotions += 1
-                bad += elo[gate[0]] <= best_elo
-                best, best_elo = gate[0], elo[gate[0]]
-            if verdict is not None or sum(gate[1:]) >= max_games:
+            if u < s - d / 2:
+                gate.wins += 1
+            elif u < s + d / 2:
+                gate.draws += 1
+            else:
+                gate.losses += 1
+            if gate.done:
+                if gate.promoted:
+                    promotions += 1
+                    bad += elo[gate.cycle] <= best_elo
+                    best, best_elo = gate.cycle, elo[gate.cycle]
                 gate = None
         best_trace[c] = best_elo
     return best_trace, promotions, bad
@@ -98,9 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     tail = slice(2 * args.cycles // 3, None)
     for run in range(args.runs):
         nets = np.random.default_rng([args.seed, run])
-        c = np.arange(args.cycles)
-        elo = args.gain * (1 - np.exp(-c / args.tau)) + nets.normal(0, args.spread, args.cycles)
-        newest = args.gain * (1 - np.exp(-c / args.tau))  # the curve: what a net of that cycle is worth on average
+        newest = args.gain * (1 - np.exp(-np.arange(args.cycles) / args.tau))  # what a cycle's net is worth on average
+        elo = newest + nets.normal(0, args.spread, args.cycles)
         for rule in rules:
             trace, p, b = simulate(rule, elo, np.random.default_rng([args.seed, run, 1]), args.games_per_cycle,
                                    args.draw_rate, args.max_games, lean)

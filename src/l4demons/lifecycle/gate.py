@@ -97,10 +97,12 @@ class Gate:
     def done(self) -> bool:
         return self.verdict is not None or self.games >= self.max_games or self.superseded_by is not None
 
-    def yields_to(self, cycle: int) -> bool:
-        """Whether a net rated at ``cycle`` should take this undecided gate's place (module docstring)."""
+    def yields_to(self, cycle: int, lean_llr: float = SUPERSEDE_LLR) -> bool:
+        """Whether a net rated at ``cycle`` should take this undecided gate's place (module docstring).
+
+        ``lean_llr``: the LLR from which the gate plays on instead (``bench/gate_sim.py`` varies it)."""
         return (not self.done and self.games >= SUPERSEDE_GAMES
-                and cycle - self.cycle >= SUPERSEDE_CYCLES and self.llr < SUPERSEDE_LLR)
+                and cycle - self.cycle >= SUPERSEDE_CYCLES and self.llr < lean_llr)
 
     @property
     def promoted(self) -> bool:
