@@ -49,11 +49,12 @@ def _logging_as_it_was():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that use :func:`material_net` run on one xdist worker (``--dist loadgroup``, the Makefile's), so its
-    half-minute training happens once a run instead of once per worker."""
+    """Tests that use :func:`material_net` run on one xdist worker per value head (``--dist loadgroup``, the
+    Makefile's), so each head's half-minute training happens once a run, and the two heads train at once."""
     for item in items:
         if "material_net" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("material_net"))
+            head = getattr(item, "callspec", None) and item.callspec.params.get("value_head")
+            item.add_marker(pytest.mark.xdist_group("material_net" if head in (None, "pool") else f"material_net_{head}"))
 
 
 @pytest.fixture(scope="session")
