@@ -83,7 +83,8 @@ def main() -> None:
     ap.add_argument("--initial-games", type=int, default=100, help="games against the initial net")
     ap.add_argument("--tc", default="time=0.1", help="the net's budget per move: time=S or nodes=N")
     ap.add_argument("--out", default=None, help="folder for the hub, logs and PGNs (default: a temporary one)")
-    ap.add_argument("--png", default="bench/learning.png", help="the per-cycle Elo curve")
+    ap.add_argument("--png", default=None,
+                    help="the per-cycle Elo curve (default: learning.png in --out; the README's figure is bench/learning.png)")
     ap.add_argument("--skip-training", action="store_true", help="measure the hub already in --out")
     ap.add_argument("--newest", action="store_true",
                     help="measure the newest played net (model.pt or its averaged weights), not model_best.pt")
@@ -96,6 +97,7 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="l4d-learning-"))
     out.mkdir(parents=True, exist_ok=True)
     hub_dir = out / "hub"
+    png = Path(args.png) if args.png else out / "learning.png"
     train_s = None if args.skip_training else train(hub_dir, args.minutes, args.train_args, out / "train.log")
     hub = LocalHub(hub_dir)
     rows = read_metrics(hub.download(METRICS_FILE))
@@ -121,7 +123,7 @@ def main() -> None:
                             seed=14, event="learning bench")
     vs_best = (play_match(best, apply_tc(PlayerSpec.net(best_path), args.tc), openings, args.vs_best, seed=15,
                           event="learning bench") if args.newest and args.vs_best else None)
-    subprocess.run([sys.executable, "-m", "l4demons", "report", "--hub", str(hub_dir), "--out", args.png], check=True)
+    subprocess.run([sys.executable, "-m", "l4demons", "report", "--hub", str(hub_dir), "--out", str(png)], check=True)
 
     hours = sum(r.get("seconds", 0) for r in rows) / 3600
     measure = sum(r.get("measure_seconds") or 0 for r in rows) / 3600  # game-process hours, all processes
@@ -148,7 +150,7 @@ def main() -> None:
                          (f"model_best.pt (cycle {json.dumps(best_cycle(rows))})", vs_best)):
         if result is not None and result.games:
             print(score_row(name, result))
-    print(f"\nper-cycle Elo curve: {args.png}")
+    print(f"\nper-cycle Elo curve: {png}")
     print()
     print(probe_table({f"final {label}" if not args.newest else label: measured, "initial weights": initial_path}, args.mate_nodes))
 
