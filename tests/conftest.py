@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import importlib.util
 import logging
+import sys
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +28,24 @@ class UniformNet(torch.nn.Module):
     def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = planes.shape[0]
         return torch.zeros(n, POLICY_SIZE), torch.zeros(n, 3)
+
+
+@pytest.fixture(scope="session")
+def bench_script() -> Callable[[str], types.ModuleType]:
+    """``bench_script("crash")``: the script ``bench/crash.py`` imported as a module (once a session), to test
+    its parts in-process."""
+    loaded: dict[str, types.ModuleType] = {}
+
+    def load(name: str) -> types.ModuleType:
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(f"l4d_bench_{name}",
+                                                          Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+            module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+
+    return load
 
 
 @pytest.fixture

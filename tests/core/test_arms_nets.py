@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 from pathlib import Path
 
@@ -14,15 +13,12 @@ from l4demons.checkpoint import save_optimizer
 from l4demons.hub.local import LocalHub
 from l4demons.network import NetConfig, build_network, read_weights, save_weights
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = NetConfig.from_name("tiny")
 
 
-def arms():
-    spec = importlib.util.spec_from_file_location("arms_bench", ROOT / "bench" / "arms.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def bench(bench_script):
+    return bench_script("arms")
 
 
 def arm(tmp_path: Path, name: str, average: dict | None) -> Path:
@@ -33,9 +29,8 @@ def arm(tmp_path: Path, name: str, average: dict | None) -> Path:
     return tmp_path / name
 
 
-def test_the_newest_net_is_the_average_when_the_arm_keeps_one(tmp_path: Path) -> None:
+def test_the_newest_net_is_the_average_when_the_arm_keeps_one(bench, tmp_path: Path) -> None:
     average = build_network(TINY, seed=2).state_dict()
-    bench = arms()
     played = read_weights(bench.final_net(arm(tmp_path, "ema", average), newest=True))[1]
     assert all(torch.equal(v, average[k]) for k, v in played.items())
     raw = build_network(TINY, seed=1).state_dict()
@@ -44,15 +39,14 @@ def test_the_newest_net_is_the_average_when_the_arm_keeps_one(tmp_path: Path) ->
     assert not all(torch.equal(v, average[k]) for k, v in plain.items())
 
 
-def test_each_arm_runs_its_share_of_the_threads_and_its_own_source(tmp_path: Path) -> None:
-    env = arms().arm_env(1, tmp_path / "old-tree")
+def test_each_arm_runs_its_share_of_the_threads_and_its_own_source(bench, tmp_path: Path) -> None:
+    env = bench.arm_env(1, tmp_path / "old-tree")
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"  # arms at once must not each take every core
     assert env["PYTHONPATH"].split(":")[0] == str(tmp_path / "old-tree" / "src")
-    assert arms().arm_env(2).get("PYTHONPATH") == os.environ.get("PYTHONPATH")  # no source: the path as it is
+    assert bench.arm_env(2).get("PYTHONPATH") == os.environ.get("PYTHONPATH")  # no source: the path as it is
 
 
-def test_runs_that_disagree_widen_the_interval_that_counts_them() -> None:
-    bench = arms()
+def test_runs_that_disagree_widen_the_interval_that_counts_them(bench) -> None:
     agree = bench.across_runs("new vs base", [(50, 20, 50), (50, 20, 50)])
     assert agree.startswith("new vs base, 2 runs: +0, +0;") and agree.endswith("over runs +0 [+0, +0]")
     split = bench.across_runs("new vs base", [(80, 20, 20), (20, 20, 80)])
@@ -64,16 +58,14 @@ def test_runs_that_disagree_widen_the_interval_that_counts_them() -> None:
     assert "+inf]" in swept and swept.startswith("new vs base, 2 runs: +")
 
 
-def test_seeds_are_distinct_integers() -> None:
-    bench = arms()
+def test_seeds_are_distinct_integers(bench) -> None:
     assert bench.parse_seeds("3,4,5") == [3, 4, 5]
     for bad in ("3,x", "3,3", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             bench.parse_seeds(bad)
 
 
-def test_a_net_cycles_back_is_the_one_that_cycle_committed(tmp_path: Path) -> None:
-    bench = arms()
+def test_a_net_cycles_back_is_the_one_that_cycle_committed(bench, tmp_path: Path) -> None:
     arm_dir = arm(tmp_path, "new", None)  # cycle 3: seed 1's weights
     hub = LocalHub(arm_dir / "hub")
     later = tmp_path / "later.pt"

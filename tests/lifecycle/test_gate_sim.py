@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
-
-_SPEC = importlib.util.spec_from_file_location("l4d_bench_gate_sim",
-                                               Path(__file__).resolve().parents[2] / "bench" / "gate_sim.py")
-gate_sim = sys.modules[_SPEC.name] = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(gate_sim)
+import pytest
 
 
-def test_a_much_stronger_net_is_promoted_and_an_equal_one_rarely():
+@pytest.fixture
+def gate_sim(bench_script):
+    return bench_script("gate_sim")
+
+
+def test_a_much_stronger_net_is_promoted_and_an_equal_one_rarely(gate_sim):
     rising = np.where(np.arange(40) < 10, 0.0, 400.0)  # from cycle 10 on, the nets are 400 Elo stronger
     for rule in ("yield", "lean", "finish"):
         trace, promotions, weaker = gate_sim.simulate(rule, rising, np.random.default_rng(0), 2.2, 0.35, 100, 1.0)
@@ -24,7 +21,7 @@ def test_a_much_stronger_net_is_promoted_and_an_equal_one_rarely():
     assert promoted <= 3  # an equal net passes the SPRT about 5% of tests
 
 
-def test_the_table_has_a_row_per_rule(capsys):
+def test_the_table_has_a_row_per_rule(gate_sim, capsys):
     assert gate_sim.main(["--runs", "2", "--cycles", "30"]) == 0
     out = capsys.readouterr().out
     assert all(f"| {rule} |" in out for rule in ("yield", "lean", "finish"))
