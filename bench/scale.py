@@ -44,7 +44,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from l4demons.devices import cpu_count, resolve_device, worker_devices  # noqa: E402
-from l4demons.learner import Learner, LearnerConfig, value_target  # noqa: E402
+from l4demons.learner import Learner, LearnerConfig  # noqa: E402
+from l4demons.losses import value_target  # noqa: E402
 from l4demons.network import NetConfig, build_network, weights_dict  # noqa: E402
 from l4demons.replay import ReplayChunk, ReplayWindow  # noqa: E402
 from l4demons.selfplay import GameRecord, SelfPlayConfig  # noqa: E402

@@ -1,12 +1,6 @@
 """The learner: backprop steps on the replay window, and the validation loss.
 
-Loss per position = policy cross-entropy against the search's improved
-policy (illegal moves masked out, weighted by whether the position got a
-full search) + cross-entropy of the WDL head against the game result
-(weighted down for positions played on after the game was decided)
-+, for a net with the material head (``NetConfig.material_head``), the
-squared error of its prediction of the material lead a few plies later
-(``replay.material_ahead``; self-play rows only).
+The losses and their targets are :mod:`l4demons.losses`'s.
 Weight decay comes from AdamW. The learning rate warms up linearly, then
 halves every ``lr_halflife`` self-play positions the run has generated, to
 a floor (0: constant); the optimizer, the scheduler (its peak rate included) and
@@ -43,9 +37,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from l4demons.replay import Batch, ReplayWindow
+from l4demons.losses import Losses, batch_losses, mean_losses, summed_losses
+from l4demons.replay import ReplayWindow
 from l4demons.replay_device import TrainBatch
 
 
@@ -122,7 +116,7 @@ class LearnerConfig:
     """Weight of the material head's loss beside the policy loss (a net without the head has none).
 
     The target is the side to move's material lead ``replay.MATERIAL_AHEAD_PLIES`` later, in units of
-    :data:`MATERIAL_SCALE` pawns, clipped to +-2 of them; the loss is the squared error.
+    :data:`~l4demons.losses.MATERIAL_SCALE` pawns, clipped to +-2 of them; the loss is the squared error.
     """
 
     ema_steps: int = 100
@@ -160,24 +154,6 @@ class LearnerConfig:
             raise ValueError("lr_floor must be in (0, 1]")
 
 
-MATERIAL_SCALE = 8.0
-"""Pawns per unit of the material head's target (a lead of 16 pawns or more is 2)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Losses:
-    """Mean losses. ``total`` (the commits' "Loss") is policy + value, comparable whatever the net's heads;
-    ``material`` is the material head's loss (0 without it)."""
-
-    policy: float
-    value: float
-    material: float = 0.0
-
-    @property
-    def total(self) -> float:
-        return self.policy + self.value
-
-
 TEACHER_FLOOR = 0.01
 """A teacher share under this is none: the teacher's positions leave the window."""
 
@@ -190,70 +166,6 @@ def teacher_share(cfg: LearnerConfig, positions: float) -> float:
     """
     share = cfg.teacher_share * 0.5 ** (max(0.0, positions) / cfg.teacher_halflife)
     return share if share >= TEACHER_FLOOR else 0.0
-
-
-def value_target(batch: Batch, mix: float) -> np.ndarray:
-    """WDL target ``[B, 3]``: the game result, with ``mix`` of the search value as (max(q,0), 1-|q|, max(-q,0)).
-
-    A teacher's row takes it wholly from its search value, the teacher's q.
-    """
-    q = np.clip(batch.search_value, -1.0, 1.0)
-    from_q = np.stack([np.maximum(q, 0.0), 1.0 - np.abs(q), np.maximum(-q, 0.0)], axis=1)
-    m = np.where(batch.teacher, np.float32(1.0), np.float32(mix))[:, None]
-    return ((1 - m) * batch.wdl + m * from_q).astype(np.float32)
-
-
-def value_target_tensor(batch: TrainBatch, mix: float) -> torch.Tensor:
-    """:func:`value_target` on the device, ``[B, 3]``."""
-    q = batch.search_value.clamp(-1.0, 1.0)
-    from_q = torch.stack([q.clamp(min=0.0), 1.0 - q.abs(), (-q).clamp(min=0.0)], dim=1)
-    m = torch.where(batch.teacher, 1.0, mix).unsqueeze(1)
-    return (1 - m) * batch.wdl + m * from_q
-
-
-def position_losses(net: torch.nn.Module, batch: TrainBatch, value_mix: float = 0.0,
-                    played_on_weight: float = 1.0, material: bool = False) -> tuple[torch.Tensor, ...]:
-    """``[B]`` each: policy loss, its weight, value loss, its weight, material loss, its weight.
-
-    A position's policy weight is 1 where its policy came from a full search,
-    else 0; its value weight is ``played_on_weight`` where it was played on
-    after the game was decided, else 1. With ``material`` (a net with the
-    material head) the material loss is its squared error on self-play rows
-    (weight 1; a teacher's row, whose positions need not follow each other, 0);
-    without, both are 0.
-    """
-    if material:
-        policy_logits, value_logits, predicted = net(batch.planes, material=True)
-        target = (batch.material / MATERIAL_SCALE).clamp(-2.0, 2.0)
-        material_loss = (predicted.float() - target) ** 2
-        material_weight = (~batch.teacher).float()
-    else:
-        policy_logits, value_logits = net(batch.planes)
-        material_loss = material_weight = torch.zeros(len(batch), device=batch.planes.device)
-    logp = F.log_softmax(policy_logits.float().masked_fill(~batch.legal, -1e9), dim=1)
-    policy = -(batch.policy * logp).sum(dim=1)
-    value = F.cross_entropy(value_logits.float(), value_target_tensor(batch, value_mix), reduction="none")
-    return (policy, batch.policy_weight, value, torch.where(batch.played_on, played_on_weight, 1.0),
-            material_loss, material_weight)
-
-
-def _weighted_mean(loss: torch.Tensor, weight: torch.Tensor, floor: float) -> torch.Tensor:
-    """``sum(loss * weight) / max(sum(weight), floor)``: 0 where nothing has weight."""
-    return (loss * weight).sum() / weight.sum().clamp(min=floor)
-
-
-# Floors of the weight sums: a batch without a full search has no policy loss (weights are 0 or 1, so a
-# floor of 1 changes nothing else); the value weights can all be small but are never all 0 unless
-# played_on_value_weight is; a batch of teacher rows has no material loss.
-_POLICY_FLOOR, _VALUE_FLOOR, _MATERIAL_FLOOR = 1.0, 1e-6, 1.0
-
-
-def batch_losses(net: torch.nn.Module, batch: TrainBatch, value_mix: float = 0.0,
-                 played_on_weight: float = 1.0, material: bool = False) -> tuple[torch.Tensor, ...]:
-    """(policy loss, value loss, material loss) of one batch, weighted means, as tensors with gradients."""
-    p, pw, v, vw, m, mw = position_losses(net, batch, value_mix, played_on_weight, material)
-    return (_weighted_mean(p, pw, _POLICY_FLOOR), _weighted_mean(v, vw, _VALUE_FLOOR),
-            _weighted_mean(m, mw, _MATERIAL_FLOOR))
 
 
 class Learner:
@@ -408,14 +320,10 @@ class Learner:
         sums = torch.zeros(6, device=self.device)  # each loss x its weight, and the weight
         n = 0
         for b in batches:
-            losses = position_losses(self.net, b, self.cfg.value_target_mix, self.cfg.played_on_value_weight,
-                                     self.material)
-            sums += torch.stack([t.sum() for loss, w in zip(losses[::2], losses[1::2]) for t in (loss * w, w)])
+            sums += summed_losses(self.net, b, self.cfg.value_target_mix, self.cfg.played_on_value_weight,
+                                  self.material)
             n += len(b)
-        if n == 0:
-            return None
-        pol, pw, val, vw, mat, mw = sums.tolist()
-        return Losses(pol / max(pw, _POLICY_FLOOR), val / max(vw, _VALUE_FLOOR), mat / max(mw, _MATERIAL_FLOOR))
+        return mean_losses(sums) if n else None
 
     def state_dict(self) -> dict:
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "step": self.step}

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from l4demons.learner import Learner, LearnerConfig, value_target, value_target_tensor
+from l4demons.learner import Learner, LearnerConfig
+from l4demons.losses import value_target, value_target_tensor
 from l4demons.network import NetConfig, build_network
 from l4demons.replay import ReplayChunk, ReplayWindow
 from l4demons.replay_device import TrainBatch

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from l4demons.encoding import POLICY_SIZE
-from l4demons.learner import Learner, LearnerConfig, batch_losses
+from l4demons.learner import Learner, LearnerConfig
+from l4demons.losses import batch_losses
 from l4demons.network import NetConfig, build_network
 from l4demons.replay import ReplayChunk, ReplayWindow
 from l4demons.replay_device import TrainBatch

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from l4demons.encoding import encode_position, legal_moves_and_indices, planes_from_positions
-from l4demons.learner import value_target
+from l4demons.losses import value_target
 from l4demons.probes import probe
 from l4demons.replay import ReplayChunk, ReplayWindow
 from l4demons.selfplay import GameRecord, SelfPlayConfig, _Game

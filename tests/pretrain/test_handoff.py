@@ -11,7 +11,8 @@ import torch
 
 from l4demons.checkpoint import OPTIMIZER_FILE, STATE_FILE, TrainingState, load_optimizer, replay_file
 from l4demons.hub.local import LocalHub
-from l4demons.learner import TEACHER_FLOOR, Learner, LearnerConfig, teacher_share, value_target
+from l4demons.learner import TEACHER_FLOOR, Learner, LearnerConfig, teacher_share
+from l4demons.losses import value_target
 from l4demons.network import NetConfig, build_network
 from l4demons.replay import ReplayChunk, ReplayWindow, is_teacher
 from l4demons.replay_device import TrainBatch

@@ -37,7 +37,7 @@ from l4demons.checkpoint import TrainingState
 from l4demons.devices import default_workers, worker_devices, workers_per_gpu
 from l4demons.distributed import any_rank, broadcast, close_world, gather_lists, init_world, rank_device
 from l4demons.hub import Hub
-from l4demons.learner import Losses
+from l4demons.losses import Losses
 from l4demons.lifecycle import bootstrap
 from l4demons.lifecycle.budgets import another_round, steps_for_cycle, window_size
 from l4demons.lifecycle.commit import Committer

@@ -46,7 +46,8 @@ import numpy as np
 
 from l4demons.checkpoint import MODEL_FILE
 from l4demons.hub import HubUnavailable
-from l4demons.learner import LearnerConfig, Losses
+from l4demons.learner import LearnerConfig
+from l4demons.losses import Losses
 from l4demons.lifecycle.common import TrainError, elo_text
 from l4demons.lifecycle.commit import Committer
 from l4demons.lifecycle.config import TrainConfig
