@@ -70,9 +70,14 @@ def _logging_as_it_was():
     root.setLevel(level)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Tests that use :func:`material_net` run on one xdist worker per value head (``--dist loadgroup``, the
-    Makefile's), so each head's half-minute training happens once a run, and the two heads train at once."""
+    Makefile's), so each head's half-minute training happens once a run, and the two heads train at once.
+
+    First among the hooks: xdist's worker reads the groups into the test ids in its own hook, and without
+    ``tryfirst`` it ran before this one and found no group (the gate test trained the pool net again).
+    """
     for item in items:
         if "material_net" in getattr(item, "fixturenames", ()):
             head = getattr(item, "callspec", None) and item.callspec.params.get("value_head")
