@@ -72,3 +72,11 @@ def test_a_net_learns_material_from_the_materials_label(value_head, material_net
     assert after.sees_material, after.summary()
     assert after.ahead["queen"] - after.behind["queen"] > 0.3, after.summary()
     assert after.capture_mass > max(2 * after.uniform_mass, before.capture_mass), after.summary()
+
+
+def test_the_tests_that_share_a_trained_net_share_a_worker(material_net, request):
+    """Under ``--dist loadgroup`` (the Makefile's) a test that asks for :func:`material_net` carries its group,
+    so the net trains once a run; pytest 9.2 made xdist's grouping a silent no-op (pyproject.toml pins below)."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("runs under pytest-xdist's --dist loadgroup only")
+    assert request.node.nodeid.endswith("@material_net"), request.node.nodeid
