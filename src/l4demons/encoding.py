@@ -108,7 +108,7 @@ def legal_moves_and_indices(board: chess.Board) -> tuple[list[chess.Move], list[
     """All legal moves of ``board`` with their policy indices (same order)."""
     flip = 0 if board.turn == chess.WHITE else 56
     table = _MOVE_INDEX
-    moves = list(board.legal_moves)
+    moves = list(board.generate_legal_moves())  # not list(board.legal_moves), which generates them twice
     indices = []
     for m in moves:
         promo = m.promotion if m.promotion and m.promotion != chess.QUEEN else 0
@@ -116,15 +116,31 @@ def legal_moves_and_indices(board: chess.Board) -> tuple[list[chess.Move], list[
     return moves, indices
 
 
+def _build_move_decoder() -> list[tuple[int, int, int] | None]:
+    """``decoder[index]`` -> ``(from, to, promo)`` of :data:`_MOVE_TABLE` (side-to-move frame), or None."""
+    decoder: list[tuple[int, int, int] | None] = [None] * POLICY_SIZE
+    for frm, to, promo in zip(*np.nonzero(_MOVE_TABLE >= 0)):
+        decoder[int(_MOVE_TABLE[frm, to, promo])] = (int(frm), int(to), int(promo))
+    return decoder
+
+
+_MOVE_DECODER = _build_move_decoder()
+
+
 def index_to_move(index: int, board: chess.Board) -> chess.Move:
     """The legal move of ``board`` whose policy index is ``index``.
 
     :raises ValueError: no legal move has that index.
     """
-    moves, indices = legal_moves_and_indices(board)
-    for m, i in zip(moves, indices):
-        if i == index:
-            return m
+    decoded = _MOVE_DECODER[index] if 0 <= index < POLICY_SIZE else None
+    if decoded is not None:
+        flip = 0 if board.turn == chess.WHITE else 56
+        frm, to, promo = decoded[0] ^ flip, decoded[1] ^ flip, decoded[2]
+        if not promo and board.piece_type_at(frm) == chess.PAWN and chess.square_rank(to) in (0, 7):
+            promo = chess.QUEEN  # a queen promotion has the plain move's index
+        move = chess.Move(frm, to, promo or None)
+        if board.is_legal(move):
+            return move
     raise ValueError(f"policy index {index} is not a legal move in {board.fen()}")
 
 

@@ -143,7 +143,7 @@ def random_positions(n: int, rng: np.random.Generator) -> list[chess.Board]:
     while len(out) < n:
         board = chess.Board()
         for _ in range(int(rng.integers(10, 80))):
-            moves = list(board.legal_moves)
+            moves = list(board.generate_legal_moves())
             if not moves:
                 break
             captures = [m for m in moves if board.is_capture(m)]

@@ -31,7 +31,7 @@ def random_positions(n_games: int, seed: int):
         board = chess.Board()
         while not board.is_game_over() and board.ply() < 160:
             yield board
-            board.push(rng.choice(list(board.legal_moves)))
+            board.push(rng.choice(list(board.generate_legal_moves())))
 
 
 def check_round_trip(board: chess.Board) -> None:
@@ -49,6 +49,15 @@ def test_every_legal_move_has_a_distinct_index_and_maps_back():
         check_round_trip(board)
         count += 1
     assert count > 3000
+
+
+def test_an_index_without_a_legal_move_is_refused():
+    board = chess.Board()
+    legal = set(legal_moves_and_indices(board)[1])
+    e2e5 = move_to_index(chess.Move.from_uci("e2e5"), chess.WHITE)  # a rook's move, not a pawn's
+    for index in (e2e5, -1, POLICY_SIZE, next(i for i in range(POLICY_SIZE) if i not in legal)):
+        with pytest.raises(ValueError):
+            index_to_move(index, board)
 
 
 @pytest.mark.parametrize("fen", SPECIAL_FENS)

@@ -34,7 +34,7 @@ def random_game(rng: random.Random, board: chess.Board, plies: int) -> chess.Boa
     for _ in range(plies):
         if board.is_game_over():
             break
-        moves = list(board.legal_moves)
+        moves = list(board.generate_legal_moves())
         rare = [m for m in moves if special(board, m)]
         pushes = [m for m in moves if board.piece_type_at(m.from_square) == chess.PAWN]
         if rare and rng.random() < 0.8:
