@@ -75,8 +75,9 @@ def pytest_collection_modifyitems(config, items):
     """Tests that use :func:`material_net` run on one xdist worker per value head (``--dist loadgroup``, the
     Makefile's), so each head's half-minute training happens once a run, and the two heads train at once.
 
-    First among the hooks: xdist's worker reads the groups into the test ids in its own hook, and without
-    ``tryfirst`` it ran before this one and found no group (the gate test trained the pool net again).
+    First among the hooks: xdist's worker reads the groups into the test ids in its own hook, which without
+    ``tryfirst`` ran before this one and found none; and from pytest 9.2 on, xdist cannot write them into the
+    ids at all (pyproject.toml pins pytest below it). Either way the pool net trained twice a run.
     """
     for item in items:
         if "material_net" in getattr(item, "fixturenames", ()):

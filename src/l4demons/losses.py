@@ -1,4 +1,4 @@
-"""The training losses and their targets, shared by the learner, the warm start's trainer and the benches.
+"""The training losses and their targets, for the learner (self-play and the warm start alike) and the benches.
 
 Loss per position (:func:`position_losses`) = policy cross-entropy against
 the search's improved policy (illegal moves masked out; weight 1 where the

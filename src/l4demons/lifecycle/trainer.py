@@ -37,7 +37,6 @@ from l4demons.checkpoint import TrainingState
 from l4demons.devices import default_workers, worker_devices, workers_per_gpu
 from l4demons.distributed import any_rank, broadcast, close_world, gather_lists, init_world, rank_device
 from l4demons.hub import Hub
-from l4demons.losses import Losses
 from l4demons.lifecycle import bootstrap
 from l4demons.lifecycle.budgets import another_round, steps_for_cycle, window_size
 from l4demons.lifecycle.commit import Committer
@@ -47,6 +46,7 @@ from l4demons.lifecycle.measure import BestNet, Collected, Measurer
 from l4demons.lifecycle.ranks import share_after_commit, share_start
 from l4demons.lifecycle.run_state import RunState
 from l4demons.lifecycle.start import start
+from l4demons.losses import Losses
 from l4demons.progress import progress
 from l4demons.replay import ReplayChunk
 from l4demons.signals import StopFlag

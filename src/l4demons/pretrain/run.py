@@ -47,7 +47,6 @@ import numpy as np
 from l4demons.checkpoint import MODEL_FILE
 from l4demons.hub import HubUnavailable
 from l4demons.learner import LearnerConfig
-from l4demons.losses import Losses
 from l4demons.lifecycle.common import TrainError, elo_text
 from l4demons.lifecycle.commit import Committer
 from l4demons.lifecycle.config import TrainConfig
@@ -55,6 +54,7 @@ from l4demons.lifecycle.measure import BestNet, Measurer
 from l4demons.lifecycle.run_state import RunState
 from l4demons.lifecycle.start import start
 from l4demons.lifecycle.trainer import loss_columns
+from l4demons.losses import Losses
 from l4demons.pretrain import hub_positions, labels, parallel, pgn
 from l4demons.progress import progress
 from l4demons.replay import TEACHER_TAG, ReplayChunk, ReplayWindow
