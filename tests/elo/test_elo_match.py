@@ -10,7 +10,8 @@ import pytest
 
 from l4demons.elo.engines import find_stockfish
 from l4demons.elo.errors import StockfishNotFound
-from l4demons.elo.match import play_game, play_match, schedule, write_pgn
+from l4demons.elo.game import play_game
+from l4demons.elo.match import play_match, schedule, write_pgn
 from l4demons.elo.openings import BUILTIN_OPENINGS, Opening
 from l4demons.elo.players import MaterialGrabber, PlayerSpec, RandomMover
 

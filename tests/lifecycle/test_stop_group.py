@@ -22,7 +22,9 @@ import pytest
 
 from l4demons.checkpoint import METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics
 from l4demons.elo import PlayerSpec
-from l4demons.elo.match import GamePool, GamesStopped, play_game, schedule
+from l4demons.elo.game import GamesStopped, play_game
+from l4demons.elo.match import schedule
+from l4demons.elo.pool import GamePool
 from l4demons.elo.openings import Opening
 from l4demons.elo.players import RandomMover
 from l4demons.hub.local import LocalHub

@@ -6,8 +6,10 @@ Modules, bottom up:
 * :mod:`~l4demons.elo.players`, :mod:`~l4demons.elo.engines`: who plays
   (random mover, material grabber, Stockfish, the net) and the picklable
   :class:`PlayerSpec` that builds them in worker processes.
-* :mod:`~l4demons.elo.openings`, :mod:`~l4demons.elo.match`: where games
-  start, and parallel games with PGN.
+* :mod:`~l4demons.elo.openings`, :mod:`~l4demons.elo.game`,
+  :mod:`~l4demons.elo.pool`, :mod:`~l4demons.elo.match`: where games
+  start, one game, the worker processes that play them, and matches
+  with PGN.
 * :mod:`~l4demons.elo.anchors`: known ratings, and :func:`calibrate`.
 * :mod:`~l4demons.elo.estimate`, :mod:`~l4demons.elo.h2h`: what the
   lifecycle and the CLI call. :mod:`~l4demons.elo.report`: the PNG.

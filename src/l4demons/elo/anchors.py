@@ -56,7 +56,8 @@ import chess
 from l4demons.atomic import atomic_write
 from l4demons.elo.engines import find_stockfish
 from l4demons.elo.errors import AnchorFileError
-from l4demons.elo.match import DEFAULT_MAX_PLIES, play_match
+from l4demons.elo.game import DEFAULT_MAX_PLIES
+from l4demons.elo.match import play_match
 from l4demons.elo.openings import MAX_OPENINGS, find_book, load_openings
 from l4demons.elo.players import PlayerSpec
 from l4demons.elo.rating import EloInterval, PairResult, fit_ratings, pairwise_elo

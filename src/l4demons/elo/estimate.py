@@ -30,18 +30,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from l4demons.elo.anchors import Anchor, AnchorSet, load_anchors, performance
 from l4demons.elo.errors import BadTimeControl
-from l4demons.elo.match import (
-    DEFAULT_MAX_PLIES,
-    GameJob,
-    GamePool,
-    borrowed_or_new,
-    GameRecord,
-    default_workers,
-    time_for_another,
-    write_pgn,
-)
+from l4demons.elo.game import DEFAULT_MAX_PLIES, GameJob, GameRecord
+from l4demons.elo.match import time_for_another, write_pgn
 from l4demons.elo.openings import MAX_OPENINGS, load_openings
 from l4demons.elo.players import PlayerSpec
+from l4demons.elo.pool import GamePool, borrowed_or_new, default_workers
 from l4demons.elo.rating import Z95, EloInterval, expected_score, fit_one
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,9 @@ import dataclasses
 import os
 from typing import Literal
 
-from l4demons.elo.match import DEFAULT_MAX_PLIES, GamePool, MatchResult, play_match, write_pgn
+from l4demons.elo.game import DEFAULT_MAX_PLIES
+from l4demons.elo.match import MatchResult, play_match, write_pgn
+from l4demons.elo.pool import GamePool
 from l4demons.elo.openings import MAX_OPENINGS, load_openings
 from l4demons.elo.players import PlayerSpec
 from l4demons.elo.rating import EloInterval, los, pairwise_elo, sprt, sprt_bounds, sprt_llr

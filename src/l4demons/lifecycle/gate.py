@@ -112,7 +112,7 @@ class Gate:
              expected_game_s: float = 0.0) -> None:
         """Up to ``pairs`` more colour-swapped pairs, ending early once the test decides.
 
-        :raises l4demons.elo.match.GamesStopped: the run's stop cut a game short.
+        :raises l4demons.elo.game.GamesStopped: the run's stop cut a game short.
         """
         from l4demons.elo import PlayerSpec
         from l4demons.elo.match import play_match

@@ -4,7 +4,7 @@ Lc0 and KataGo evaluate networks in processes of their own while training
 goes on; so does this run. After each cycle the trainer hands the
 :class:`Measurer` its net (:meth:`Measurer.offer`) and goes straight on to
 the next cycle's self-play. A thread of the trainer's process drives the
-games, which run in a :class:`~l4demons.elo.match.GamePool` of their own
+games, which run in a :class:`~l4demons.elo.pool.GamePool` of their own
 processes:
 
 - **Elo** (:func:`l4demons.elo.quick_estimate`): the newest net offered
@@ -177,7 +177,7 @@ class Measurer:
         if not cfg.measures or self._thread is not None:
             return
         from l4demons.devices import cpu_count
-        from l4demons.elo.match import GamePool
+        from l4demons.elo.pool import GamePool
 
         self._cores = cpu_count()
         workers = self.game_workers
@@ -255,7 +255,8 @@ class Measurer:
         None when no game was played or a stop cut them short."""
         from l4demons.devices import cpu_count
         from l4demons.elo import PlayerSpec, quick_estimate
-        from l4demons.elo.match import GamePool, GamesStopped
+        from l4demons.elo.game import GamesStopped
+        from l4demons.elo.pool import GamePool
 
         run = self.run
         if not run.cfg.measures:
@@ -313,7 +314,7 @@ class Measurer:
                     self._cond.wait()
 
     def _loop(self) -> None:
-        from l4demons.elo.match import GamesStopped
+        from l4demons.elo.game import GamesStopped
 
         gate: Gate | None = None
         try:
