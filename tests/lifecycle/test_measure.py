@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from l4demons.hub.local import LocalHub
 from l4demons.lifecycle import TrainConfig
-from l4demons.lifecycle.measure import BestNet, Measurer
+from l4demons.lifecycle.best_net import BestNet
+from l4demons.lifecycle.measure import Measurer
 from l4demons.lifecycle.run_state import RunState
 from l4demons.network import NetConfig
 

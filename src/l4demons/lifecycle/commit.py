@@ -70,7 +70,7 @@ from l4demons.outbox import Pending
 from l4demons.replay import ReplayChunk
 
 if TYPE_CHECKING:
-    from l4demons.lifecycle.measure import BestNet
+    from l4demons.lifecycle.best_net import BestNet
 
 log = logging.getLogger("l4demons.train")
 
@@ -85,7 +85,7 @@ def is_heavy(name: str) -> bool:
 class Committer:
     """Save, pace, upload, queue, merge and prune the run's checkpoint; see the module docstring.
 
-    ``best`` is the run's :class:`~l4demons.lifecycle.measure.BestNet`: a
+    ``best`` is the run's :class:`~l4demons.lifecycle.best_net.BestNet`: a
     merge takes the other trainer's ``model_best.pt`` as the gate's opponent.
     """
 

@@ -38,11 +38,12 @@ from l4demons.devices import default_workers, worker_devices, workers_per_gpu
 from l4demons.distributed import any_rank, broadcast, close_world, gather_lists, init_world, rank_device
 from l4demons.hub import Hub
 from l4demons.lifecycle import bootstrap
+from l4demons.lifecycle.best_net import BestNet
 from l4demons.lifecycle.budgets import another_round, steps_for_cycle, window_size
 from l4demons.lifecycle.commit import Committer
 from l4demons.lifecycle.common import elo_text, machine_name
 from l4demons.lifecycle.config import TrainConfig
-from l4demons.lifecycle.measure import BestNet, Collected, Measurer
+from l4demons.lifecycle.measure import Collected, Measurer
 from l4demons.lifecycle.ranks import share_after_commit, share_start
 from l4demons.lifecycle.run_state import RunState
 from l4demons.lifecycle.start import start

@@ -47,10 +47,11 @@ import numpy as np
 from l4demons.checkpoint import MODEL_FILE
 from l4demons.hub import HubUnavailable
 from l4demons.learner import LearnerConfig
-from l4demons.lifecycle.common import TrainError, elo_text
+from l4demons.lifecycle.best_net import BestNet
 from l4demons.lifecycle.commit import Committer
+from l4demons.lifecycle.common import TrainError, elo_text
 from l4demons.lifecycle.config import TrainConfig
-from l4demons.lifecycle.measure import BestNet, Measurer
+from l4demons.lifecycle.measure import Measurer
 from l4demons.lifecycle.run_state import RunState
 from l4demons.lifecycle.start import start
 from l4demons.lifecycle.trainer import loss_columns
