@@ -216,7 +216,7 @@ class Bot:
         if board.is_game_over():
             raise ValueError("the game is over in this position; there is no move to make")
         allowed = _legal_subset(board, root_moves)
-        candidates = allowed if allowed is not None else list(board.legal_moves)
+        candidates = allowed if allowed is not None else list(board.generate_legal_moves())
         if len(candidates) == 1 and not wdl:  # nothing to think about: answer at once
             if on_info is not None:
                 on_info(SearchInfo(0, 0, 0, (self.clock() - start) * 1000, 0.0, [candidates[0]]))

@@ -63,7 +63,7 @@ class RandomMover:
         self._rng.seed(seed)
 
     def choose(self, board: chess.Board) -> chess.Move:
-        return self._rng.choice(list(board.legal_moves))
+        return self._rng.choice(list(board.generate_legal_moves()))
 
     def close(self) -> None:
         pass
@@ -105,7 +105,7 @@ class MaterialGrabber:
         balance = material_balance(board, us)
         best_score = -math.inf
         best: list[chess.Move] = []
-        for move in list(board.legal_moves):
+        for move in list(board.generate_legal_moves()):
             score = float(material_gain(board, move))
             board.push(move)
             try:
@@ -147,7 +147,7 @@ class NoisyPlayer:
 
     def choose(self, board: chess.Board) -> chess.Move:
         if self._rng.random() < self.rate:
-            return self._rng.choice(list(board.legal_moves))
+            return self._rng.choice(list(board.generate_legal_moves()))
         return self._inner.choose(board)
 
     def close(self) -> None:

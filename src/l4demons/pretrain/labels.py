@@ -229,7 +229,7 @@ def teacher_games(path: str, openings: list[list[str]], limit: chess.engine.Limi
                 early = len(rows) < random_plies  # plies played since the book line, before this one
                 rows.append(row)
                 if early and rng.random() < random_share:
-                    moves = list(board.legal_moves)
+                    moves = list(board.generate_legal_moves())
                     board.push(moves[int(rng.integers(len(moves)))])
                 else:
                     board.push(best)

@@ -240,7 +240,7 @@ def _search(bot: Bot, board: chess.Board, budget_ms: float, t0: float, clock: Ca
 
 def _without_network(board: chess.Board) -> tuple[chess.Move, dict[str, float]]:
     """A legal move when no network is there yet: the most valuable capture, else the first legal move."""
-    moves = list(board.legal_moves)
+    moves = list(board.generate_legal_moves())
     victim = board.piece_type_at
     move = max(moves, key=lambda m: piece_value(victim(m.to_square) or chess.KING) if board.is_capture(m) else -1)
     return move, {move.uci(): 1.0}
