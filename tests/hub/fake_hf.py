@@ -54,6 +54,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from fake_lfs import LFS_PUBLIC, LFS_ROUTES, REPO, STORAGE_ROUTES, LfsMixin, Reply
 
+CLIENT_ENV = {"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0",
+              "HF_HUB_DISABLE_PROGRESS_BARS": "1", "L4D_HF_RETRIES": "3", "L4D_HF_RETRY_DELAY": "0.05"}
+"""What a client process talking to this fake needs in its environment (the HF client reads it once, at
+import): no Xet, no telemetry, never offline by accident, quick retries."""
+
 _ROUTES = [
     ("POST", re.compile(r"^/api/repos/create$"), "create"),
     ("GET", re.compile(rf"^/api/models/{REPO}(?:/revision/([^/]+))?$"), "info"),

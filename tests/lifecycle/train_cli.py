@@ -20,10 +20,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from l4demons import cli
-from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics, replay_file
-from l4demons.network import load_network
-from l4demons.replay import ReplayChunk
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))  # the fake Hub, whose client settings these are
+from fake_hf import CLIENT_ENV  # noqa: E402
+
+from l4demons import cli  # noqa: E402
+from l4demons.checkpoint import BEST_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, TrainingState, read_metrics, replay_file  # noqa: E402
+from l4demons.network import load_network  # noqa: E402
+from l4demons.replay import ReplayChunk  # noqa: E402
 
 # A configuration that trains in seconds: a tiny net, short games, no Elo games, a commit per cycle.
 FAST = ["--net", "tiny", "--elo-seconds", "0", "--simulations", "4", "--fast-simulations", "2",
@@ -37,10 +40,6 @@ URI = f"hf://{REPO}"
 
 CYCLE_MESSAGE = re.compile(r"^Training cycle (\d+), Elo ~(\S+), Loss (\d+\.\d+|n/a)")
 RESUMING = re.compile(r"resuming from commit ([0-9a-f]{8}): cycle (\d+)")
-
-# The HF client reads these once at import: no Xet, no telemetry, never offline by accident.
-HF_CLIENT_ENV = {"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0",
-                 "HF_HUB_DISABLE_PROGRESS_BARS": "1", "L4D_HF_RETRIES": "3", "L4D_HF_RETRY_DELAY": "0.05"}
 
 
 def cli_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -58,7 +57,7 @@ def cli_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, st
 def hf_env(fake, tmp_path: Path, machine: str = "a", token: str | None = "hf_write") -> dict[str, str]:
     """Extra environment of a child on ``machine`` talking to ``fake`` (its own HF cache and outbox)."""
     home = tmp_path / f"machine-{machine}"
-    env = dict(HF_CLIENT_ENV, HF_ENDPOINT=fake.endpoint, HF_HOME=str(home / "hf-home"),
+    env = dict(CLIENT_ENV, HF_ENDPOINT=fake.endpoint, HF_HOME=str(home / "hf-home"),
                XDG_CACHE_HOME=str(home / "cache"))
     if token is not None:
         env["HF_TOKEN"] = token

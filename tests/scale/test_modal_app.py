@@ -112,8 +112,8 @@ def test_a_preemption_signal_reaches_the_trainer(tmp_path):
 
 sys.path.insert(0, str(ROOT / "tests" / "hub"))  # the fake Hub
 sys.path.insert(0, str(ROOT / "tests" / "lifecycle"))  # its client settings and checks
-from fake_hf import FakeHub  # noqa: E402
-from train_cli import HF_CLIENT_ENV, load_files  # noqa: E402
+from fake_hf import CLIENT_ENV, FakeHub  # noqa: E402
+from train_cli import load_files  # noqa: E402
 
 # train.local() in a fresh interpreter; prints how the attempt ended, as Modal would see it.
 ATTEMPT = r"""
@@ -147,7 +147,7 @@ def _import_train_modal():
 def attempt_env(tmp_path: Path, volume: Path, fake=None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_") and k not in ("L4D_HUB", "HF_TOKEN")}
     env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "xc"),
-               L4D_MODAL_CACHE=str(volume), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **HF_CLIENT_ENV)
+               L4D_MODAL_CACHE=str(volume), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **CLIENT_ENV)
     if fake is not None:
         env.update(HF_ENDPOINT=fake.endpoint, HF_TOKEN="hf_write")
     return env

@@ -21,16 +21,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))  # fake_hf.py, shared with the hub tests
 
-from fake_hf import FakeHub  # noqa: E402
+from fake_hf import CLIENT_ENV, FakeHub  # noqa: E402
 
 from l4demons.hub.local import LocalHub  # noqa: E402
 
 from serve_support import tiny_hub  # noqa: E402, F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
-HF_CLIENT_ENV = {"HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0",
-                 "HF_HUB_DISABLE_PROGRESS_BARS": "1", "L4D_HF_RETRIES": "2", "L4D_HF_RETRY_DELAY": "0.05"}
-"""The HF client reads these once at import: no Xet, no telemetry, quick retries against the fake Hub."""
 
 
 def free_port() -> int:
@@ -91,7 +88,7 @@ def test_post_root_answers_while_the_devtools_still_poll(tmp_path: Path) -> None
     weights. Here the weights never arrive (the Hub never answers), so POST / must be answered while
     /health still says loading; the contract's 1 s from start is measured by bench/hostile.py."""
     with silent_hub() as endpoint:
-        env = {**HF_CLIENT_ENV, "HF_ENDPOINT": endpoint, "HF_TOKEN": "hf_write", "HF_HOME": str(tmp_path / "hf-home"),
+        env = {**CLIENT_ENV, "HF_ENDPOINT": endpoint, "HF_TOKEN": "hf_write", "HF_HOME": str(tmp_path / "hf-home"),
                "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
         with serve("--hub", "hf://test/bot", "--file", "model.pt", env=env) as (url, health, _proc):
             assert health["state"] == "loading", health
@@ -125,7 +122,7 @@ def test_weights_from_the_hub_then_an_offline_restart_from_its_cache(tmp_path: P
 
     with FakeHub() as fake:
         def machine(name: str) -> dict:
-            return {**HF_CLIENT_ENV, "HF_ENDPOINT": fake.endpoint, "HF_TOKEN": "hf_write",
+            return {**CLIENT_ENV, "HF_ENDPOINT": fake.endpoint, "HF_TOKEN": "hf_write",
                     "HF_HOME": str(tmp_path / name / "hf-home"), "XDG_CACHE_HOME": str(tmp_path / name / "cache"),
                     "XDG_DATA_HOME": str(tmp_path / name / "data")}
 
