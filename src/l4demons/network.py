@@ -1,8 +1,9 @@
 """The network: a residual tower with a policy head and a win/draw/loss head.
 
 Sizes are named like KataGo's (``b6c64`` = 6 residual blocks of 64
-channels). The default is small enough to self-play at a useful rate on two
-CPU cores; the larger presets are for GPUs.
+channels). A new hub's default (:func:`default_net`) is small enough to
+self-play at a useful rate on two CPU cores; the larger presets are for
+GPUs.
 
 A weights file (``model.pt``) is a plain dict of tensors and primitives:
 ``{"format": ..., "config": NetConfig as a dict, "state_dict": {...}}``,
@@ -162,10 +163,21 @@ PRESETS = {
     "medium": NetConfig(blocks=10, channels=128, value_head="pool", material_head=True),
     "large": NetConfig(blocks=15, channels=192, value_hidden=256, value_head="pool", material_head=True),
 }
-"""Named sizes: ``small`` is the CPU default, ``medium``/``large`` are for GPUs. All have the material
-head: from random weights, 30 minutes each on one core, b6c64 with it beat b6c64 without by +199 Elo
-[+154, +250] and +151 [+102, +206] in two runs (README, "Arms"); ``bNcM`` without ``-mat`` is the net
-without it."""
+"""Named sizes: ``small`` is a GPU's default (:data:`DEFAULT_NETS`), ``medium``/``large`` are for larger GPU
+runs. All have the material head: from random weights, 30 minutes each on one core, b6c64 with it beat b6c64
+without by +199 Elo [+154, +250] and +151 [+102, +206] in two runs (README, "Arms"); ``bNcM`` without
+``-mat`` is the net without it."""
+
+DEFAULT_NETS = {"cpu": "b4c48-mat", "cuda": "small"}
+"""The size of a new hub's net where ``--net`` names none, by the learner's device. On a CPU, b4c48 with the
+material head: from random weights, 45 minutes each on one core, it made 2.1 times the positions of b6c64 and
+beat it by +232 Elo [+175, +303] (README, "Arms: the net's size"). On a GPU, ``small`` (b6c64) until a GPU
+measures the sizes there (``bench/gpu.py``)."""
+
+
+def default_net(device: str) -> str:
+    """:data:`DEFAULT_NETS`' size for ``device`` (``cpu``, ``cuda`` or ``cuda:N``)."""
+    return DEFAULT_NETS["cuda" if device.startswith("cuda") else "cpu"]
 
 
 class SqueezeExcite(nn.Module):

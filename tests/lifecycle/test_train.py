@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -187,6 +188,30 @@ def test_hub_of_another_architecture_is_refused(hub_dir, capsys):
     line = one_line_error_in_process(["train", "--hub", str(hub_dir), "--cycles", "1", "--net", "small"], capsys)
     assert "holds b2c32" in line
     assert LocalHub(hub_dir).head() == head
+
+
+def test_a_new_hub_gets_the_devices_default_net_unless_the_caller_or_the_flag_names_one(tmp_path):
+    from l4demons.lifecycle.best_net import BestNet
+    from l4demons.lifecycle.commit import Committer
+    from l4demons.lifecycle.run_state import RunState
+    from l4demons.lifecycle.start import start
+    from l4demons.network import NetConfig, default_net
+
+    assert (default_net("cpu"), default_net("cuda"), default_net("cuda:1")) == ("b4c48-mat", "small", "small")
+    hub = LocalHub(tmp_path / "default")
+    Trainer(TrainConfig(cycles=0, workers=1, elo_seconds=0, device="cpu"), hub).run()
+    assert load_network(hub.download(MODEL_FILE))[1] == NetConfig.from_name("b4c48-mat")
+
+    def initial_net(name: str, new_net: str | None, net: str | None = None) -> NetConfig:
+        run = RunState.open(TrainConfig(cycles=0, net=net, device="cpu"), LocalHub(tmp_path / name))
+        try:
+            start(run, Committer(run, BestNet(run)), new_net=new_net)  # as the warm start asks for its own size
+            return load_network(run.hub.download(MODEL_FILE))[1]
+        finally:
+            shutil.rmtree(run.workdir, ignore_errors=True)
+
+    assert initial_net("caller", "tiny") == NetConfig.from_name("tiny")
+    assert initial_net("flag", "tiny", net="b3c32") == NetConfig.from_name("b3c32")
 
 
 def test_two_initial_commits_of_one_seed_differ(tmp_path):

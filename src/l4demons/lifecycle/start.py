@@ -33,7 +33,7 @@ from l4demons.lifecycle.budgets import window_size
 from l4demons.lifecycle.config import config_record
 from l4demons.lifecycle.common import INITIAL_MESSAGE, TrainError, cycles_text, elo_text, machine_name
 from l4demons.lifecycle.run_state import RunState
-from l4demons.network import NetConfig, WeightsError, read_weights
+from l4demons.network import NetConfig, WeightsError, default_net, read_weights
 from l4demons.outbox import Pending
 from l4demons.replay import ReplayChunk
 
@@ -46,8 +46,12 @@ RESUME_DEPTH = 20
 """Newest commits a resume tries before giving up on a damaged head."""
 
 
-def start(run: RunState, committer: Committer) -> None:
-    """Fill ``run`` from its hub: the initial commit on an empty hub, else a resume (see the module docstring)."""
+def start(run: RunState, committer: Committer, new_net: str | None = None) -> None:
+    """Fill ``run`` from its hub: the initial commit on an empty hub, else a resume (see the module docstring).
+
+    An empty hub's net is ``--net``'s size, else ``new_net``, else the device's default
+    (:func:`l4demons.network.default_net`).
+    """
     pending = run.outbox.entries()
     try:
         head = run.hub.head()
@@ -76,14 +80,14 @@ def start(run: RunState, committer: Committer) -> None:
                         cycles_text([p.cycle for p in run.outbox.entries()]), e)
             run.outbox.clear()
     if head is None or MODEL_FILE not in run.hub.list_files(head):
-        _initialise(run, committer, head)
+        _initialise(run, committer, head, run.cfg.net or new_net or default_net(run.device))
     else:
         resume(run, head)
 
 
-def _initialise(run: RunState, committer: Committer, head: str | None) -> None:
+def _initialise(run: RunState, committer: Committer, head: str | None, net: str) -> None:
     torch.manual_seed(run.cfg.seed)
-    run.build_net(NetConfig.from_name(run.cfg.net or "small"), seed=run.cfg.seed)
+    run.build_net(NetConfig.from_name(net), seed=run.cfg.seed)
     run.state = TrainingState(config=config_record(run.cfg),
                               initialised_by=f"{machine_name()} {uuid.uuid4().hex[:12]}")
     try:
