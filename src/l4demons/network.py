@@ -171,8 +171,8 @@ without by +199 Elo [+154, +250] and +151 [+102, +206] in two runs (README, "Arm
 DEFAULT_NETS = {"cpu": "b4c48-mat", "cuda": "small"}
 """The size of a new hub's net where ``--net`` names none, by the learner's device. On a CPU, b4c48 with the
 material head: from random weights, 45 minutes each on one core, it made 2.1 times the positions of b6c64 and
-beat it by +232 Elo [+175, +303] (README, "Arms: the net's size"). On a GPU, ``small`` (b6c64) until a GPU
-measures the sizes there (``bench/gpu.py``)."""
+beat it by +232 Elo [+175, +303] (README, Arms, "The net's size, from random weights"). On a GPU, ``small``
+(b6c64) until a GPU measures the sizes there (``bench/gpu.py``)."""
 
 
 def default_net(device: str) -> str:
