@@ -11,7 +11,8 @@ import pytest
 from l4demons import core
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
-from l4demons.selfplay import _CORE_FIELDS, _SHARED_FIELDS, GameRecord, SelfPlayConfig, play_games
+from l4demons.selfplay import GameRecord, SelfPlayConfig, play_games
+from l4demons.selfplay.compiled import CORE_FIELDS, SHARED_FIELDS
 
 from core_support import Float64Net, require_core
 
@@ -82,7 +83,7 @@ def test_compiled_self_play_plays_the_reference_games(name: str) -> None:
 
 
 def test_the_core_implements_every_self_play_setting() -> None:
-    assert set(_CORE_FIELDS) | set(_SHARED_FIELDS) == {f.name for f in dataclasses.fields(SelfPlayConfig)}
+    assert set(CORE_FIELDS) | set(SHARED_FIELDS) == {f.name for f in dataclasses.fields(SelfPlayConfig)}
 
 
 def test_many_games_in_flight_fill_big_batches() -> None:

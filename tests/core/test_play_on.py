@@ -8,10 +8,11 @@ import chess
 import numpy as np
 import pytest
 
-from l4demons import selfplay
+from l4demons.selfplay import reference
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
-from l4demons.selfplay import SelfPlayConfig, _Game, play_games
+from l4demons.selfplay import SelfPlayConfig, play_games
+from l4demons.selfplay.reference import Game
 
 from core_support import require_core
 
@@ -20,13 +21,13 @@ RULES = ("checkmate", "stalemate", "insufficient", "fifty_moves", "repetition")
 TWO_QUEENS = "4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1"
 
 
-def _game(cfg: SelfPlayConfig, fen: str = TWO_QUEENS) -> _Game:
-    game = _Game(cfg, np.random.default_rng(0))
+def _game(cfg: SelfPlayConfig, fen: str = TWO_QUEENS) -> Game:
+    game = Game(cfg, np.random.default_rng(0))
     game.board = chess.Board(fen)
     return game
 
 
-def _play(game: _Game, moves: list[str], value: float = 0.0) -> None:
+def _play(game: Game, moves: list[str], value: float = 0.0) -> None:
     for uci in moves:
         assert game.outcome is None, game.outcome
         game.play(chess.Move.from_uci(uci), value)
@@ -80,7 +81,7 @@ def test_played_on_positions_are_cheap_and_never_policy_targets(compiled: bool) 
     assert ev.evaluations <= (n - on) * cfg.simulations + on * cfg.play_on_simulations
 
 
-class _ReachedEnding(_Game):
+class _ReachedEnding(Game):
     """A game that reached a won ending in play: the material rule applies, as in any game from the opening."""
 
     def __init__(self, cfg: SelfPlayConfig, rng, start: chess.Board | None = None, ending: bool = True) -> None:
@@ -91,7 +92,7 @@ class _ReachedEnding(_Game):
 def test_won_endings_played_on_reach_a_rule_of_chess(monkeypatch: pytest.MonkeyPatch) -> None:
     """Eight seeded won endings (KQvK, KRvK...) under the material rule: without play-on it scores them all after
     four plies; with it they go on to mate, stalemate or another rule of chess, their real outcome."""
-    monkeypatch.setattr(selfplay, "_Game", _ReachedEnding)
+    monkeypatch.setattr(reference, "Game", _ReachedEnding)
     cfg = SelfPlayConfig(simulations=8, fast_simulations=4, max_plies=200, material_win=5, material_win_plies=4,
                          resign_threshold=-1.0, endgame_share=1.0, concurrent_games=8)
     ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))

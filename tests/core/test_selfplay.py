@@ -3,10 +3,11 @@ import dataclasses
 import chess
 import numpy as np
 
-from l4demons.encoding import encode_position
+from l4demons.encoding import encode_position, material_balance
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
-from l4demons.selfplay import SelfPlayConfig, _Game, game_over, material_balance, play_games
+from l4demons.selfplay import SelfPlayConfig, game_over, play_games
+from l4demons.selfplay.reference import Game
 
 FAST = SelfPlayConfig(simulations=8, fast_simulations=4, max_plies=60, concurrent_games=4)
 
@@ -35,13 +36,13 @@ def test_games_contain_only_legal_moves_and_consistent_records():
 
 def test_max_length_adjudication_by_material():
     cfg = SelfPlayConfig(max_plies=2, adjudicate_material=3, resign_threshold=-1.0)  # two plies from here
-    game = _Game(cfg, np.random.default_rng(0))
+    game = Game(cfg, np.random.default_rng(0))
     game.board = chess.Board("4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1")
     game.play(chess.Move.from_uci("e1e2"), 0.0)
     assert game.outcome is None
     game.play(chess.Move.from_uci("e8e7"), 0.0)
     assert game.outcome == ("max_plies", 1)
-    even = _Game(SelfPlayConfig(max_plies=2, adjudicate_material=0), np.random.default_rng(0))
+    even = Game(SelfPlayConfig(max_plies=2, adjudicate_material=0), np.random.default_rng(0))
     even.board = chess.Board("4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1")
     even.play(chess.Move.from_uci("e1e2"), 0.0)
     even.play(chess.Move.from_uci("e8e7"), 0.0)
@@ -50,7 +51,7 @@ def test_max_length_adjudication_by_material():
 
 def test_resignation_after_consecutive_lost_evaluations():
     cfg = SelfPlayConfig(resign_threshold=-0.9, resign_moves=2, resign_playthrough=0.0)
-    game = _Game(cfg, np.random.default_rng(0))
+    game = Game(cfg, np.random.default_rng(0))
     for uci, value in [("e2e4", -0.95), ("e7e5", 0.9), ("d2d4", -0.99)]:
         game.play(chess.Move.from_uci(uci), value)
     assert game.outcome == ("resign", -1)
@@ -58,7 +59,7 @@ def test_resignation_after_consecutive_lost_evaluations():
 
 def test_played_out_games_report_false_resignations():
     cfg = SelfPlayConfig(resign_threshold=-0.9, resign_moves=1, resign_playthrough=1.0, max_plies=4, adjudicate_material=0)
-    game = _Game(cfg, np.random.default_rng(0))
+    game = Game(cfg, np.random.default_rng(0))
     for uci in ["e2e4", "e7e5", "g1f3", "b8c6"]:
         game.play(chess.Move.from_uci(uci), -0.95 if uci == "e2e4" else 0.0)
     assert game.outcome == ("max_plies", 0)
@@ -74,14 +75,14 @@ def test_rules_end_games():
 
 def test_a_held_material_lead_wins():
     cfg = SelfPlayConfig(material_win=5, material_win_plies=3, resign_threshold=-1.0, play_on_simulations=0)
-    game = _Game(cfg, np.random.default_rng(0))
+    game = Game(cfg, np.random.default_rng(0))
     game.board = chess.Board("4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1")
     for uci in ["e1e2", "e8e7"]:
         game.play(chess.Move.from_uci(uci), 0.0)
         assert game.outcome is None
     game.play(chess.Move.from_uci("e2e3"), 0.0)
     assert game.outcome == ("material", 1)
-    off = _Game(SelfPlayConfig(material_win=0), np.random.default_rng(0))
+    off = Game(SelfPlayConfig(material_win=0), np.random.default_rng(0))
     off.board = chess.Board("4k3/8/8/8/8/8/8/QQ2K3 w - - 0 1")
     for uci in ["e1e2", "e8e7", "e2e3", "e7e6"]:
         off.play(chess.Move.from_uci(uci), 0.0)

@@ -15,14 +15,15 @@ from l4demons.encoding import encode_position, legal_moves_and_indices, planes_f
 from l4demons.losses import value_target
 from l4demons.probes import probe
 from l4demons.replay import ReplayChunk, ReplayWindow
-from l4demons.selfplay import GameRecord, SelfPlayConfig, _Game
+from l4demons.selfplay import GameRecord, SelfPlayConfig
+from l4demons.selfplay.reference import Game
 
 
 def _scripted_game(fen: str, moves: list[str], cfg: SelfPlayConfig) -> GameRecord:
     """Play ``moves`` through self-play's own game logic, with uniform search policies."""
     from l4demons.search.tree import SearchResult
 
-    game = _Game(cfg, np.random.default_rng(0))
+    game = Game(cfg, np.random.default_rng(0))
     game.board = chess.Board(fen)
     for uci in moves:
         legal, indices = legal_moves_and_indices(game.board)

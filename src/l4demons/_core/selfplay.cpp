@@ -1,4 +1,4 @@
-// The self-play scheduler; see selfplay.hpp and l4demons/selfplay.py.
+// The self-play scheduler; see selfplay.hpp and l4demons/selfplay/reference.py.
 #include "selfplay.hpp"
 
 #include <algorithm>
@@ -31,7 +31,7 @@ struct SelfPlay::Game {
         white_result = result;
     }
 
-    // _Game._material_decided: a lead held long enough wins (a bootstrapping label).
+    // selfplay.reference.Game._material_decided: a lead held long enough wins (a bootstrapping label).
     bool material_decided(const SelfPlayParams& p) {
         const int n = p.material_win;
         if (n <= 0 || from_ending || decided) return false;
@@ -41,7 +41,7 @@ struct SelfPlay::Game {
         return std::abs(lead_streak) >= p.material_win_plies;
     }
 
-    // _Game.play: push the searched move, then decide whether the game is over.
+    // selfplay.reference.Game.play: push the searched move, then decide whether the game is over.
     void play(Move move, double value, const SelfPlayParams& p) {
         const int mover = board.turn;
         board.play(move);

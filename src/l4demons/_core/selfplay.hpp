@@ -1,4 +1,4 @@
-// Many self-play games in one process: a port of l4demons/selfplay.play_games.
+// Many self-play games in one process: a port of l4demons/selfplay (play_games).
 //
 // Each network call evaluates one contiguous batch holding the leaves every game
 // in flight wants now; a game whose search finished plays its move and starts
