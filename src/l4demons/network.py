@@ -168,11 +168,12 @@ runs. All have the material head: from random weights, 30 minutes each on one co
 without by +199 Elo [+154, +250] and +151 [+102, +206] in two runs (README, "Arms"); ``bNcM`` without
 ``-mat`` is the net without it."""
 
-DEFAULT_NETS = {"cpu": "b4c48-mat", "cuda": "small"}
-"""The size of a new hub's net where ``--net`` names none, by the learner's device. On a CPU, b4c48 with the
-material head: from random weights, 45 minutes each on one core, it made 2.1 times the positions of b6c64 and
-beat it by +232 Elo [+175, +303] (README, Arms, "The net's size, from random weights"). On a GPU, ``small``
-(b6c64) until a GPU measures the sizes there (``bench/gpu.py``)."""
+DEFAULT_NETS = {"cpu": "b3c32-mat", "cuda": "small"}
+"""The size of a new hub's net where ``--net`` names none, by the learner's device. On a CPU, b3c32 with the
+material head: from random weights, 45 minutes each on one core, b4c48 made 2.1 times the positions of b6c64 and
+beat it by +232 Elo [+175, +303], then b3c32 made 2.0 times the positions of b4c48 and beat it by +165 Elo
+[+112, +226] (README, Arms, "The net's size, from random weights"). On a GPU, ``small`` (b6c64) until a GPU
+measures the sizes there (``bench/gpu.py``)."""
 
 
 def default_net(device: str) -> str:

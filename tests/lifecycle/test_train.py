@@ -197,10 +197,10 @@ def test_a_new_hub_gets_the_devices_default_net_unless_the_caller_or_the_flag_na
     from l4demons.lifecycle.start import start
     from l4demons.network import NetConfig, default_net
 
-    assert (default_net("cpu"), default_net("cuda"), default_net("cuda:1")) == ("b4c48-mat", "small", "small")
+    assert (default_net("cpu"), default_net("cuda"), default_net("cuda:1")) == ("b3c32-mat", "small", "small")
     hub = LocalHub(tmp_path / "default")
     Trainer(TrainConfig(cycles=0, workers=1, elo_seconds=0, device="cpu"), hub).run()
-    assert load_network(hub.download(MODEL_FILE))[1] == NetConfig.from_name("b4c48-mat")
+    assert load_network(hub.download(MODEL_FILE))[1] == NetConfig.from_name("b3c32-mat")
 
     def initial_net(name: str, new_net: str | None, net: str | None = None) -> NetConfig:
         run = RunState.open(TrainConfig(cycles=0, net=net, device="cpu"), LocalHub(tmp_path / name))

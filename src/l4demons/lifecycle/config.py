@@ -30,7 +30,7 @@ class TrainConfig:
     sample_reuse: float = 4.0
     """Times the learner draws each training position, on average over the run (KataGo's reuse)."""
     net: str | None = None
-    """Network size for a new hub (bNcM or a preset; default b4c48-mat on a CPU, small on a GPU); must match an
+    """Network size for a new hub (bNcM or a preset; default b3c32-mat on a CPU, small on a GPU); must match an
     existing hub's."""
     workers: int = 0
     """Self-play processes (0: one per core, or one per GPU)."""

@@ -64,7 +64,7 @@ log = logging.getLogger("l4demons.train")
 
 WARM_NET = "small"
 """A new hub's net in a warm start where ``--net`` names none: b6c64, the size every warm-start measurement was
-made with (self-play's CPU default, b4c48, was chosen by self-play arms; the warm start was not measured with it)."""
+made with (self-play's CPU default, b3c32, was chosen by self-play arms; the warm start was not measured with it)."""
 MIN_TRAIN_SECONDS = 20.0
 """A budget that leaves less than this for training is refused before the hub is touched."""
 ANNEAL = 0.1
