@@ -4,7 +4,7 @@ All games in flight share every network call (one
 :func:`l4demons.search.run_step` per call), so a CPU core sees batches of
 hundreds of leaves instead of one. The games run in the compiled core
 (:mod:`l4demons.core`) when it is available: it fills one contiguous batch
-and Python only runs the network. The Python implementation below is the
+and Python only runs the network. The Python implementation (:mod:`.reference`) is the
 reference the core is tested against and the fallback without it; both
 play the same games for the same seed (each game draws its random numbers
 from its own :class:`~l4demons.search.noise.NoiseStream`).
