@@ -21,8 +21,9 @@ CORE_FIELDS = (
 )
 """The SelfPlayConfig fields the core implements (a test checks that with SHARED_FIELDS this is all of them)."""
 SHARED_FIELDS = ("endgame_share", "odds_share", "rescore_known_wins")
-"""The SelfPlayConfig fields applied here in Python for both implementations (which games start where, and the
-results of finished games)."""
+"""The SelfPlayConfig fields applied in Python for both implementations: which games start where
+(:func:`~l4demons.selfplay.config.game_starts`) and the results of finished games
+(:func:`~l4demons.selfplay.record.rescore`)."""
 
 
 
