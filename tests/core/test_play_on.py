@@ -8,10 +8,9 @@ import chess
 import numpy as np
 import pytest
 
-from l4demons.selfplay import reference
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
-from l4demons.selfplay import SelfPlayConfig, play_games
+from l4demons.selfplay import SelfPlayConfig, play_games, reference
 from l4demons.selfplay.reference import Game
 
 from core_support import require_core
