@@ -1,4 +1,4 @@
-"""Where work runs: ``--device auto|cpu|cuda``, and how many self-play workers."""
+"""Where work runs: ``--device auto|cpu|cuda``, how many self-play workers, and the learner's arithmetic."""
 
 from __future__ import annotations
 
@@ -57,3 +57,42 @@ def worker_devices(device: str) -> list[str]:
     if device == "cuda":
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return [device]
+
+
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+"""CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic: AMD Zen 4 and later, Intel Cooper Lake, Sapphire
+Rapids and later. Without them oneDNN emulates bf16, which is no faster than float32."""
+
+
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU does bfloat16 arithmetic natively (Linux; False where the flags cannot be read)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return any(flag in CPU_BF16_FLAGS for flag in line.split(":", 1)[-1].split())
+    except OSError:
+        pass
+    return False
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def learner_precision(asked: str, device: str | torch.device) -> str:
+    """``bf16`` or ``fp32``: what ``--precision`` ``asked`` means on ``device``.
+
+    ``auto`` is bf16 autocast where the hardware does it natively (a CUDA GPU
+    with bf16, a CPU with :data:`CPU_BF16_FLAGS`), float32 elsewhere.
+
+    :raises ValueError: an unknown precision, or bf16 on a GPU without it.
+    """
+    if asked not in PRECISIONS:
+        raise ValueError(f"unknown precision {asked!r}: use one of {', '.join(PRECISIONS)}")
+    cuda = torch.device(device).type == "cuda"
+    native = torch.cuda.is_bf16_supported() if cuda else cpu_has_bf16()
+    if asked == "auto":
+        return "bf16" if native else "fp32"
+    if asked == "bf16" and cuda and not native:
+        raise ValueError("--precision bf16 was asked for, but this GPU has no bfloat16 (use fp32 or auto)")
+    return asked

@@ -80,9 +80,9 @@ class Trainer:
             cycles_done, t0 = 0, time.time()
             if self._keep_going(cycles_done, t0):
                 workers, devices = self._selfplay_layout()
-                log.info("[TRAIN] device %s, GPUs %d, world size %d, self-play workers %d per rank, network %s",
-                         run.device, torch.cuda.device_count() if run.device.startswith("cuda") else 0,
-                         run.world.size, workers, run.net_cfg.name)
+                log.info("[TRAIN] device %s, GPUs %d, world size %d, self-play workers %d per rank, network %s, "
+                         "learner in %s", run.device, torch.cuda.device_count() if run.device.startswith("cuda") else 0,
+                         run.world.size, workers, run.net_cfg.name, run.learner.precision)
                 with SelfPlayPool(workers, run.net_cfg, run.cfg.selfplay, devices) as pool:
                     if run.world.is_main:
                         self.measurer.begin(workers)
