@@ -79,6 +79,12 @@ def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
+def check_precision(asked: str) -> None:
+    """:raises ValueError: ``asked`` is not one of :data:`PRECISIONS`."""
+    if asked not in PRECISIONS:
+        raise ValueError(f"unknown precision {asked!r}: use one of {', '.join(PRECISIONS)}")
+
+
 def learner_precision(asked: str, device: str | torch.device) -> str:
     """``bf16`` or ``fp32``: what ``--precision`` ``asked`` means on ``device``.
 
@@ -87,8 +93,7 @@ def learner_precision(asked: str, device: str | torch.device) -> str:
 
     :raises ValueError: an unknown precision, or bf16 on a GPU without it.
     """
-    if asked not in PRECISIONS:
-        raise ValueError(f"unknown precision {asked!r}: use one of {', '.join(PRECISIONS)}")
+    check_precision(asked)
     cuda = torch.device(device).type == "cuda"
     native = torch.cuda.is_bf16_supported() if cuda else cpu_has_bf16()
     if asked == "auto":

@@ -38,7 +38,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from l4demons.devices import PRECISIONS, learner_precision
+from l4demons.devices import check_precision, learner_precision
 from l4demons.losses import Losses, batch_losses, mean_losses, summed_losses
 from l4demons.replay import ReplayWindow
 from l4demons.replay_device import TrainBatch
@@ -147,8 +147,7 @@ class LearnerConfig:
     def __post_init__(self) -> None:
         if self.ema_steps < 0:
             raise ValueError("ema_steps must be 0 or more")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if self.lr <= 0:

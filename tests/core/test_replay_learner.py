@@ -63,19 +63,38 @@ def test_window_drops_oldest_chunks(games):
     assert [c.name for c in dropped] == ["a"] and window.names == ["b"]
 
 
-def test_loss_falls_on_a_fixed_small_dataset(games):
+def _train_on_a_fixed_small_dataset(games, **cfg):
+    """65 steps of the tiny net on ``games``: ``(learner, losses of the first 5 steps, of the last 10)``."""
     torch.manual_seed(0)
     window = ReplayWindow()
     window.add(ReplayChunk.from_games("a", games, validation_every=0))
-    learner = Learner(build_network(NetConfig.from_name("tiny"), seed=1), LearnerConfig(batch_size=64, lr=3e-3, warmup_steps=1))
+    learner = Learner(build_network(NetConfig.from_name("tiny"), seed=1),
+                      LearnerConfig(batch_size=64, lr=3e-3, warmup_steps=1, **cfg))
     rng = np.random.default_rng(0)
     first = learner.train_steps(window, 5, rng)
     for _ in range(6):
         last = learner.train_steps(window, 10, rng)
+    return learner, first, last
+
+
+def test_loss_falls_on_a_fixed_small_dataset(games):
+    learner, first, last = _train_on_a_fixed_small_dataset(games)
     # Few-simulation targets are nearly uniform, so the policy loss sits close to their entropy:
     # it falls a little; the value loss falls a lot.
     assert last.value < 0.8 * first.value and last.policy < first.policy
     assert learner.step == 65
+
+
+def test_bf16_steps_learn_as_float32_steps_do_and_keep_float32_weights(games):
+    """The same steps from the same weights (--precision): the losses fall alike and the weights stay float32."""
+    f32, f32_first, f32_last = _train_on_a_fixed_small_dataset(games, precision="fp32")
+    bf16, bf16_first, bf16_last = _train_on_a_fixed_small_dataset(games, precision="bf16")
+    assert f32.precision == "fp32" and bf16.precision == "bf16"
+    assert all(p.dtype == torch.float32 for p in bf16.net.parameters())
+    assert bf16_last.value < 0.8 * bf16_first.value and bf16_last.policy < bf16_first.policy
+    assert abs(bf16_last.total - f32_last.total) < 0.05 * f32_last.total
+    # not the same arithmetic: bf16 really ran
+    assert bf16_last.total != f32_last.total
 
 
 def test_learner_state_round_trip(games):
