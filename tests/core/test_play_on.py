@@ -104,3 +104,39 @@ def test_won_endings_played_on_reach_a_rule_of_chess(monkeypatch: pytest.MonkeyP
     assert "material" not in on and sum(t in RULES for t in on) >= 7, on
     assert sum(t in RULES for t in on) > sum(t in RULES for t in off)
     assert all(g.played_on > 0 for g in runs[4] if len(g) > cfg.material_win_plies)
+
+
+FORCED_REPLY = "8/7P/pp6/5P2/k1Pp4/4Q3/3K1P1p/R7 b - - 0 1"
+"""Black to move has one legal move, White a queen and a rook ahead: the material rule decides the game at once."""
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_played_on_moves_are_the_searchs_best_without_noise(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four games from the same start, decided after its forced first move: with --play-on-noise 0 every played-on
+    move is the search's best, so the games are one game; with the usual noise each is its own."""
+    if compiled:
+        require_core()
+    from l4demons.selfplay import compiled as compiled_module
+
+    def same_start(n_games, cfg, seed):
+        return {i: (chess.Board(FORCED_REPLY), False) for i in range(n_games)}
+
+    monkeypatch.setattr(compiled_module, "game_starts", same_start)
+    monkeypatch.setattr(reference, "game_starts", same_start)
+    ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
+    cfg = SelfPlayConfig(simulations=8, fast_simulations=8, max_plies=40, material_win=5, material_win_plies=1,
+                         play_on_simulations=4, resign_threshold=-1.0, concurrent_games=4)
+
+    def games(noise: float) -> list:
+        return play_games(ev, dataclasses.replace(cfg, play_on_noise=noise), 4, np.random.default_rng(2),
+                          compiled=compiled)
+
+    greedy, sampled = games(0.0), games(1.0)
+    assert all(g.played_on == len(g) - 1 for g in greedy + sampled)
+    assert len({tuple(g.moves) for g in greedy}) == 1
+    assert len({tuple(g.moves) for g in sampled}) == 4
+
+
+def test_play_on_noise_is_not_negative() -> None:
+    with pytest.raises(ValueError, match="play_on_noise"):
+        SelfPlayConfig(play_on_noise=-0.5)

@@ -98,6 +98,7 @@ void SelfPlay::next_search(Game& g) {
                      : g.full_now ? params_.simulations
                                   : params_.fast_simulations;
     GumbelParams gumbel = params_.gumbel;
+    if (g.decided) gumbel.gumbel_scale *= params_.play_on_noise;
     if (g.board.ply() >= params_.sample_plies) gumbel.gumbel_scale = 0.0;  // past the opening: the best move
     g.search.start(g.board, &g.keys, sims, gumbel, &g.noise);
 }

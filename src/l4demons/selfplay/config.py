@@ -60,6 +60,10 @@ class SelfPlayConfig:
     search: those positions teach the value head only) to mate, stalemate, a rule of chess or the length cap, with
     no resignation; 0 ends it as a win by material instead (4 against 0: +44 and +45 Elo in two 30-minute runs,
     README)."""
+    play_on_noise: float = 1.0
+    """Scale of the Gumbel noise that samples the moves of a played-on game: 1 as before the decision, 0 the
+    search's best move, so a decided game is played to the end it deserves rather than thrown away by noise
+    (past --sample-plies every move is the search's best anyway)."""
     rescore_known_wins: bool = False
     """A game that reaches a queen or a rook against a bare king is scored as the stronger side's win, whatever
     its play-on made of it (l4demons.rescore: Lc0's tablebase rescoring, for the one ending that needs no table;
@@ -82,6 +86,8 @@ class SelfPlayConfig:
             raise ValueError("sample_plies must be 0 or more")
         if self.play_on_simulations == 1 or self.play_on_simulations < 0:
             raise ValueError("play_on_simulations must be 0 (off) or at least 2")
+        if self.play_on_noise < 0:
+            raise ValueError("play_on_noise must be 0 or more")
 
 
 
