@@ -62,8 +62,8 @@ class SelfPlayConfig:
     README)."""
     play_on_noise: float = 1.0
     """Scale of the Gumbel noise that samples the moves of a played-on game: 1 as before the decision, 0 the
-    search's best move, so a decided game is played to the end it deserves rather than thrown away by noise
-    (past --sample-plies every move is the search's best anyway)."""
+    search's best move (past --sample-plies every move is the search's best anyway). 0 against 1: -38 Elo [-85, +8]
+    in a 45-minute arms run, with the leader of an 8-pawn lead winning 55% of such games against 51% (README)."""
     rescore_known_wins: bool = False
     """A game that reaches a queen or a rook against a bare king is scored as the stronger side's win, whatever
     its play-on made of it (l4demons.rescore: Lc0's tablebase rescoring, for the one ending that needs no table;
