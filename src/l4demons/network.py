@@ -173,8 +173,8 @@ DEFAULT_NETS = {"cpu": "b3c32-mat", "cuda": "small"}
 material head: from random weights, 45 minutes each on one core, b4c48 made 2.1 times the positions of b6c64 and
 beat it by +232 Elo [+175, +303], then b3c32 made 2.0 times the positions of b4c48 and beat it by +165 Elo
 [+112, +226] (README, Arms, "The net's size, from random weights"). b2c32 beat b3c32 by +50 [+10, +91] at 0.1 s
-a move in 45 minutes, but its equal-search Elo had stopped rising by then: not the default until an hour says so. On a GPU, ``small`` (b6c64) until a GPU
-measures the sizes there (``bench/gpu.py``)."""
+a move in 45 minutes, by +29 [-5, +63] after 15 more, and was even at equal search: not the default. On a GPU,
+``small`` (b6c64) until a GPU measures the sizes there (``bench/gpu.py``)."""
 
 
 def default_net(device: str) -> str:

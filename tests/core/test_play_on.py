@@ -10,7 +10,7 @@ import pytest
 
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
-from l4demons.selfplay import SelfPlayConfig, play_games, reference
+from l4demons.selfplay import SelfPlayConfig, compiled as compiled_selfplay, play_games, reference
 from l4demons.selfplay.reference import Game
 
 from core_support import require_core
@@ -116,12 +116,11 @@ def test_played_on_moves_are_the_searchs_best_without_noise(compiled: bool, monk
     move is the search's best, so the games are one game; with the usual noise each is its own."""
     if compiled:
         require_core()
-    from l4demons.selfplay import compiled as compiled_module
 
     def same_start(n_games, cfg, seed):
         return {i: (chess.Board(FORCED_REPLY), False) for i in range(n_games)}
 
-    monkeypatch.setattr(compiled_module, "game_starts", same_start)
+    monkeypatch.setattr(compiled_selfplay, "game_starts", same_start)
     monkeypatch.setattr(reference, "game_starts", same_start)
     ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
     cfg = SelfPlayConfig(simulations=8, fast_simulations=8, max_plies=40, material_win=5, material_win_plies=1,

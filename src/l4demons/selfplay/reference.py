@@ -123,7 +123,7 @@ def play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, seed
                     on_game: Callable[[GameRecord], None] | None, should_stop: Callable[[], bool]) -> list[GameRecord]:
     gcfg = GumbelConfig(simulations=cfg.simulations, max_considered=cfg.max_considered)
     greedy = dataclasses.replace(gcfg, gumbel_scale=0.0)  # past --sample-plies: the search's best move
-    played_on = dataclasses.replace(gcfg, gumbel_scale=gcfg.gumbel_scale * cfg.play_on_noise)
+    decided = dataclasses.replace(gcfg, gumbel_scale=gcfg.gumbel_scale * cfg.play_on_noise)  # --play-on-noise
     buffers = evaluator.new_buffers()
     finished: list[GameRecord] = []
     active: list[Game] = []
@@ -132,7 +132,7 @@ def play_reference(evaluator: Evaluator, cfg: SelfPlayConfig, n_games: int, seed
     def next_search(game: Game) -> None:
         game.full_now = not game.decided and bool(game.rng.random() < cfg.full_search_prob)
         sims = cfg.play_on_simulations if game.decided else cfg.simulations if game.full_now else cfg.fast_simulations
-        search_cfg = greedy if game.board.ply() >= cfg.sample_plies else played_on if game.decided else gcfg
+        search_cfg = greedy if game.board.ply() >= cfg.sample_plies else decided if game.decided else gcfg
         game.search = GumbelSearch(game.board, search_cfg, game.rng, sims)
 
     given = game_starts(n_games, cfg, seed)
