@@ -8,6 +8,7 @@ import chess
 import numpy as np
 import pytest
 
+from l4demons.encoding import material_balance
 from l4demons.network import NetConfig, build_network
 from l4demons.search import Evaluator
 from l4demons.selfplay import SelfPlayConfig, compiled as compiled_selfplay, play_games, reference
@@ -139,3 +140,51 @@ def test_played_on_moves_are_the_searchs_best_without_noise(compiled: bool, monk
 def test_play_on_noise_is_not_negative() -> None:
     with pytest.raises(ValueError, match="play_on_noise"):
         SelfPlayConfig(play_on_noise=-0.5)
+
+
+def test_a_decided_game_ends_after_its_play_on_plies_as_at_the_length_cap() -> None:
+    cfg = SelfPlayConfig(max_plies=300, adjudicate_material=3, material_win=5, material_win_plies=1,
+                         play_on_simulations=2, play_on_plies=3, resign_threshold=-1.0)
+    game = _game(cfg)
+    _play(game, ["e1e2"])
+    assert game.decided and game.decided_ply == 1
+    _play(game, ["e8e7", "e2e3"])
+    assert game.outcome is None
+    _play(game, ["e7e6"])
+    assert game.outcome == ("play_on_plies", 1)
+    unlimited = _game(dataclasses.replace(cfg, play_on_plies=0))
+    _play(unlimited, ["e1e2", "e8e7", "e2e3", "e7e6", "e3e4"])
+    assert unlimited.outcome is None
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_play_on_plies_caps_every_played_on_game(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a start decided after its forced first move, each game ends within 6 plies of play-on: by a rule of
+    chess, or scored by the lead it ends with, as at the length cap."""
+    if compiled:
+        require_core()
+
+    def same_start(n_games, cfg, seed):
+        return {i: (chess.Board(FORCED_REPLY), False) for i in range(n_games)}
+
+    monkeypatch.setattr(compiled_selfplay, "game_starts", same_start)
+    monkeypatch.setattr(reference, "game_starts", same_start)
+    ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
+    cfg = SelfPlayConfig(simulations=8, fast_simulations=8, max_plies=200, material_win=5, material_win_plies=1,
+                         play_on_simulations=4, play_on_plies=6, resign_threshold=-1.0, concurrent_games=4)
+    games = play_games(ev, cfg, 4, np.random.default_rng(2), compiled=compiled)
+    assert all(g.played_on == len(g) - 1 <= 6 for g in games)
+    capped = [g for g in games if g.termination == "play_on_plies"]
+    assert capped and all(len(g) == 7 for g in capped)
+    for g in capped:
+        board = chess.Board(FORCED_REPLY)
+        for uci in g.moves:
+            board.push_uci(uci)
+        lead = material_balance(board)
+        assert g.results[0] == -((lead >= 3) - (lead <= -3))  # Black moved first
+    assert all(g.termination in RULES for g in games if g.termination != "play_on_plies")
+
+
+def test_play_on_plies_is_not_negative() -> None:
+    with pytest.raises(ValueError, match="play_on_plies"):
+        SelfPlayConfig(play_on_plies=-1)

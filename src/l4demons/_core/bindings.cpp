@@ -283,6 +283,7 @@ PYBIND11_MODULE(_core, m) {
         .def_readwrite("sample_plies", &SelfPlayParams::sample_plies)
         .def_readwrite("play_on_simulations", &SelfPlayParams::play_on_simulations)
         .def_readwrite("play_on_noise", &SelfPlayParams::play_on_noise)
+        .def_readwrite("play_on_plies", &SelfPlayParams::play_on_plies)
         .def_readwrite("gumbel", &SelfPlayParams::gumbel);
 
     py::class_<SelfPlay>(m, "SelfPlay")

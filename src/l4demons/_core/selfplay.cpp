@@ -19,6 +19,7 @@ struct SelfPlay::Game {
     int lead_streak = 0;
     bool from_ending = false;  // started from an ending: no material rule, no resignation
     bool decided = false;      // the material rule decided it and it plays on: cheap searches, no resignation
+    int decided_ply = 0;       // the ply the material rule decided it at
     bool over = false;
     int white_result = 0;
     GumbelSearch search;
@@ -62,14 +63,16 @@ struct SelfPlay::Game {
         } else if (material_decided(p)) {
             if (p.play_on_simulations > 0) {
                 decided = true;  // on to a real end, as a game from a won ending
+                decided_ply = board.ply();
                 may_resign = false;
             } else {
                 end("material", board.material_balance() > 0 ? 1 : -1);
             }
         }
-        if (!over && board.ply() >= p.max_plies) {
+        const bool played_on_enough = decided && p.play_on_plies > 0 && board.ply() - decided_ply >= p.play_on_plies;
+        if (!over && (board.ply() >= p.max_plies || played_on_enough)) {
             const int lead = board.material_balance(), n = p.adjudicate_material;
-            end("max_plies", n > 0 ? (lead >= n) - (lead <= -n) : 0);
+            end(board.ply() >= p.max_plies ? "max_plies" : "play_on_plies", n > 0 ? (lead >= n) - (lead <= -n) : 0);
         }
     }
 

@@ -38,6 +38,7 @@ struct SelfPlayParams {
     int sample_plies = 300;  // moves sampled (Gumbel noise) before this ply; the search's best after it
     int play_on_simulations = 0;  // >0: a game the material rule decided plays on with searches this cheap
     double play_on_noise = 1.0;   // scale of the Gumbel noise on a played-on game's moves (0: the search's best)
+    int play_on_plies = 0;        // >0: a decided game ends after this many plies of play-on, scored as at max_plies
     GumbelParams gumbel;
 };
 

@@ -18,7 +18,7 @@ CORE_FIELDS = (
     "simulations", "fast_simulations", "full_search_prob", "max_considered", "max_plies", "adjudicate_material",
     "material_win", "material_win_plies", "resign_threshold", "resign_moves", "resign_playthrough", "draw_threshold",
     "draw_min_ply", "draw_plies", "concurrent_games", "sample_plies", "play_on_simulations",
-    "play_on_noise",
+    "play_on_noise", "play_on_plies",
 )
 """The SelfPlayConfig fields the core implements (a test checks that with SHARED_FIELDS this is all of them)."""
 SHARED_FIELDS = ("endgame_share", "odds_share", "rescore_known_wins")

@@ -64,6 +64,10 @@ class SelfPlayConfig:
     """Scale of the Gumbel noise that samples the moves of a played-on game: 1 as before the decision, 0 the
     search's best move (past --sample-plies every move is the search's best anyway). 0 against 1: -38 Elo [-85, +8]
     in a 45-minute arms run, with the leader of an 8-pawn lead winning 55% of such games against 51% (README)."""
+    play_on_plies: int = 0
+    """Most plies a decided game plays on: then the length cap's rule scores it (a lead of --adjudicate-material
+    pawns wins, a smaller one draws), so a lead the cheap play-on neither converts nor loses stays a win and the
+    window holds fewer played-on positions; 0: on to --max-plies."""
     rescore_known_wins: bool = False
     """A game that reaches a queen or a rook against a bare king is scored as the stronger side's win, whatever
     its play-on made of it (l4demons.rescore: Lc0's tablebase rescoring, for the one ending that needs no table;
@@ -88,6 +92,8 @@ class SelfPlayConfig:
             raise ValueError("play_on_simulations must be 0 (off) or at least 2")
         if self.play_on_noise < 0:
             raise ValueError("play_on_noise must be 0 or more")
+        if self.play_on_plies < 0:
+            raise ValueError("play_on_plies must be 0 (to --max-plies) or more")
 
 
 

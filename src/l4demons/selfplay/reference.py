@@ -46,6 +46,7 @@ class Game:
         self.lead_streak = 0  # plies the same side has held a decisive material lead
         self.decided = False
         """The material rule decided the game and it plays on (--play-on-simulations): cheap searches, no resigning."""
+        self.decided_ply = 0
         self.played_on = 0
         self.outcome: tuple[str, int] | None = None
         self.search: GumbelSearch | None = None
@@ -79,12 +80,15 @@ class Game:
         elif self._material_decided():
             if cfg.play_on_simulations:
                 self.decided, self.may_resign = True, False  # on to a real end, as a game from a won ending
+                self.decided_ply = self.board.ply()
             else:
                 self.outcome = ("material", 1 if material_balance(self.board) > 0 else -1)
-        if self.outcome is None and self.board.ply() >= cfg.max_plies:
+        played_on_enough = self.decided and 0 < cfg.play_on_plies <= self.board.ply() - self.decided_ply
+        if self.outcome is None and (self.board.ply() >= cfg.max_plies or played_on_enough):
             lead = material_balance(self.board)
             n = cfg.adjudicate_material
-            self.outcome = ("max_plies", (lead >= n) - (lead <= -n) if n > 0 else 0)
+            why = "max_plies" if self.board.ply() >= cfg.max_plies else "play_on_plies"
+            self.outcome = (why, (lead >= n) - (lead <= -n) if n > 0 else 0)
 
     def _material_decided(self) -> bool:
         """A lead of ``material_win`` pawns kept for ``material_win_plies`` plies (a bootstrapping label)."""
