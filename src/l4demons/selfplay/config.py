@@ -47,7 +47,8 @@ class SelfPlayConfig:
     """Games in flight per process (their leaves share network calls)."""
     endgame_share: float = 0.0
     """Share of games that start from a simple won ending (KQvK, KRvK, KBBvK...) and play to mate or a rule of
-    chess: no material rule, no resignation (l4demons.endgames)."""
+    chess: no material rule, no resignation (l4demons.endgames; 0.1 against 0: -17 and -23 Elo in a 30- and a
+    45-minute arms run, README)."""
     odds_share: float = 0.1
     """Share of games that start from the initial position a piece short (a queen, rook, bishop or knight of
     either side) and play by the usual rules, so that the value of material in the opening is in the data
