@@ -111,10 +111,8 @@ FORCED_REPLY = "8/7P/pp6/5P2/k1Pp4/4Q3/3K1P1p/R7 b - - 0 1"
 """Black to move has one legal move, White a queen and a rook ahead: the material rule decides the game at once."""
 
 
-@pytest.mark.parametrize("compiled", [False, True])
-def test_played_on_moves_are_the_searchs_best_without_noise(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Four games from the same start, decided after its forced first move: with --play-on-noise 0 every played-on
-    move is the search's best, so the games are one game; with the usual noise each is its own."""
+def _evaluator_for_forced_starts(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> Evaluator:
+    """A tiny net's evaluator, every game of either implementation starting from FORCED_REPLY."""
     if compiled:
         require_core()
 
@@ -123,7 +121,14 @@ def test_played_on_moves_are_the_searchs_best_without_noise(compiled: bool, monk
 
     monkeypatch.setattr(compiled_selfplay, "game_starts", same_start)
     monkeypatch.setattr(reference, "game_starts", same_start)
-    ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
+    return Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_played_on_moves_are_the_searchs_best_without_noise(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four games from the same start, decided after its forced first move: with --play-on-noise 0 every played-on
+    move is the search's best, so the games are one game; with the usual noise each is its own."""
+    ev = _evaluator_for_forced_starts(compiled, monkeypatch)
     cfg = SelfPlayConfig(simulations=8, fast_simulations=8, max_plies=40, material_win=5, material_win_plies=1,
                          play_on_simulations=4, resign_threshold=-1.0, concurrent_games=4)
 
@@ -161,15 +166,7 @@ def test_a_decided_game_ends_after_its_play_on_plies_as_at_the_length_cap() -> N
 def test_play_on_plies_caps_every_played_on_game(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """From a start decided after its forced first move, each game ends within 6 plies of play-on: by a rule of
     chess, or scored by the lead it ends with, as at the length cap."""
-    if compiled:
-        require_core()
-
-    def same_start(n_games, cfg, seed):
-        return {i: (chess.Board(FORCED_REPLY), False) for i in range(n_games)}
-
-    monkeypatch.setattr(compiled_selfplay, "game_starts", same_start)
-    monkeypatch.setattr(reference, "game_starts", same_start)
-    ev = Evaluator(build_network(NetConfig.from_name("tiny"), seed=0))
+    ev = _evaluator_for_forced_starts(compiled, monkeypatch)
     cfg = SelfPlayConfig(simulations=8, fast_simulations=8, max_plies=200, material_win=5, material_win_plies=1,
                          play_on_simulations=4, play_on_plies=6, resign_threshold=-1.0, concurrent_games=4)
     games = play_games(ev, cfg, 4, np.random.default_rng(2), compiled=compiled)
