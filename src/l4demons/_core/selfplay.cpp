@@ -70,9 +70,10 @@ struct SelfPlay::Game {
             }
         }
         const bool played_on_enough = decided && p.play_on_plies > 0 && board.ply() - decided_ply >= p.play_on_plies;
-        if (!over && (board.ply() >= p.max_plies || played_on_enough)) {
+        const char* cap = board.ply() >= p.max_plies ? "max_plies" : played_on_enough ? "play_on_plies" : nullptr;
+        if (!over && cap) {
             const int lead = board.material_balance(), n = p.adjudicate_material;
-            end(board.ply() >= p.max_plies ? "max_plies" : "play_on_plies", n > 0 ? (lead >= n) - (lead <= -n) : 0);
+            end(cap, n > 0 ? (lead >= n) - (lead <= -n) : 0);
         }
     }
 

@@ -84,11 +84,11 @@ class Game:
             else:
                 self.outcome = ("material", 1 if material_balance(self.board) > 0 else -1)
         played_on_enough = self.decided and 0 < cfg.play_on_plies <= self.board.ply() - self.decided_ply
-        if self.outcome is None and (self.board.ply() >= cfg.max_plies or played_on_enough):
+        cap = "max_plies" if self.board.ply() >= cfg.max_plies else "play_on_plies" if played_on_enough else None
+        if self.outcome is None and cap:
             lead = material_balance(self.board)
             n = cfg.adjudicate_material
-            why = "max_plies" if self.board.ply() >= cfg.max_plies else "play_on_plies"
-            self.outcome = (why, (lead >= n) - (lead <= -n) if n > 0 else 0)
+            self.outcome = (cap, (lead >= n) - (lead <= -n) if n > 0 else 0)
 
     def _material_decided(self) -> bool:
         """A lead of ``material_win`` pawns kept for ``material_win_plies`` plies (a bootstrapping label)."""
