@@ -48,13 +48,14 @@ from l4demons.replay_device import TrainBatch
 class LearnerConfig:
     batch_size: int = 256
     """Positions per step (per rank under DDP)."""
-    lr: float = 2e-3
+    lr: float = 4e-3
     """Peak learning rate (AdamW) of a new run.
 
     A resumed run keeps its commit's: after a warm start, a tenth of the
-    warm start's --lr (``Learner.set_lr``). 2e-3 against 1e-3 from random
-    weights, 45 minutes each: +86 Elo [+38, +137] over each arm's last 4
-    nets, every pair won (README, Arms).
+    warm start's --lr (``Learner.set_lr``). From random weights, 45 minutes
+    each, over each arm's last 4 nets, every pair won: 2e-3 against 1e-3
+    +86 Elo [+38, +137]; 4e-3 against 2e-3 +195 [+143, +255] (README, Arms).
+    With --lr-halflife most of an hour runs at --lr-floor of this peak.
     """
     weight_decay: float = 1e-3
     """Decoupled weight decay (AdamW)."""
