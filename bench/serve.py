@@ -96,7 +96,7 @@ def start_server(args: argparse.Namespace, on_listening: Callable[[], None] | No
            "--file", args.file, "-q"]
     cmd += ["--hub", args.hub] if args.hub else []
     cmd += ["--threads", str(args.threads)] if args.threads else []
-    cmd += ["--allow-random"] if args.allow_random else []
+    cmd += ["--allow-random", "--random-net", "small"] if args.allow_random else []
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300

@@ -107,9 +107,12 @@ def test_says_clearly_when_no_weights_exist(tmp_path: Path) -> None:
 
 
 def test_allow_random_serves_an_untrained_network(tmp_path: Path) -> None:
-    with serve("--hub", str(tmp_path / "empty-hub"), "--allow-random") as (url, _, _p):
+    from l4demons.network import NetConfig, default_net
+
+    with serve("--hub", str(tmp_path / "empty-hub"), "--allow-random", "--device", "cpu") as (url, _, _p):
         health = wait_health(url)
         assert health["state"] == "ready" and health["origin"] == "random" and "untrained" in health["note"]
+        assert health["net"] == NetConfig.from_name(default_net("cpu")).name  # the size `l4demons train` starts on this device
         r = httpx.post(url + "/move", json={"pgn": "1. e4", "timeleft": 2000}, timeout=60)
         assert r.status_code == 200 and r.json()["error"] is None
 

@@ -201,7 +201,7 @@ def load_bot(settings: ServeSettings) -> tuple[Bot, ModelStatus]:
 
     from l4demons.bot import Bot
     from l4demons.devices import resolve_device
-    from l4demons.network import NetConfig
+    from l4demons.network import NetConfig, default_net
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -211,8 +211,9 @@ def load_bot(settings: ServeSettings) -> tuple[Bot, ModelStatus]:
     except NoWeightsError as e:
         if not settings.allow_random:
             raise
-        logger.warning("[SERVE] %s -- serving an UNTRAINED %s network, as --allow-random asks", e, settings.random_net)
-        bot = Bot.random(NetConfig.from_name(settings.random_net), device=device)
+        net = settings.random_net or default_net(device)
+        logger.warning("[SERVE] %s -- serving an UNTRAINED %s network, as --allow-random asks", e, net)
+        bot = Bot.random(NetConfig.from_name(net), device=device)
         status = ModelStatus(ModelState.READY, origin="random", device=bot.device, net=bot.config.name,
                              note="untrained network (--allow-random): no weights were found")
     else:

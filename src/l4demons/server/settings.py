@@ -28,8 +28,9 @@ class ServeSettings:
     """Port to listen on ($SERVE_PORT when set)."""
     allow_random: bool = False
     """Serve an untrained network when no weights exist anywhere (else /move answers 503)."""
-    random_net: str = "small"
-    """Size of that untrained network (bNcM or a preset)."""
+    random_net: str | None = None
+    """Size of that untrained network (bNcM or a preset; default: the size ``l4demons train`` starts on
+    that device, :func:`l4demons.network.default_net`)."""
     threads: int | None = None
     """Torch CPU threads (default: all cores)."""
     max_move_ms: float = 30_000.0
