@@ -67,9 +67,9 @@ class LearnerConfig:
 
     The rate follows the positions the run has generated in all (the
     committed counter), so a resumed run carries on where its commit was;
-    :meth:`Learner.decay_for` applies it each cycle. At 60k the floor comes
-    after about 200k positions: half an hour of one core here, about 40% of
-    an hour on two, a few minutes on a GPU (not measured there).
+    :meth:`Learner.decay_for` applies it each cycle. At 60k the floor of
+    0.25 comes after about 120k positions: the first few minutes of an hour
+    on two cores here (2.85M positions in the README's latest hour).
     Chosen by games together with --ema-steps 100: over three seeds, 30
     minutes each on one core, the two together against neither gave +0, +83
     and +95 Elo (each arm's last 4 nets), +58 [+31, +87] over 360 games
