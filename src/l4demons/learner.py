@@ -69,7 +69,8 @@ class LearnerConfig:
     committed counter), so a resumed run carries on where its commit was;
     :meth:`Learner.decay_for` applies it each cycle. At 60k the floor of
     0.25 comes after about 120k positions: the first few minutes of an hour
-    on two cores here (2.85M positions in the README's latest hour).
+    on two cores here (2.85M positions in the README's "The hour with the
+    rate's floor at 0.25").
     Chosen by games together with --ema-steps 100: over three seeds, 30
     minutes each on one core, the two together against neither gave +0, +83
     and +95 Elo (each arm's last 4 nets), +58 [+31, +87] over 360 games
