@@ -3,7 +3,7 @@
 The losses and their targets are :mod:`l4demons.losses`'s.
 Weight decay comes from AdamW. The learning rate warms up linearly, then
 halves every ``lr_halflife`` self-play positions the run has generated, to
-a floor (0: constant); the optimizer, the scheduler (its peak rate included) and
+a floor (by default 1: it stays at its peak); the optimizer, the scheduler (its peak rate included) and
 the step counter are part of the training state, so a resumed run continues
 the same schedule, and a warm start's annealed rate (:meth:`Learner.set_lr`)
 carries over to the self-play that follows it.
@@ -55,7 +55,7 @@ class LearnerConfig:
     warm start's --lr (``Learner.set_lr``). From random weights, 45 minutes
     each, over each arm's last 4 nets, every pair won: 2e-3 against 1e-3
     +86 Elo [+38, +137]; 4e-3 against 2e-3 +195 [+143, +255] (README, Arms).
-    With --lr-halflife most of an hour runs at --lr-floor of this peak.
+    By default it stays there (--lr-floor 1: no decay).
     """
     weight_decay: float = 1e-3
     """Decoupled weight decay (AdamW)."""
@@ -67,22 +67,21 @@ class LearnerConfig:
 
     The rate follows the positions the run has generated in all (the
     committed counter), so a resumed run carries on where its commit was;
-    :meth:`Learner.decay_for` applies it each cycle. At 60k the floor of
-    0.25 comes after about 120k positions: the first few minutes of an hour
-    on two cores here (2.85M positions in the README's "The hour with the
-    rate's floor at 0.25").
-    Chosen by games together with --ema-steps 100: over three seeds, 30
-    minutes each on one core, the two together against neither gave +0, +83
-    and +95 Elo (each arm's last 4 nets), +58 [+31, +87] over 360 games
-    (README, Arms). Alone each had come out even on last nets only.
+    :meth:`Learner.decay_for` applies it each cycle. With the default floor
+    of 1 nothing decays; at 60k a floor of 0.25 comes after about 120k
+    positions, the first few minutes of an hour on two cores here.
+    Chosen by games together with --ema-steps 100 (then at a floor of 0.1):
+    over three seeds, 30 minutes each on one core, the two together against
+    neither gave +0, +83 and +95 Elo (each arm's last 4 nets), +58 [+31, +87]
+    over 360 games (README, Arms).
     """
-    lr_floor: float = 0.25
-    """The decayed learning rate's floor, as a fraction of its peak (--lr-halflife).
+    lr_floor: float = 1.0
+    """The decayed learning rate's floor, as a fraction of its peak (--lr-halflife); 1: no decay.
 
-    Most of an hour runs at the floor. At the peak of 4e-3, from random
-    weights, 45 minutes each, over each arm's last 4 nets, every pair won:
-    0.25 against 0.1 +92 Elo [+46, +141] (README, Arms). (At the old peak of
-    1e-3, continuing an hour's hub, 0.3 had come out even.)
+    At the peak of 4e-3, from random weights, over each arm's last 4 nets,
+    every pair won: 0.25 against 0.1 +92 Elo [+46, +141]; then 1 (a constant
+    rate, the played nets still averaged by --ema-steps) against 0.25, in
+    two runs, +92 [+46, +141] and +158 [+109, +213] (README, Arms).
     """
     value_weight: float = 0.25
     """Weight of the value loss beside the policy loss."""

@@ -32,11 +32,17 @@ def test_without_a_halflife_the_rate_stays_constant() -> None:
     assert lrn.decay_for(10**9) == pytest.approx(1e-3)
 
 
-def test_by_default_the_rate_decays_and_the_played_net_is_an_average() -> None:
-    lrn = learner()  # the defaults chosen by games (README, Arms: three seeds)
+def test_by_default_the_rate_stays_at_its_peak_and_the_played_net_is_an_average() -> None:
+    lrn = learner()  # the defaults chosen by games (README, Arms)
+    lrn.scheduler.step()
+    assert lrn.decay_for(10**7) == pytest.approx(1e-3)
+    assert lrn.ema is not None
+
+
+def test_a_lower_floor_turns_the_default_halflife_on() -> None:
+    lrn = learner(lr_floor=0.25)
     lrn.scheduler.step()
     assert lrn.decay_for(60_000) == pytest.approx(5e-4)
-    assert lrn.ema is not None
 
 
 def test_a_restarted_learner_has_the_rate_the_positions_say() -> None:
