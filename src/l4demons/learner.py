@@ -3,10 +3,11 @@
 The losses and their targets are :mod:`l4demons.losses`'s.
 Weight decay comes from AdamW. The learning rate warms up linearly, then
 halves every ``lr_halflife`` self-play positions the run has generated, to
-a floor (by default 1: it stays at its peak); the optimizer, the scheduler (its peak rate included) and
-the step counter are part of the training state, so a resumed run continues
-the same schedule, and a warm start's annealed rate (:meth:`Learner.set_lr`)
-carries over to the self-play that follows it.
+a floor (by default 1: it stays at its peak); the optimizer, the scheduler
+(its peak rate included) and the step counter are part of the training
+state, so a resumed run continues the same schedule, and a warm start's
+annealed rate (:meth:`Learner.set_lr`) carries over to the self-play that
+follows it.
 
 After a warm start, a batch draws :func:`teacher_share` of its rows from the
 teacher's labelled positions (``replay.py``'s teacher chunks), a share that
