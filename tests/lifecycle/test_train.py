@@ -190,7 +190,7 @@ def test_hub_of_another_architecture_is_refused(hub_dir, capsys):
     assert LocalHub(hub_dir).head() == head
 
 
-def test_a_new_hub_gets_the_devices_default_net_unless_the_caller_or_the_flag_names_one(tmp_path):
+def test_a_new_hub_gets_the_devices_default_net_unless_the_flag_names_one(tmp_path):
     from l4demons.lifecycle.best_net import BestNet
     from l4demons.lifecycle.commit import Committer
     from l4demons.lifecycle.run_state import RunState
@@ -202,16 +202,16 @@ def test_a_new_hub_gets_the_devices_default_net_unless_the_caller_or_the_flag_na
     Trainer(TrainConfig(cycles=0, workers=1, elo_seconds=0, device="cpu"), hub).run()
     assert load_network(hub.download(MODEL_FILE))[1] == NetConfig.from_name("b3c32-mat")
 
-    def initial_net(name: str, new_net: str | None, net: str | None = None) -> NetConfig:
+    def initial_net(name: str, net: str | None = None) -> NetConfig:
         run = RunState.open(TrainConfig(cycles=0, net=net, device="cpu"), LocalHub(tmp_path / name))
         try:
-            start(run, Committer(run, BestNet(run)), new_net=new_net)  # as the warm start asks for its own size
+            start(run, Committer(run, BestNet(run)))  # as the warm start starts a new hub
             return load_network(run.hub.download(MODEL_FILE))[1]
         finally:
             shutil.rmtree(run.workdir, ignore_errors=True)
 
-    assert initial_net("caller", "tiny") == NetConfig.from_name("tiny")
-    assert initial_net("flag", "tiny", net="b3c32") == NetConfig.from_name("b3c32")
+    assert initial_net("device") == NetConfig.from_name("b3c32-mat")
+    assert initial_net("flag", net="b3c32") == NetConfig.from_name("b3c32")
 
 
 def test_two_initial_commits_of_one_seed_differ(tmp_path):

@@ -46,10 +46,10 @@ RESUME_DEPTH = 20
 """Newest commits a resume tries before giving up on a damaged head."""
 
 
-def start(run: RunState, committer: Committer, new_net: str | None = None) -> None:
+def start(run: RunState, committer: Committer) -> None:
     """Fill ``run`` from its hub: the initial commit on an empty hub, else a resume (see the module docstring).
 
-    An empty hub's net is ``--net``'s size, else ``new_net``, else the device's default
+    An empty hub's net is ``--net``'s size, else the device's default, for self-play and a warm start alike
     (:func:`l4demons.network.default_net`).
     """
     pending = run.outbox.entries()
@@ -80,7 +80,7 @@ def start(run: RunState, committer: Committer, new_net: str | None = None) -> No
                         cycles_text([p.cycle for p in run.outbox.entries()]), e)
             run.outbox.clear()
     if head is None or MODEL_FILE not in run.hub.list_files(head):
-        _initialise(run, committer, head, run.cfg.net or new_net or default_net(run.device))
+        _initialise(run, committer, head, run.cfg.net or default_net(run.device))
     else:
         resume(run, head)
 

@@ -62,9 +62,6 @@ from l4demons.replay import TEACHER_TAG, ReplayChunk, ReplayWindow
 
 log = logging.getLogger("l4demons.train")
 
-WARM_NET = "small"
-"""A new hub's net in a warm start where ``--net`` names none: b6c64, the size every warm-start measurement was
-made with (self-play's CPU default, b3c32, was chosen by self-play arms; the warm start was not measured with it)."""
 MIN_TRAIN_SECONDS = 20.0
 """A budget that leaves less than this for training is refused before the hub is touched."""
 ANNEAL = 0.1
@@ -109,8 +106,8 @@ class PretrainConfig:
     min_elo: int | None = None
     """PGN: keep games whose players are both rated at least this."""
     net: str | None = None
-    """Network size for a new hub (bNcM or a preset; default small, the size the warm start was measured
-    with); must match an existing hub's."""
+    """Network size for a new hub (bNcM or a preset; default b3c32-mat on a CPU, small on a GPU, as for
+    self-play); must match an existing hub's."""
     workers: int = 0
     """Labelling processes (0: one per core)."""
     batch_size: int = 256
@@ -219,8 +216,10 @@ class WarmStart:
         t0 = time.time()
         budget = self.pcfg.budget_s
         try:
-            # the whole window the head names (start sizes it before loading); a new hub's net: WARM_NET
-            start(run, self.committer, new_net=WARM_NET)
+            # the whole window the head names (start sizes it before loading); a new hub's net is the device's
+            # default, as self-play's: on a CPU b3c32-mat beat b6c64 by +616 Elo [+499, +1028] after 30 minutes of
+            # warm start each (README, Arms, "The warm start's net size")
+            start(run, self.committer)
             if self.pcfg.hub_positions is not None:
                 self._draw_hub_positions()
             games = self._collect(None if budget is None else t0 + budget * self.pcfg.label_share)
