@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import gzip
 import importlib.util
 import logging
 import sys
@@ -86,17 +87,27 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def material_net() -> Callable[[str], tuple[object, torch.nn.Module]]:
+def material_positions() -> list:
+    """The material net's 4000 training positions: ``random_positions(4000, default_rng(0))``, stored."""
+    import chess
+
+    stored = Path(__file__).parent / "data" / "material_positions.fen.gz"
+    return [chess.Board(fen) for fen in gzip.decompress(stored.read_bytes()).decode().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def material_net(material_positions) -> Callable[[str], tuple[object, torch.nn.Module]]:
     """``material_net(value_head)``: a b2c32 net trained on the materials label, and its probe before training.
 
     Trained once a session per value head ("pool" or "fc"): the learning-signal test checks what it learned,
     the best-model gate plays it against a weakened copy. 4000 positions and 400 steps (13 passes): on 1500
     and 250 (21 passes) the pooled head memorised and, depending on the machine's arithmetic, missed the
-    rook; measured over seeds 0-2, both heads see every piece. One thread, as every test runs.
+    rook; measured over seeds 0-2, both heads see every piece. One thread, as every test runs. The positions
+    are stored (``material_positions``): generating them in python-chess took 11 s a head.
     """
     from l4demons.learner import Learner, LearnerConfig
     from l4demons.network import NetConfig, build_network
-    from l4demons.probes import material_chunk, probe, random_positions
+    from l4demons.probes import material_chunk, probe
     from l4demons.replay import ReplayWindow
 
     trained: dict[str, tuple[object, torch.nn.Module]] = {}
@@ -108,7 +119,7 @@ def material_net() -> Callable[[str], tuple[object, torch.nn.Module]]:
             try:
                 rng = np.random.default_rng(0)
                 window = ReplayWindow()
-                window.add(material_chunk(random_positions(4000, rng)))
+                window.add(material_chunk(material_positions))
                 torch.manual_seed(0)
                 net = build_network(NetConfig(blocks=2, channels=32, value_hidden=64, value_head=value_head), seed=0)
                 before = probe(net)

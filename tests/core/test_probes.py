@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import chess
+import numpy as np
 
 from core_support import allows_mate_in_one, is_mate
 from l4demons.network import NetConfig, build_network
-from l4demons.probes import mate_probe, mate_puzzles
+from l4demons.probes import mate_probe, mate_puzzles, random_positions
+
+
+def test_the_stored_material_positions_are_the_generators(material_positions) -> None:
+    """The material net trains on stored positions; they are what ``random_positions`` gives from seed 0."""
+    assert len(material_positions) == 4000
+    assert [b.fen() for b in material_positions[:100]] == [b.fen() for b in random_positions(100, np.random.default_rng(0))]
 
 
 def test_every_stored_solution_keeps_the_mate() -> None:

@@ -77,17 +77,25 @@ def _train_on_a_fixed_small_dataset(games, **cfg):
     return learner, first, last
 
 
-def test_loss_falls_on_a_fixed_small_dataset(games):
-    learner, first, last = _train_on_a_fixed_small_dataset(games)
+@pytest.fixture(scope="module")
+def fp32_training(games):
+    """The float32 run on the fixed small dataset, shared by the tests that read it (one xdist group)."""
+    return _train_on_a_fixed_small_dataset(games, precision="fp32")
+
+
+@pytest.mark.xdist_group("fp32_training")
+def test_loss_falls_on_a_fixed_small_dataset(fp32_training):
+    learner, first, last = fp32_training
     # Few-simulation targets are nearly uniform, so the policy loss sits close to their entropy:
     # it falls a little; the value loss falls a lot.
     assert last.value < 0.8 * first.value and last.policy < first.policy
     assert learner.step == 65
 
 
-def test_bf16_steps_learn_as_float32_steps_do_and_keep_float32_weights(games):
+@pytest.mark.xdist_group("fp32_training")
+def test_bf16_steps_learn_as_float32_steps_do_and_keep_float32_weights(games, fp32_training):
     """The same steps from the same weights (--precision): the losses fall alike and the weights stay float32."""
-    f32, f32_first, f32_last = _train_on_a_fixed_small_dataset(games, precision="fp32")
+    f32, f32_first, f32_last = fp32_training
     bf16, bf16_first, bf16_last = _train_on_a_fixed_small_dataset(games, precision="bf16")
     assert f32.precision == "fp32" and bf16.precision == "bf16"
     assert all(p.dtype == torch.float32 for p in bf16.net.parameters())
