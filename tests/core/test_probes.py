@@ -10,7 +10,7 @@ from l4demons.network import NetConfig, build_network
 from l4demons.probes import mate_probe, mate_puzzles, random_positions
 
 
-def test_the_stored_material_positions_are_the_generators(material_positions) -> None:
+def test_the_stored_material_positions_are_what_the_generator_gives(material_positions) -> None:
     """The material net trains on stored positions; they are what ``random_positions`` gives from seed 0."""
     assert len(material_positions) == 4000
     assert [b.fen() for b in material_positions[:100]] == [b.fen() for b in random_positions(100, np.random.default_rng(0))]
