@@ -24,7 +24,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-ABI = 4
+ABI = 5
 """The interface version this Python code speaks; the extension reports its own."""
 
 

@@ -159,3 +159,25 @@ def test_net_player_adapter_plays_through_the_bot(tmp_path) -> None:
         assert timed.choose(board) in board.legal_moves
     finally:
         timed.close()
+
+
+def test_a_net_spec_carries_search_settings_to_the_bot_it_builds(tmp_path) -> None:
+    network = pytest.importorskip("l4demons.network")
+    cfg = network.NetConfig.from_name("tiny")
+    path = tmp_path / "model.pt"
+    network.save_weights(network.build_network(cfg, seed=0), cfg, path)
+    spec = PlayerSpec.net(path, nodes=4, label="c1", c_puct=1.0, batch_size=4, reuse_tree=False)
+    assert spec.name == "c1" and pickle.loads(pickle.dumps(spec)) == spec
+    player = build_player(spec)
+    try:
+        bot = player._bot
+        assert (bot.puct.c_puct, bot.puct.batch_size, bot.puct.fpu_reduction, bot.reuse_tree) == (1.0, 4, 0.3, False)
+    finally:
+        player.close()
+    default = build_player(PlayerSpec.net(path, nodes=4))
+    try:
+        assert default._bot.reuse_tree and default._bot.puct.c_puct == 1.75
+    finally:
+        default.close()
+    with pytest.raises(ValueError, match="unknown search setting"):
+        PlayerSpec.net(path, cpuct=1.0)

@@ -21,7 +21,7 @@ using namespace l4d;
 
 namespace {
 
-constexpr int ABI_VERSION = 4;  // bumped with every change of this interface (core.py checks it)
+constexpr int ABI_VERSION = 5;  // bumped with every change of this interface (core.py checks it)
 
 template <class T>
 T* buffer(py::array& a, const char* name, int64_t& size) {
@@ -250,6 +250,11 @@ PYBIND11_MODULE(_core, m) {
                  py::gil_scoped_release release;
                  s.deliver(in);
              })
+        .def("reuse",
+             [](PuctSearch& s, const PuctSearch& old, const std::vector<int>& path) {
+                 return s.reuse(old, std::vector<Move>(path.begin(), path.end()));
+             },
+             py::arg("old"), py::arg("path"))
         .def_property_readonly("started", &PuctSearch::started)
         .def_property_readonly("done", &PuctSearch::done)
         .def_property_readonly("nodes", &PuctSearch::nodes)

@@ -35,6 +35,48 @@ int PuctSearch::collect(BatchOut& out, int want) {
     return leaves;
 }
 
+bool PuctSearch::reuse(const PuctSearch& old, const std::vector<Move>& path) {
+    const Tree& src = old.tree_;
+    if (!tree_.nodes.empty() || !allowed_.empty() || !old.pending_.empty() || !old.started()) return false;
+    int node = 0;
+    for (Move m : path) {
+        const Node& nd = src.nodes[node];
+        if (nd.state != EXPANDED) return false;
+        int next = -1;
+        for (int i = 0; i < nd.count && next < 0; ++i)
+            if (src.move[nd.first + i] == m) next = src.child[nd.first + i];
+        if (next < 0) return false;
+        node = next;
+    }
+    const Node& top = src.nodes[node];
+    if (top.state != EXPANDED || top.count < 2) return false;
+    for (int i = 0; i < top.count; ++i)
+        if (gives_mate(root_, src.move[top.first + i])) return false;
+    // Copy the subtree breadth first: each node's edges stay one block, children are renumbered.
+    std::vector<int> from{node};  // source node of each copied node, by new index
+    for (size_t at = 0; at < from.size(); ++at) {
+        const Node& sn = src.nodes[from[at]];
+        Node dn = sn;
+        dn.first = int32_t(tree_.move.size());
+        tree_.nodes.push_back(dn);
+        for (int i = 0; i < sn.count; ++i) {
+            const int e = sn.first + i;
+            tree_.move.push_back(src.move[e]);
+            tree_.pidx.push_back(src.pidx[e]);
+            tree_.prior.push_back(src.prior[e]);
+            tree_.wsum.push_back(src.wsum[e]);
+            tree_.visits.push_back(src.visits[e]);
+            int32_t child = -1;
+            if (src.child[e] >= 0) {
+                child = int32_t(from.size());
+                from.push_back(src.child[e]);
+            }
+            tree_.child.push_back(child);
+        }
+    }
+    return true;
+}
+
 int PuctSearch::select(int node) const {
     const Node& nd = tree_.nodes[node];
     const double total = double(nd.total);

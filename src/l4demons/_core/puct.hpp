@@ -22,6 +22,11 @@ class PuctSearch {
     // Writes up to ``want`` leaves (the root alone on the first call); returns how many.
     int collect(BatchOut& out, int want);
     void deliver(BatchIn& in);
+    // Tree reuse: continues ``old``'s tree below the node ``path`` leads to from its root, as this
+    // search's root (whose history must be the old root's plus ``path``). Only on a fresh, unrestricted
+    // search, when that node is expanded, the old search has no leaves waiting for the network and no
+    // move mates at once (a fresh search finds that at its root); returns whether it did.
+    bool reuse(const PuctSearch& old, const std::vector<Move>& path);
 
     bool started() const { return !tree_.nodes.empty() && tree_.nodes[0].state == EXPANDED; }
     bool done() const { return done_; }

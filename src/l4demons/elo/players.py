@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 MATE_SCORE = 1000
 """What a mate is worth to the grabber: more than any material."""
 
+NET_SEARCH_PARAMS = ("c_puct", "fpu_reduction", "batch_size", "reuse_tree")
+"""Search settings a ``net`` player may be given (:meth:`PlayerSpec.net`)."""
+
 @runtime_checkable
 class Player(Protocol):
     """Something that plays chess moves."""
@@ -158,13 +161,18 @@ class NetPlayer:
     """The bot's network with search, at a node budget (or a time) per move."""
 
     def __init__(self, path: str, nodes: int | None = 200, device: str = "cpu", name: str | None = None,
-                 time: float | None = None) -> None:
+                 time: float | None = None, search: dict[str, Any] | None = None) -> None:
+        """``search``: the bot's search settings other than the defaults: ``c_puct``, ``fpu_reduction``,
+        ``batch_size`` (:class:`~l4demons.search.PuctConfig`), ``reuse_tree`` (:class:`~l4demons.bot.Bot`)."""
         from l4demons.bot import Bot  # lazy: anchors need no torch
+        from l4demons.search import PuctConfig
 
         self.name = name or f"net:{Path(path).name}"
         self.nodes = nodes
         self.movetime_ms = None if time is None else 1000.0 * time
-        self._bot: Bot | None = Bot.from_file(path, device=device)
+        search = dict(search or {})
+        reuse = bool(search.pop("reuse_tree", True))
+        self._bot: Bot | None = Bot.from_file(path, device=device, puct=PuctConfig(**search), reuse_tree=reuse)
 
     def new_game(self, seed: int) -> None:
         pass
@@ -249,9 +257,13 @@ class PlayerSpec:
 
     @classmethod
     def net(cls, path: str | os.PathLike[str], nodes: int | None = 200, device: str = "cpu",
-            time: float | None = None) -> PlayerSpec:
-        """The bot from a weights file, searching ``nodes`` per move (or ``time`` seconds if nodes is None)."""
-        return cls.make("net", path=str(path), nodes=nodes, device=device, time=time)
+            time: float | None = None, label: str = "", **search: ParamValue) -> PlayerSpec:
+        """The bot from a weights file, searching ``nodes`` per move (or ``time`` seconds if nodes is None);
+        ``search``: settings of its search other than the defaults (see :class:`NetPlayer`)."""
+        unknown = set(search) - set(NET_SEARCH_PARAMS)
+        if unknown:
+            raise ValueError(f"unknown search setting(s) {sorted(unknown)}: known are {list(NET_SEARCH_PARAMS)}")
+        return cls.make("net", label, path=str(path), nodes=nodes, device=device, time=time, **search)
 
 
 Factory = Callable[[PlayerSpec, int], Player]
@@ -294,7 +306,9 @@ register_kind("stockfish", _stockfish_factory)
 def _net_factory(spec: PlayerSpec, seed: int) -> Player:
     p: dict[str, Any] = dict(spec.params)
     nodes = p.get("nodes", None if p.get("time") is not None else 200)
-    return NetPlayer(str(p["path"]), nodes, str(p.get("device", "cpu")), name=spec.name, time=p.get("time"))
+    search = {k: p[k] for k in NET_SEARCH_PARAMS if k in p}
+    return NetPlayer(str(p["path"]), nodes, str(p.get("device", "cpu")), name=spec.name, time=p.get("time"),
+                     search=search)
 
 
 register_kind("net", _net_factory)

@@ -9,7 +9,7 @@ the evaluator returns; see :mod:`l4demons.search.batch`.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import chess
 import numpy as np
@@ -62,6 +62,14 @@ class CompiledPuct(_CompiledSource):
         allowed = [core.move_code(m) for m in root_moves] if root_moves else []
         search = core.module().PuctSearch(core.position(board), cfg.c_puct, cfg.fpu_reduction, allowed)
         super().__init__(search, cfg.batch_size, cfg.batch_size)
+
+    def reuse(self, old: CompiledPuct, path: Sequence[chess.Move]) -> bool:
+        """Tree reuse: continue ``old``'s tree below ``path`` (the moves from its root to this one) as this
+        search's tree. Only on a fresh search without ``root_moves``, and only when that node was evaluated
+        and no move there mates at once; returns whether it did."""
+        if not isinstance(old, CompiledPuct):
+            return False
+        return self._search.reuse(old._search, [core.move_code(m) for m in path])
 
     @property
     def started(self) -> bool:

@@ -8,7 +8,7 @@ care which one it drives.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 import chess
@@ -29,6 +29,8 @@ class PlaySearch(Protocol):
     max_depth: int
 
     def collect(self, buffers: BatchBuffers) -> None: ...
+
+    def reuse(self, old: PlaySearch, path: Sequence[chess.Move]) -> bool: ...
 
     def deliver(self, logits: np.ndarray, values: np.ndarray) -> None: ...
 
@@ -59,6 +61,10 @@ class ReferencePuct:
 
     def deliver(self, logits: np.ndarray, values: np.ndarray) -> None:
         LeafSource(self._leaves).deliver(logits, values)
+
+    def reuse(self, old: PlaySearch, path: Sequence[chess.Move]) -> bool:
+        """The reference keeps no trees between moves: every search starts at its root."""
+        return False
 
     @property
     def started(self) -> bool:
