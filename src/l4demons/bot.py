@@ -47,6 +47,7 @@ from l4demons.devices import resolve_device
 from l4demons.network import ChessNet, NetConfig, build_network, load_network
 from l4demons.search import Evaluator, PuctConfig, run_step
 from l4demons.search.batch import write_leaves
+from l4demons.search.kept import KeptTrees
 from l4demons.search.play import PlaySearch, puct_search
 from l4demons.search.tree import root_leaf
 
@@ -54,12 +55,6 @@ logger = logging.getLogger(__name__)
 
 _COST_MEMORY_S = 30.0
 """How long a step's measured cost informs the deadline check."""
-
-KEPT_TREES = 4
-"""Finished searches a bot keeps for tree reuse: enough for as many games at once."""
-
-REUSE_PLIES = 4
-"""The most plies a kept tree's root may lie behind the position asked about."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,15 +117,6 @@ class _Job:
     error: BaseException | None = None
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class _KeptTree:
-    """A finished search and the game it searched: where it started and the moves to its root."""
-
-    start_fen: str
-    moves: list[chess.Move]
-    search: PlaySearch
-
-
 class Bot:
     """A network plus a search; any number of threads may call ``choose_move``."""
 
@@ -140,7 +126,7 @@ class Bot:
         """``backend``: the network call's :mod:`l4demons.inference` backend (default: the fastest here).
         ``clock``: seconds, against which the time budgets are kept (a test passes a fake one).
         ``reuse_tree``: a move's search starts from the subtree an earlier search of the same game
-        built below this position (see :meth:`_continue_tree`)."""
+        built below this position (:mod:`l4demons.search.kept`)."""
         self.device = resolve_device(device)
         self.evaluator = Evaluator(net, self.device, backend)
         self.puct = puct
@@ -154,7 +140,7 @@ class Bot:
         self._buffers = self.evaluator.new_buffers()  # touched only by the driving thread
         self._spent: list[PlaySearch] = []  # guarded by _cond: trees to free at the next call
         self.reuse_tree = reuse_tree
-        self._kept: collections.deque[_KeptTree] = collections.deque()  # guarded by _cond: trees to reuse
+        self._kept = KeptTrees()
         self._step_costs: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
         """(when, ms per leaf) of recent full steps: what the next step will probably cost."""
 
@@ -249,40 +235,17 @@ class Bot:
             nodes = 800
         self.evaluator.warm_thread()  # whichever thread drives a step must not pay its first-call set-up then
         search = puct_search(board, self.puct, allowed)
-        start_fen = board.root().fen() if self.reuse_tree else ""
         if self.reuse_tree and allowed is None:
-            self._continue_tree(search, board, start_fen)
+            self._kept.continue_tree(search, board)
         job = _Job(search, start, deadline, nodes, depth, stop, on_info,
                    info_interval_ms, wdl_root=board.copy(stack=False) if wdl else None, last_info=start)
         self._run(job)
         result = search.result()
         probs = {m.uci(): float(p) for m, p in zip(result.moves, result.policy)}
+        spent = self._kept.keep(search, board) if self.reuse_tree else [search]
         with self._cond:
-            if self.reuse_tree:
-                self._kept.append(_KeptTree(start_fen, list(board.move_stack), search))
-                while len(self._kept) > KEPT_TREES:
-                    self._spent.append(self._kept.popleft().search)
-            else:
-                self._spent.append(search)
+            self._spent.extend(spent)
         return result.move, probs
-
-    def _continue_tree(self, search: PlaySearch, board: chess.Board, start_fen: str) -> bool:
-        """Tree reuse (Lc0's): the search of an earlier move of this game, 1 to :data:`REUSE_PLIES` plies
-        back, gives ``search`` the subtree it grew below ``board``, visits and values included, so the
-        work on the moves both sides then played is not done twice. The game is known by ``board``'s
-        move stack, so a board set up without its moves (a bare FEN) starts afresh. Each kept tree is
-        continued at most once."""
-        stack = board.move_stack
-        with self._cond:
-            for kept in self._kept:
-                behind = len(stack) - len(kept.moves)
-                if (1 <= behind <= REUSE_PLIES and kept.start_fen == start_fen
-                        and stack[:len(kept.moves)] == kept.moves):
-                    self._kept.remove(kept)
-                    break
-            else:
-                return False
-        return search.reuse(kept.search, stack[len(kept.moves):])
 
     # -- the shared search loop --------------------------------------------
 
