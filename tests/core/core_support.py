@@ -11,6 +11,7 @@ import torch
 from l4demons import core
 from l4demons.encoding import POLICY_SIZE, move_to_index
 from l4demons.network import NetConfig, build_network
+from l4demons.search import Evaluator, run_step
 
 
 def allows_mate_in_one(board: chess.Board, move: chess.Move) -> bool:
@@ -71,3 +72,11 @@ class BlindToMove(torch.nn.Module):
         policy = torch.zeros(n, POLICY_SIZE)
         policy[:, self.index] = -30.0
         return policy, torch.zeros(n, 3)
+
+
+def run_play(search, evaluator: Evaluator, visits: int):  # noqa: ANN001, ANN201 - a play search
+    """Steps ``search`` (one of the play searches) until it holds ``visits`` visits or is done."""
+    buffers = evaluator.new_buffers()
+    while search.visits < visits and not search.done:
+        run_step([search], evaluator, buffers)
+    return search

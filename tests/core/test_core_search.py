@@ -18,7 +18,7 @@ from l4demons.search.compiled import CompiledGumbel, CompiledPuct
 from l4demons.search.noise import NoiseStream
 from l4demons.search.play import ReferencePuct
 
-from core_support import BlindToMove, Float64Net, is_mate, require_core
+from core_support import BlindToMove, Float64Net, is_mate, require_core, run_play
 
 POSITIONS = [
     chess.Board(),
@@ -65,13 +65,6 @@ def test_gumbel_matches_the_reference(evaluator: Evaluator, board: chess.Board, 
         while not compiled.done:
             run_step([compiled], evaluator, buffers)
         assert_same(reference.result(), compiled.result())
-
-
-def run_play(search, evaluator: Evaluator, visits: int):  # noqa: ANN001, ANN201 - a play search
-    buffers = evaluator.new_buffers()
-    while search.visits < visits and not search.done:
-        run_step([search], evaluator, buffers)
-    return search
 
 
 @pytest.mark.parametrize("board", POSITIONS + [with_history()], ids=["start", "mate1", "kiwipete", "promo", "backrank", "mate2", "history"])

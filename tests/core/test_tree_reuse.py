@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from l4demons.bot import Bot
-from l4demons.search import Evaluator, PuctConfig, run_step
+from l4demons.search import Evaluator, PuctConfig
 from l4demons.search.compiled import CompiledPuct
 from l4demons.search.play import ReferencePuct
 
-from core_support import Float64Net, require_core
+from core_support import Float64Net, require_core, run_play
 
 
 def game(*ucis: str) -> chess.Board:
@@ -24,13 +24,6 @@ def game(*ucis: str) -> chess.Board:
     for uci in ucis:
         board.push_uci(uci)
     return board
-
-
-def run_play(search, evaluator: Evaluator, visits: int):  # noqa: ANN001, ANN201 - a play search
-    buffers = evaluator.new_buffers()
-    while search.visits < visits and not search.done:
-        run_step([search], evaluator, buffers)
-    return search
 
 
 @pytest.fixture(scope="module")
