@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 _COST_MEMORY_S = 30.0
 """How long a step's measured cost informs the deadline check."""
+_SETTLED_STEPS = 4
+"""Steps without a network call after which a timed search has settled (``Bot._should_stop``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +115,8 @@ class _Job:
     head_wdl: tuple[float, float, float] | None = None
     """The network's own W/D/L for the root, once evaluated."""
     last_info: float = 0.0
+    idle_steps: int = 0
+    """Steps running in which this search made no network call (every descent ended at a game's end)."""
     finished: bool = False
     error: BaseException | None = None
 
@@ -281,6 +285,7 @@ class Bot:
         if wanting:  # here, on the driving thread (a backend serves one call at a time), and off the step's clock
             for job, head in zip(wanting, self.evaluator.head_wdl([job.wdl_root for job in wanting])):
                 job.head_wdl, job.wdl_root = head, None
+        nodes_before = [job.search.nodes for job in self._active]
         t0 = self.clock()
         leaves = run_step([job.search for job in self._active], self.evaluator, self._buffers)
         now = self.clock()
@@ -289,8 +294,9 @@ class Bot:
         # The next step gathers up to a full batch from every search still running.
         next_step_ms = self._ms_per_leaf(now) * self.puct.batch_size * len(self._active)
         still: list[_Job] = []
-        for job in self._active:
+        for job, before in zip(self._active, nodes_before):
             elapsed = (now - job.start) * 1000
+            job.idle_steps = job.idle_steps + 1 if job.search.nodes == before else 0
             if self._should_stop(job, elapsed, next_step_ms):
                 if job.on_info is not None:
                     job.on_info(_info(job, elapsed))
@@ -315,10 +321,15 @@ class Bot:
         return recent[(3 * (len(recent) - 1)) // 4] if recent else 0.0
 
     def _should_stop(self, job: _Job, elapsed_ms: float, next_step_ms: float) -> bool:
+        """A search held to a time or a depth also stops once it has settled: ``_SETTLED_STEPS`` steps
+        running, every descent ended at a game's end, so the tree grew by nothing and its time would go to
+        revisiting those ends (one waiting for ``stop`` alone waits, as UCI's ``go infinite`` must)."""
         search = job.search
         if not search.started:
             return False
         if search.done or (job.stop is not None and job.stop.is_set()):
+            return True
+        if job.idle_steps >= _SETTLED_STEPS and (job.deadline_ms is not None or job.depth is not None):
             return True
         if job.nodes is not None and search.visits >= job.nodes:
             return True

@@ -61,6 +61,27 @@ def test_single_legal_move_needs_no_network(tiny_bot: Bot) -> None:
     assert tiny_bot.evaluator.calls == calls
 
 
+@pytest.mark.parametrize("limit", [{"movetime_ms": 60_000}, {"time_left_ms": 600_000}, {"depth": 5}])
+def test_a_search_whose_every_line_ends_the_game_stops(tiny_bot: Bot, network_clock: Callable[[], float],
+                                                        monkeypatch: pytest.MonkeyPatch, limit: dict) -> None:
+    """Every move here draws by the fifty-move rule, so after the root no descent needs the network and the
+    fake clock stands still: the search must stop because it has settled, not wait for a time that never
+    comes (a game through the server hung on such a position). A guard turns a hang into a failure."""
+    reads = [0]
+
+    def guarded() -> float:
+        reads[0] += 1
+        assert reads[0] < 10_000, "the search went on with nothing left to evaluate"
+        return network_clock()
+
+    monkeypatch.setattr(tiny_bot, "clock", guarded)
+    board = chess.Board("8/8/8/4k3/8/8/8/R3K3 w - - 99 80")
+    calls = tiny_bot.evaluator.calls
+    move, probs = tiny_bot.choose_move(board, **limit)
+    assert move in board.legal_moves and sum(probs.values()) == pytest.approx(1.0)
+    assert tiny_bot.evaluator.calls - calls == 1  # the root only: every child is a drawn end
+
+
 def test_stop_ends_the_search(tiny_bot: Bot) -> None:
     """No limit but ``stop``: set once the search reports progress, it must end the search."""
     stop, result = threading.Event(), {}
