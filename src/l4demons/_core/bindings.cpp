@@ -229,11 +229,14 @@ PYBIND11_MODULE(_core, m) {
         .def("result", &PyGumbel::result);
 
     py::class_<PuctSearch>(m, "PuctSearch")
-        .def(py::init([](const Position& p, double c_puct, double fpu_reduction, const std::vector<int>& allowed) {
+        .def(py::init([](const Position& p, double c_puct, double fpu_reduction, const std::vector<int>& allowed,
+                         double policy_temp) {
                  std::vector<Move> moves(allowed.begin(), allowed.end());
-                 return std::make_unique<PuctSearch>(p.board, p.keys, PuctParams{c_puct, fpu_reduction, 16}, moves);
+                 return std::make_unique<PuctSearch>(p.board, p.keys,
+                                                     PuctParams{c_puct, fpu_reduction, 16, policy_temp}, moves);
              }),
-             py::arg("position"), py::arg("c_puct"), py::arg("fpu_reduction"), py::arg("allowed"))
+             py::arg("position"), py::arg("c_puct"), py::arg("fpu_reduction"), py::arg("allowed"),
+             py::arg("policy_temp") = 1.0)
         .def("collect",
              [](PuctSearch& s, py::array& planes, py::array& flat, int64_t row, int64_t flat_pos, int want) {
                  Batch b(planes, flat, row, flat_pos);

@@ -8,7 +8,9 @@ namespace l4d {
 
 PuctSearch::PuctSearch(const Board& root, std::vector<uint64_t> keys, const PuctParams& params,
                        std::vector<Move> allowed)
-    : root_(root), keys_(std::move(keys)), params_(params), allowed_(std::move(allowed)) {}
+    : root_(root), keys_(std::move(keys)), params_(params), allowed_(std::move(allowed)) {
+    tree_.policy_temp = params_.policy_temp;
+}
 
 int PuctSearch::collect(BatchOut& out, int want) {
     if (tree_.nodes.empty()) {

@@ -12,6 +12,7 @@ struct PuctParams {
     double c_puct = 1.75;
     double fpu_reduction = 0.3;
     int batch_size = 16;
+    double policy_temp = 1.0;
 };
 
 class PuctSearch {

@@ -77,6 +77,7 @@ struct Tree {
     std::vector<double> logit, prior, wsum;
     std::vector<int32_t> visits, child;
     bool keep_logits = false;  // Gumbel's interior selection needs them; PUCT only priors
+    double policy_temp = 1.0;  // priors are softmax(logits / policy_temp); kept logits stay raw
 
     void clear() {
         nodes.clear();
@@ -127,9 +128,10 @@ struct Tree {
         }
         if (keep_logits)
             for (int i = 0; i < nd.count; ++i) logit[nd.first + i] = p[i];
+        const double inv_temp = 1.0 / policy_temp;
         double sum = 0.0;
         for (int i = 0; i < nd.count; ++i) {
-            p[i] = std::exp(p[i] - hi);
+            p[i] = std::exp((p[i] - hi) * inv_temp);
             sum += p[i];
         }
         for (int i = 0; i < nd.count; ++i) p[i] /= sum;

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 MATE_SCORE = 1000
 """What a mate is worth to the grabber: more than any material."""
 
-NET_SEARCH_PARAMS = ("c_puct", "fpu_reduction", "batch_size", "reuse_tree")
+NET_SEARCH_PARAMS = ("c_puct", "fpu_reduction", "batch_size", "reuse_tree", "policy_temp")
 """Search settings a ``net`` player may be given (:meth:`PlayerSpec.net`)."""
 
 @runtime_checkable
@@ -163,7 +163,7 @@ class NetPlayer:
     def __init__(self, path: str, nodes: int | None = 200, device: str = "cpu", name: str | None = None,
                  time: float | None = None, search: dict[str, Any] | None = None) -> None:
         """``search``: the bot's search settings other than the defaults: ``c_puct``, ``fpu_reduction``,
-        ``batch_size`` (:class:`~l4demons.search.PuctConfig`), ``reuse_tree`` (:class:`~l4demons.bot.Bot`)."""
+        ``batch_size``, ``policy_temp`` (:class:`~l4demons.search.PuctConfig`), ``reuse_tree`` (:class:`~l4demons.bot.Bot`)."""
         from l4demons.bot import Bot  # lazy: anchors need no torch
         from l4demons.search import PuctConfig
 

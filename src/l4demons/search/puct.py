@@ -27,6 +27,8 @@ class PuctConfig:
     """Unvisited moves are valued at the parent's value minus this."""
     batch_size: int = 16
     """Leaves gathered per network call (virtual loss keeps them apart)."""
+    policy_temp: float = 1.0
+    """Priors are the softmax of the policy logits divided by this (Lc0's policy softmax temperature)."""
 
 
 class PuctSearch:
@@ -63,7 +65,7 @@ class PuctSearch:
         return leaves
 
     def deliver(self, leaf: Leaf, logits: np.ndarray, value: float) -> None:
-        leaf.node.expand(leaf.moves, leaf.indices, logits, value)
+        leaf.node.expand(leaf.moves, leaf.indices, logits, value, self.cfg.policy_temp)
         self.nodes += 1
         if leaf.path:
             backup(leaf.path, value, virtual=True)

@@ -42,11 +42,13 @@ class Node:
         node.value = value
         return node
 
-    def expand(self, moves: list[chess.Move], indices: list[int], logits: np.ndarray, value: float) -> None:
+    def expand(self, moves: list[chess.Move], indices: list[int], logits: np.ndarray, value: float,
+               temp: float = 1.0) -> None:
+        """``temp``: the priors are ``softmax(logits / temp)``; ``self.logits`` stays the network's."""
         n = len(moves)
         self.moves, self.indices = moves, indices
         self.logits = logits.astype(np.float64)
-        p = np.exp(self.logits - self.logits.max())
+        p = np.exp((self.logits - self.logits.max()) / temp)
         self.prior = p / p.sum()
         self.visits = np.zeros(n)
         self.value_sum = np.zeros(n)
