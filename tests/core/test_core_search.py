@@ -77,6 +77,20 @@ def test_puct_matches_the_reference(evaluator: Evaluator, board: chess.Board) ->
     assert reference.principal_variation() == compiled.principal_variation()
 
 
+@pytest.mark.parametrize("temp", [0.7, 1.6])
+def test_puct_policy_temperature_matches_the_reference(evaluator: Evaluator, temp: float) -> None:
+    for board in (POSITIONS[0], POSITIONS[2]):  # no mate at once: the priors steer the visits
+        cfg = PuctConfig(batch_size=8, policy_temp=temp)
+        reference = run_play(ReferencePuct(board, cfg), evaluator, 200)
+        compiled = run_play(CompiledPuct(board, cfg), evaluator, 200)
+        assert_same(reference.result(), compiled.result())
+        root = reference.search.root
+        p = np.exp((root.logits - root.logits.max()) / temp)
+        np.testing.assert_allclose(root.prior, p / p.sum(), rtol=1e-12)
+        plain = run_play(CompiledPuct(board, PuctConfig(batch_size=8)), evaluator, 200)
+        assert not np.allclose(plain.result().policy, compiled.result().policy)  # the temperature is used
+
+
 def test_puct_root_moves_restriction_matches_the_reference(evaluator: Evaluator) -> None:
     board = chess.Board()
     allowed = [chess.Move.from_uci(u) for u in ("g2g3", "b1c3", "e2e4")]
