@@ -124,16 +124,17 @@ class _Job:
 class Bot:
     """A network plus a search; any number of threads may call ``choose_move``."""
 
-    def __init__(self, net: ChessNet, device: str = "cpu", puct: PuctConfig = PuctConfig(),
+    def __init__(self, net: ChessNet, device: str = "cpu", puct: PuctConfig | None = None,
                  time_policy: TimePolicy = TimePolicy(), backend: str | None = None,
                  clock: Callable[[], float] = time.perf_counter, reuse_tree: bool = True) -> None:
-        """``backend``: the network call's :mod:`l4demons.inference` backend (default: the fastest here).
+        """``puct``: the search's settings (default: :meth:`PuctConfig.for_device`, the device's own).
+        ``backend``: the network call's :mod:`l4demons.inference` backend (default: the fastest here).
         ``clock``: seconds, against which the time budgets are kept (a test passes a fake one).
         ``reuse_tree``: a move's search starts from the subtree an earlier search of the same game
         built below this position (:mod:`l4demons.search.kept`)."""
         self.device = resolve_device(device)
         self.evaluator = Evaluator(net, self.device, backend)
-        self.puct = puct
+        self.puct = puct or PuctConfig.for_device(self.device)
         self.time_policy = time_policy
         self.clock = clock
         self.config: NetConfig = net.cfg

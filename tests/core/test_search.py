@@ -2,11 +2,13 @@ import chess
 import numpy as np
 import pytest
 
+from l4demons.bot import Bot
 from l4demons.search import Evaluator, GumbelConfig, GumbelSearch, PuctConfig, PuctSearch, run_searches, run_step
 from l4demons.search.batch import LeafSource
 from l4demons.search.gumbel import halving_schedule
+from l4demons.search.puct import CPU_BATCH_SIZE
 from l4demons.search.tree import search_end_value
-from core_support import BlindToMove, allows_mate_in_one
+from core_support import BlindToMove, Float64Net, allows_mate_in_one
 
 MATE_IN_ONE = "r1bqkb1r/pppp1ppp/2n2n2/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR w KQkq - 4 4"  # Qxf7#
 THREATENED = "r1bqkbnr/pppp1ppp/2n5/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR b KQkq - 3 3"  # Black must stop Qxf7#
@@ -119,3 +121,10 @@ def test_halving_schedule_spends_exactly_the_budget(m, n):
     rounds = halving_schedule(m, n)
     assert sum(count for _, count in rounds) == n
     assert all(count <= m for _, count in rounds)
+
+
+def test_play_defaults_take_the_devices_batch_size() -> None:
+    assert PuctConfig.for_device("cpu").batch_size == CPU_BATCH_SIZE < PuctConfig().batch_size
+    assert PuctConfig.for_device("cuda:1") == PuctConfig()
+    assert PuctConfig.for_device("cpu", c_puct=1.25, batch_size=4) == PuctConfig(c_puct=1.25, batch_size=4)
+    assert Bot(Float64Net("tiny", seed=1)).puct == PuctConfig.for_device("cpu")  # the bot's default

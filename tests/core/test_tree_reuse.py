@@ -92,14 +92,14 @@ def test_the_bot_continues_its_tree_on_the_next_move_of_the_game() -> None:
     assert fresh_bot.choose_move(board, nodes=400) == (move, probs)  # the first move: nothing to reuse
     board.push(move)
     inherited = round(probs[move.uci()] * 400) - 1  # the move's visits, less the one that evaluated it
-    assert inherited > PuctConfig().batch_size
+    assert inherited > bot.puct.batch_size
 
     def searched(bot: Bot, board: chess.Board) -> int:
         infos = []
         bot.choose_move(board, nodes=inherited, on_info=infos.append)
         return infos[-1].nodes
 
-    assert searched(bot, board) <= PuctConfig().batch_size  # the budget was met by the tree it kept
-    assert searched(fresh_bot, board) >= inherited - PuctConfig().batch_size
+    assert searched(bot, board) <= bot.puct.batch_size  # the budget was met by the tree it kept
+    assert searched(fresh_bot, board) >= inherited - bot.puct.batch_size
     bare = chess.Board(board.fen())  # the same position without its moves: not known as this game
-    assert searched(bot, bare) >= inherited - PuctConfig().batch_size
+    assert searched(bot, bare) >= inherited - bot.puct.batch_size

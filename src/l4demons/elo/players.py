@@ -165,6 +165,7 @@ class NetPlayer:
         """``search``: the bot's search settings other than the defaults: ``c_puct``, ``fpu_reduction``,
         ``batch_size``, ``policy_temp`` (:class:`~l4demons.search.PuctConfig`), ``reuse_tree`` (:class:`~l4demons.bot.Bot`)."""
         from l4demons.bot import Bot  # lazy: anchors need no torch
+        from l4demons.devices import resolve_device
         from l4demons.search import PuctConfig
 
         self.name = name or f"net:{Path(path).name}"
@@ -172,7 +173,9 @@ class NetPlayer:
         self.movetime_ms = None if time is None else 1000.0 * time
         search = dict(search or {})
         reuse = bool(search.pop("reuse_tree", True))
-        self._bot: Bot | None = Bot.from_file(path, device=device, puct=PuctConfig(**search), reuse_tree=reuse)
+        dev = resolve_device(device)
+        self._bot: Bot | None = Bot.from_file(path, device=dev, puct=PuctConfig.for_device(dev, **search),
+                                              reuse_tree=reuse)
 
     def new_game(self, seed: int) -> None:
         pass
