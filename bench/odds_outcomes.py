@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import collections
-import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
+from l4demons.checkpoint import is_replay_file
 from l4demons.encoding import piece_counts
 from l4demons.hub import open_hub
-from l4demons.replay import ReplayChunk
+from l4demons.replay import ReplayChunk, is_teacher
 
 PIECES = {1: "knight", 2: "bishop", 3: "rook", 4: "queen"}
 """Index into a side's piece counts (pawn, knight, bishop, rook, queen, king) -> name."""
@@ -58,11 +59,12 @@ def main() -> None:
     where: dict[str, str] = {}  # chunk file -> a revision that holds it
     for info in hub.history():
         for name in hub.list_files(info.id):
-            if re.fullmatch(r"replay/\d+-[0-9a-f]+\.npz", name):
+            if is_replay_file(name) and not is_teacher(name):
                 where.setdefault(name, info.id)
     if not where:
         sys.exit(f"odds outcomes: no self-play chunks in {args.hub}")
     names = sorted(where)
+    cycles = [Path(name).stem.split("-")[0] for name in names]
     parts = np.array_split(np.arange(len(names)), max(1, min(args.parts, len(names))))
     print(f"\n{len(names)} self-play chunks; odds games by part of the run, the side with the extra piece:\n")
     print("| part | chunks | " + " | ".join(f"{p}: games, W-L, search value" for p in PIECES.values()) + " |")
@@ -77,7 +79,7 @@ def main() -> None:
         for piece in PIECES.values():
             g = np.array(games[piece], dtype=float).reshape(-1, 2)
             cells.append(f"{len(g)}, {g[:, 0].mean():+.2f}, {g[:, 1].mean():+.2f}" if len(g) else "0")
-        print(f"| {k} | {names[idx[0]][7:13]}-{names[idx[-1]][7:13]} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {k} | {cycles[idx[0]]}-{cycles[idx[-1]]} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ class CompiledPuct(_CompiledSource):
                  root_moves: Collection[chess.Move] | None = None) -> None:
         allowed = [core.move_code(m) for m in root_moves] if root_moves else []
         search = core.module().PuctSearch(core.position(board), cfg.c_puct, cfg.fpu_reduction, allowed,
-                                                cfg.policy_temp)
+                                          cfg.policy_temp)
         super().__init__(search, cfg.batch_size, cfg.batch_size)
 
     def reuse(self, old: CompiledPuct, path: Sequence[chess.Move]) -> bool:
