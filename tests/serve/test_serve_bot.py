@@ -8,6 +8,7 @@ clock, is measured by ``bench/serve.py``.
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable
 
@@ -51,6 +52,35 @@ def test_clock_budget_is_kept(tiny_bot: Bot, network_clock: Callable[[], float],
             assert tiny_bot.evaluator.calls - calls == 1 and took == pytest.approx(STEP_MS)
         else:  # it stops when the next step would probably end past the budget: at most one step over
             assert took <= budget + STEP_MS + 1e-6, f"{took:.1f} ms for a {budget:.0f} ms budget"
+
+
+def test_one_stalled_step_does_not_leave_later_searches_at_their_root(tiny_bot: Bot,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow spell (network calls at 100 ms) leaves a forecast that no step fits in a 100 ms move. Later
+    searches must still take a step past their root, be timed again, and soon use their time: ended at the
+    root instead, no full step would ever correct the forecast, and every move would be the bare policy."""
+    costs = [100.0]  # ms a network call costs on the fake clock
+    now = [0.0]
+    evaluate = tiny_bot.evaluator.evaluate
+
+    def costly(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        now[0] += costs[0] / 1000
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_bot.evaluator, "evaluate", costly)
+    monkeypatch.setattr(tiny_bot, "clock", lambda: now[0])
+    monkeypatch.setattr(tiny_bot, "_step_costs", collections.deque(maxlen=tiny_bot._step_costs.maxlen))
+    monkeypatch.setattr(tiny_bot, "reuse_tree", False)  # every move starts at a bare root
+    board = chess.Board("r1bqkb1r/pppp1ppp/2n2n2/4p3/2B1P3/5N2/PPPP1PPP/RNBQK2R w KQkq - 4 4")
+    tiny_bot.choose_move(board, nodes=3 * tiny_bot.puct.batch_size)  # the slow spell
+    costs[0] = STEP_MS
+    calls = []
+    for _ in range(10):
+        before = tiny_bot.evaluator.calls
+        tiny_bot.choose_move(board, movetime_ms=100)
+        calls.append(tiny_bot.evaluator.calls - before)
+    assert min(calls) >= 2, calls  # never the root alone
+    assert calls[-1] >= 10, calls  # the forecast recovered: 100 ms buys about 20 calls of 5 ms
 
 
 def test_single_legal_move_needs_no_network(tiny_bot: Bot) -> None:
