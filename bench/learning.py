@@ -47,11 +47,25 @@ from l4demons.network import load_network
 from l4demons.probes import mate_probe, probe
 
 
+SCORE_HEADER = "| games | W/D/L | score | 95% interval | net's nodes a move |\n|---|---:|---|---:|---|---:|"
+"""The columns of :func:`score_row` after the first (whose header the caller names)."""
+
+
 def score_row(name: str, result) -> str:
+    """A match's row under :data:`SCORE_HEADER`: the score from player A's side, and A's mean search per move
+    (at a time per move, what the machine gave it: the first suspect when a score moves between runs)."""
     interval = pairwise_elo(result.wins, result.draws, result.losses)
     lo, hi = expected_score(interval.lo), expected_score(interval.hi)
     return (f"| {name} | {result.games} | {result.wins}/{result.draws}/{result.losses} | {result.score:.3f} "
-            f"| {lo:.3f}..{hi:.3f} |")
+            f"| {lo:.3f}..{hi:.3f} | {result.thinking('a').nodes_per_move:.0f} |")
+
+
+def score_table(title: str, rows) -> str:
+    """``(name, match result)`` rows under a header whose first column is ``title``; results that are None or
+    have no games are left out."""
+    first, rule = SCORE_HEADER.split("\n")
+    lines = [f"| {title} {first}", f"|---{rule}"]
+    return "\n".join(lines + [score_row(name, r) for name, r in rows if r is not None and r.games])
 
 
 def best_cycle(rows: list[dict]) -> int | None:
@@ -144,12 +158,9 @@ def main() -> None:
     print(format_table(est))
     print("```")
     print()
-    print(f"| {label} vs | games | W/D/L | score | 95% interval |")
-    print("|---|---:|---|---:|---|")
-    for name, result in (("one-ply material grabber", vs_material), ("its initial random weights", vs_initial),
-                         (f"model_best.pt (cycle {json.dumps(best_cycle(rows))})", vs_best)):
-        if result is not None and result.games:
-            print(score_row(name, result))
+    print(score_table(f"{label} vs", [("one-ply material grabber", vs_material),
+                                      ("its initial random weights", vs_initial),
+                                      (f"model_best.pt (cycle {json.dumps(best_cycle(rows))})", vs_best)]))
     print(f"\nper-cycle Elo curve: {png}")
     print()
     print(probe_table({f"final {label}" if not args.newest else label: measured, "initial weights": initial_path}, args.mate_nodes))

@@ -54,13 +54,35 @@ def test_random_vs_material_in_worker_processes_writes_valid_pgn() -> None:
 
 
 def test_games_end_by_rule_or_adjudication() -> None:
-    result, termination, game = play_game(RandomMover(1), RandomMover(2), OPENINGS[0], max_plies=20)
+    result, termination, game, _ = play_game(RandomMover(1), RandomMover(2), OPENINGS[0], max_plies=20)
     assert (result, termination) == ("1/2-1/2", "adjudicated at 20 plies")
     assert len(list(game.mainline_moves())) == 20
     # A mate in the opening line itself ends the game at once.
     fools = Opening.from_san("Fool's mate", "f3 e5 g4 Qh4#")
-    result, termination, _ = play_game(MaterialGrabber(0), MaterialGrabber(0), fools)
+    result, termination, _, _ = play_game(MaterialGrabber(0), MaterialGrabber(0), fools)
     assert (result, termination) == ("0-1", "checkmate")
+
+
+def test_records_say_what_each_side_spent_and_the_pgn_shows_it_per_move(tmp_path) -> None:
+    network = pytest.importorskip("l4demons.network")
+    cfg = network.NetConfig.from_name("tiny")
+    path = tmp_path / "model.pt"
+    network.save_weights(network.build_network(cfg, seed=0), cfg, path)
+    result = play_match(PlayerSpec.net(path, nodes=8), PlayerSpec.material(), OPENINGS[:1], 2, max_plies=16, workers=0)
+    book = len(OPENINGS[0].moves)
+    for record in result.records:  # A is white in the first game and black in the second
+        net, grabber = record.thinking
+        assert net.moves + grabber.moves == record.plies - book
+        assert abs(net.moves - grabber.moves) <= 1
+        assert net.nodes >= 8 * net.moves and grabber.nodes == 0
+        assert net.seconds > 0 and net.nodes_per_second > 0
+        game = chess.pgn.read_game(io.StringIO(record.pgn))
+        comments = [node.comment for node in game.mainline()][book:]
+        net_plies = comments[0 if record.a_white else 1::2]
+        assert all(c.endswith("s") and " nodes " in c for c in net_plies)
+        assert not any("nodes" in c for c in comments[1 if record.a_white else 0::2])
+    assert result.thinking("a") == result.records[0].thinking[0] + result.records[1].thinking[0]
+    assert result.thinking("b").nodes == 0
 
 
 def test_schedule_pairs_each_opening_with_both_colours() -> None:

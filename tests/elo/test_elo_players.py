@@ -136,6 +136,7 @@ def test_stockfish_plays_legal_moves_through_chess_engine() -> None:
             board = random_position(seed, 10)
             player.new_game(seed)
             assert player.choose(board) in board.legal_moves
+            assert player.last_nodes is not None and player.last_nodes > 0
     finally:
         player.close()
 
@@ -150,7 +151,9 @@ def test_net_player_adapter_plays_through_the_bot(tmp_path) -> None:
     try:
         assert player.name == "net:model.pt@4"
         board = random_position(1, 6)
+        assert player.last_nodes is None
         assert player.choose(board) in board.legal_moves
+        assert player.last_nodes is not None and player.last_nodes >= 1
     finally:
         player.close()
     timed = build_player(PlayerSpec.net(path, nodes=None, time=0.05))

@@ -34,6 +34,7 @@ class UciEnginePlayer:
         name: str | None = None,
     ) -> None:
         self.name = name or Path(path).name
+        self.last_nodes: int | None = None
         self.limit = limit or chess.engine.Limit(time=0.1)
         # A session of its own: a Ctrl-C or SIGTERM to our process group must not kill the engine mid-game;
         # the game pool decides when games end, and the engine quits with us (or on its closed stdin).
@@ -48,9 +49,10 @@ class UciEnginePlayer:
         self._game = object()
 
     def choose(self, board: chess.Board) -> chess.Move:
-        result = self._engine.play(board, self.limit, game=self._game)
+        result = self._engine.play(board, self.limit, game=self._game, info=chess.engine.INFO_BASIC)
         if result.move is None:
             raise chess.engine.EngineError(f"{self.name} returned no move for {board.fen()}")
+        self.last_nodes = result.info.get("nodes")
         return result.move
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from l4demons.atomic import atomic_write
-from l4demons.elo.game import DEFAULT_MAX_PLIES, GameJob, GameRecord
+from l4demons.elo.game import DEFAULT_MAX_PLIES, GameJob, GameRecord, Thinking
 from l4demons.elo.openings import Opening
 from l4demons.elo.players import PlayerSpec
 from l4demons.elo.pool import GamePool, borrowed_or_new, default_workers
@@ -60,6 +60,11 @@ class MatchResult:
     @property
     def pgns(self) -> tuple[str, ...]:
         return tuple(r.pgn for r in self.records)
+
+    def thinking(self, player: str = "a") -> Thinking:
+        """What player ``a`` or ``b`` spent on its moves over the whole match."""
+        side = {"a": 0, "b": 1}[player]
+        return sum((r.thinking[side] for r in self.records), Thinking())
 
 
 Tally = tuple[int, int, int]

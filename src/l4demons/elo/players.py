@@ -30,7 +30,7 @@ from l4demons.elo.errors import UnknownPlayerKind
 from l4demons.encoding import material_balance, piece_value
 
 if TYPE_CHECKING:
-    from l4demons.bot import Bot
+    from l4demons.bot import Bot, SearchInfo
 
 MATE_SCORE = 1000
 """What a mate is worth to the grabber: more than any material."""
@@ -44,6 +44,8 @@ class Player(Protocol):
 
     name: str
     """Short id used in PGN headers, tables and the anchors file."""
+    last_nodes: int | None
+    """Nodes the last :meth:`choose` searched; None when that move came from no search."""
 
     def new_game(self, seed: int) -> None:
         """Called before each game: reseed, forget engine state."""
@@ -57,6 +59,8 @@ class Player(Protocol):
 
 class RandomMover:
     """Plays a uniformly random legal move: the floor of the rating ladder."""
+
+    last_nodes = None
 
     def __init__(self, seed: int = 0, name: str = "random") -> None:
         self.name = name
@@ -95,6 +99,8 @@ class MaterialGrabber:
     one that is behind takes the draw. Ties, the usual case, are broken at
     random, which makes it a random mover that never misses a capture.
     """
+
+    last_nodes = None
 
     def __init__(self, seed: int = 0, name: str = "material") -> None:
         self.name = name
@@ -143,13 +149,19 @@ class NoisyPlayer:
         self.rate = rate
         self._inner = inner
         self._rng = random.Random(seed)
+        self._random_move = False
 
     def new_game(self, seed: int) -> None:
         self._rng.seed(seed)
         self._inner.new_game(seed)
 
+    @property
+    def last_nodes(self) -> int | None:
+        return None if self._random_move else self._inner.last_nodes
+
     def choose(self, board: chess.Board) -> chess.Move:
-        if self._rng.random() < self.rate:
+        self._random_move = self._rng.random() < self.rate
+        if self._random_move:
             return self._rng.choice(list(board.generate_legal_moves()))
         return self._inner.choose(board)
 
@@ -169,6 +181,7 @@ class NetPlayer:
         from l4demons.search import PuctConfig
 
         self.name = name or f"net:{Path(path).name}"
+        self.last_nodes: int | None = None
         self.nodes = nodes
         self.movetime_ms = None if time is None else 1000.0 * time
         search = dict(search or {})
@@ -176,6 +189,7 @@ class NetPlayer:
         dev = resolve_device(device)
         self._bot: Bot | None = Bot.from_file(path, device=dev, puct=PuctConfig.for_device(dev, **search),
                                               reuse_tree=reuse)
+        self._bot.warmup()  # as the front doors do: the first timed move must not pay the set-up
 
     def new_game(self, seed: int) -> None:
         pass
@@ -183,7 +197,11 @@ class NetPlayer:
     def choose(self, board: chess.Board) -> chess.Move:
         if self._bot is None:
             raise RuntimeError(f"{self.name} was closed")
-        return self._bot.choose_move(board, nodes=self.nodes, movetime_ms=self.movetime_ms)[0]
+        final: list[SearchInfo] = []
+        move = self._bot.choose_move(board, nodes=self.nodes, movetime_ms=self.movetime_ms, on_info=final.append,
+                                     info_interval_ms=math.inf)[0]
+        self.last_nodes = final[-1].nodes if final else 0
+        return move
 
     def close(self) -> None:
         self._bot = None

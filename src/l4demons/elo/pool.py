@@ -91,12 +91,13 @@ def run_job(job: GameJob, should_stop: Callable[[], bool] = _stopped) -> GameRec
         "Event": job.event, "Site": "?", "Round": str(job.index + 1),
         "Date": datetime.date.today().strftime("%Y.%m.%d"),
     }
-    result, termination, game = play_game(white, black, job.opening, job.max_plies, headers, job.adjudicate_material,
-                                          should_stop)
+    played = play_game(white, black, job.opening, job.max_plies, headers, job.adjudicate_material, should_stop)
+    white_spent, black_spent = played.thinking
     return GameRecord(
-        index=job.index, a_white=job.a_white, result=result, termination=termination,
-        plies=int(game.headers["PlyCount"]), seconds=time.perf_counter() - started,
-        pgn=str(game),
+        index=job.index, a_white=job.a_white, result=played.result, termination=played.termination,
+        plies=int(played.game.headers["PlyCount"]), seconds=time.perf_counter() - started,
+        pgn=str(played.game),
+        thinking=(white_spent, black_spent) if job.a_white else (black_spent, white_spent),
     )
 
 
