@@ -317,9 +317,11 @@ class Bot:
         """A cautious estimate of a step's cost per leaf: the upper quartile of the last few steps.
 
         A quartile rather than the mean so that one stalled step (the
-        machine was busy) does not end the next searches at their root;
-        samples older than ``_COST_MEMORY_S`` are forgotten, so a slow spell
-        does not outlive itself. No recent sample: 0, try a step and see.
+        machine was busy) does not cut the next searches short; samples
+        older than ``_COST_MEMORY_S`` are forgotten, and every timed search
+        takes one step past its root whatever this says (``_should_stop``),
+        so a slow spell's estimate is timed again at once rather than
+        outliving it. No recent sample: 0, try a step and see.
         """
         recent = sorted(c for t, c in self._step_costs if now - t < _COST_MEMORY_S)
         return recent[(3 * (len(recent) - 1)) // 4] if recent else 0.0
