@@ -47,7 +47,7 @@ from l4demons.network import load_network
 from l4demons.probes import mate_probe, probe
 
 
-SCORE_HEADER = "| games | W/D/L | score | 95% interval | net's nodes a move |\n|---|---:|---|---:|---|---:|"
+SCORE_HEADER = "| games | W/D/L | score | 95% interval | net's nodes a move |\n|---:|---|---:|---|---:|"
 """The columns of :func:`score_row` after the first (whose header the caller names)."""
 
 
