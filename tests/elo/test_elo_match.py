@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import chess
 import chess.pgn
@@ -83,6 +86,31 @@ def test_records_say_what_each_side_spent_and_the_pgn_shows_it_per_move(tmp_path
         assert not any("nodes" in c for c in comments[1 if record.a_white else 0::2])
     assert result.thinking("a") == result.records[0].thinking[0] + result.records[1].thinking[0]
     assert result.thinking("b").nodes == 0
+
+
+THREADS_IN_A_WORKER = """
+import sys
+import torch  # at the top of the main module, as bench/learning.py's imports bring it: spawn re-imports it
+from l4demons.elo.pool import GamePool
+
+def threads():
+    return torch.get_num_threads()
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    with GamePool(1) as pool:
+        print(pool._pool.submit(threads).result())
+"""
+
+
+def test_a_game_worker_runs_torch_on_one_thread_even_when_the_main_module_imported_it(tmp_path) -> None:
+    pytest.importorskip("torch")
+    script = tmp_path / "main_imports_torch.py"
+    script.write_text(THREADS_IN_A_WORKER)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
 
 
 def test_schedule_pairs_each_opening_with_both_colours() -> None:
