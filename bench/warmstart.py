@@ -3,6 +3,7 @@
     python bench/warmstart.py                        # the proof (about 1 h 40 min in all)
     python bench/warmstart.py --minutes 5 --train-minutes 2 --anchor-games 40 --stockfish-games 10   # a quicker look
     python bench/warmstart.py --out DIR --skip-pretrain --train-minutes 0 --anchor-games 0   # DIR's warm net again
+    python bench/warmstart.py --out DIR --skip-pretrain --skip-training                     # both of DIR's nets again
 
 1. ``l4demons pretrain --hub H --teacher stockfish --minutes M`` on an empty
    hub in a child process, as a user runs it (extra flags after ``--``).
@@ -66,6 +67,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="folder for the hub, logs and PGNs (default: a temporary one)")
     ap.add_argument("--skip-pretrain", action="store_true",
                     help="measure the warm start already in --out's hub instead of making one")
+    ap.add_argument("--skip-training", action="store_true",
+                    help="measure the self-play already on --out's hub (its model_best.pt) instead of training")
     ap.add_argument("pretrain_args", nargs="*", help="extra flags for l4demons pretrain (after --)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -88,8 +91,8 @@ def main() -> None:
     rows = [("warm start", warm_s, title, warm)]
     h2h = None
     if args.train_minutes:
-        train_s = run_cli(["train", "--hub", str(hub_dir), "--hours", str(args.train_minutes / 60)],
-                          out / "train.log")
+        train_s = 0.0 if args.skip_training else run_cli(
+            ["train", "--hub", str(hub_dir), "--hours", str(args.train_minutes / 60)], out / "train.log")
         after_path = out / "after_selfplay_best.pt"
         after_path.write_bytes(hub.download(BEST_FILE).read_bytes())
         best = best_cycle(read_metrics(hub.download(METRICS_FILE)))
