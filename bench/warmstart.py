@@ -120,5 +120,6 @@ def main() -> None:
         print()
         print(score_table("head to head", [("final model_best.pt vs the warm net", h2h)]))
 
+
 if __name__ == "__main__":
     main()

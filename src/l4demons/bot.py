@@ -115,8 +115,6 @@ class _Job:
     head_wdl: tuple[float, float, float] | None = None
     """The network's own W/D/L for the root, once evaluated."""
     last_info: float = 0.0
-    nodes_at_start: int = 0
-    """The search's nodes when this move's search began (a kept tree brings some)."""
     idle_steps: int = 0
     """Steps running in which this search made no network call (every descent ended at a game's end)."""
     finished: bool = False
@@ -245,8 +243,7 @@ class Bot:
         if self.reuse_tree and allowed is None:
             self._kept.continue_tree(search, board)
         job = _Job(search, start, deadline, nodes, depth, stop, on_info,
-                   info_interval_ms, wdl_root=board.copy(stack=False) if wdl else None, last_info=start,
-                   nodes_at_start=search.nodes)
+                   info_interval_ms, wdl_root=board.copy(stack=False) if wdl else None, last_info=start)
         self._run(job)
         result = search.result()
         probs = {m.uci(): float(p) for m, p in zip(result.moves, result.policy)}
@@ -342,7 +339,7 @@ class Bot:
         if job.depth is not None and search.max_depth >= job.depth:
             return True
         if job.deadline_ms is not None:
-            if search.nodes - job.nodes_at_start <= 1:
+            if search.nodes <= 1:  # this move's network calls, a kept tree's not counted
                 # Only its root so far: a forecast alone must not end it here. A stale one (a stall, a first
                 # call's set-up) would end every search at its root, where no full step is timed to correct
                 # it: a whole match played on the bare policy. One step over, as Lc0 risks every batch.

@@ -55,8 +55,10 @@ class LiveServer:
         self.sock.close()
 
 
-def network_clock(bot: Bot, monkeypatch: pytest.MonkeyPatch, step_ms: float) -> Callable[[], float]:
-    """Give ``bot`` a fake clock (seconds) that moves only when it calls the network, ``step_ms`` per call.
+def network_clock(bot: Bot, monkeypatch: pytest.MonkeyPatch,
+                  step_ms: float | Callable[[], float]) -> Callable[[], float]:
+    """Give ``bot`` a fake clock (seconds) that moves only when it calls the network, ``step_ms`` per call
+    (or, given a function, what it says at each call).
 
     Its budgets are then kept on that clock, exactly, whatever else the machine does. The step costs it
     remembers were timed on the real clock: it starts afresh on this one (and again after the test).
@@ -65,7 +67,7 @@ def network_clock(bot: Bot, monkeypatch: pytest.MonkeyPatch, step_ms: float) -> 
     evaluate = bot.evaluator.evaluate
 
     def costly(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        now[0] += step_ms / 1000
+        now[0] += (step_ms() if callable(step_ms) else step_ms) / 1000
         return evaluate(*args, **kwargs)
 
     monkeypatch.setattr(bot.evaluator, "evaluate", costly)

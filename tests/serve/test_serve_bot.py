@@ -8,7 +8,6 @@ clock, is measured by ``bench/serve.py``.
 
 from __future__ import annotations
 
-import collections
 import threading
 from collections.abc import Callable
 
@@ -60,16 +59,7 @@ def test_one_stalled_step_does_not_leave_later_searches_at_their_root(tiny_bot: 
     searches must still take a step past their root, be timed again, and soon use their time: ended at the
     root instead, no full step would ever correct the forecast, and every move would be the bare policy."""
     costs = [100.0]  # ms a network call costs on the fake clock
-    now = [0.0]
-    evaluate = tiny_bot.evaluator.evaluate
-
-    def costly(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        now[0] += costs[0] / 1000
-        return evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_bot.evaluator, "evaluate", costly)
-    monkeypatch.setattr(tiny_bot, "clock", lambda: now[0])
-    monkeypatch.setattr(tiny_bot, "_step_costs", collections.deque(maxlen=tiny_bot._step_costs.maxlen))
+    serve_support.network_clock(tiny_bot, monkeypatch, lambda: costs[0])
     monkeypatch.setattr(tiny_bot, "reuse_tree", False)  # every move starts at a bare root
     board = chess.Board("r1bqkb1r/pppp1ppp/2n2n2/4p3/2B1P3/5N2/PPPP1PPP/RNBQK2R w KQkq - 4 4")
     tiny_bot.choose_move(board, nodes=3 * tiny_bot.puct.batch_size)  # the slow spell
