@@ -55,9 +55,9 @@ log = logging.getLogger("l4demons.train")
 GATE_SHARE = 0.6
 """Part of the measuring time that goes to the gate (the rest to the Elo estimate, which pools earlier nets'
 games). The gate's game rate decides how close ``model_best.pt`` stays to the newest net more than any rule of
-when a test yields: in ``bench/gate_sim.py``'s model 1.5 times the games took the best's deficit from 37 to 16
-Elo from random weights, and doubling them from 19 to 2 on top of a warm start, where at 0.4 thirty minutes of
-self-play promoted nothing (README, the gate's share)."""
+when a test yields: in ``bench/gate_sim.py``'s model 1.5 times the games (0.6 against 0.4) took the best's
+deficit to the newest net from 37 to 16 Elo from random weights and from 9 to 3 on top of a warm start, where at
+0.4 thirty minutes of self-play promoted nothing (README, "The gate's share raised to 60%")."""
 QUICK_MAX_PLIES = 200
 """Elo games end (drawn) after this many plies; the full measurement plays on to 400."""
 @dataclasses.dataclass(frozen=True)
