@@ -17,6 +17,7 @@ from l4demons.elo.rating import (
     fit_ratings,
     los,
     pairwise_elo,
+    _mle_with_mean,
     sprt,
     sprt_llr,
 )
@@ -127,6 +128,22 @@ def test_sprt_does_not_say_h1_for_an_equal_player() -> None:
 
 def test_sprt_says_h0_for_a_weaker_player() -> None:
     assert _sequential(-100, seed=3, elo0=0, elo1=30) == "H0"
+
+
+@given(st.integers(0, 500), st.integers(0, 500), st.integers(0, 500), st.floats(-600, 600))
+def test_the_sprt_likelihoods_keep_the_mean_and_beat_every_other_with_it(w: int, d: int, lost: int, elo: float) -> None:
+    counts = np.array([max(float(c), 1e-3) for c in (lost, d, w)])
+    freqs = counts / counts.sum()
+    mean = expected_score(elo)
+    p = _mle_with_mean(freqs, mean)
+    assert p.sum() == pytest.approx(1.0) and (p > 0).all()
+    assert p @ [0.0, 0.5, 1.0] == pytest.approx(mean, abs=1e-9)
+    # Any other loss/draw/win split with the same mean fits the counts no better: move along the
+    # constraint (one more draw, half a loss and half a win less) either way.
+    for step in (1e-4, -1e-4):
+        other = p + step * np.array([-0.5, 1.0, -0.5])
+        if (other > 0).all():
+            assert freqs @ np.log(other) <= freqs @ np.log(p) + 1e-12
 
 
 @given(st.integers(0, 500), st.integers(0, 500), st.integers(0, 500))

@@ -222,25 +222,26 @@ def sprt_llr(wins: int, draws: int, losses: int, elo0: float, elo1: float) -> fl
     return float(np.sum(counts * np.log(p1 / p0)))
 
 
-_OUTCOME_SCORES = np.array([0.0, 0.5, 1.0])
-
-
 def _mle_with_mean(freqs: np.ndarray, mean: float) -> np.ndarray:
     """Loss/draw/win probabilities maximising sum(f log p) subject to expected score ``mean``.
 
     Lagrange: ``p_i = f_i / (1 + lam (a_i - mean))`` with ``lam`` the root
     of ``sum f_i (a_i - mean) / (1 + lam (a_i - mean))``, which decreases in
-    ``lam`` on the interval where every denominator is positive: bisection.
+    ``lam`` on the interval where every denominator is positive: bisection
+    to the last bit, on Python floats (three terms: numpy's per-call cost
+    made this 20 times slower, and the gate and its simulator call it often).
     """
-    shifted = _OUTCOME_SCORES - mean
-    lo, hi = -1.0 / shifted.max(), 1.0 / -shifted.min()
-    for _ in range(200):
-        lam = (lo + hi) / 2
-        if np.sum(freqs * shifted / (1 + lam * shifted)) > 0:
+    shifted = (0.0 - mean, 0.5 - mean, 1.0 - mean)
+    f = [float(x) for x in freqs]
+    lo, hi = -1.0 / max(shifted), 1.0 / -min(shifted)
+    lam = (lo + hi) / 2
+    while lo < lam < hi:
+        if sum(fi * si / (1 + lam * si) for fi, si in zip(f, shifted)) > 0:
             lo = lam
         else:
             hi = lam
-    p = freqs / (1 + (lo + hi) / 2 * shifted)
+        lam = (lo + hi) / 2
+    p = np.array([fi / (1 + lam * si) for fi, si in zip(f, shifted)])
     return p / p.sum()
 
 
