@@ -30,7 +30,6 @@ newest net over the run's last third and at its end, with its spread over runs.
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import sys
 from pathlib import Path
@@ -40,12 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from l4demons.elo.rating import expected_score  # noqa: E402
-from l4demons.lifecycle import gate as gate_module  # noqa: E402
 from l4demons.lifecycle.gate import ALPHA, BETA, ELO0, ELO1, SUPERSEDE_LLR, Gate  # noqa: E402
-
-# The SPRT solves for its likelihoods by bisection, and a run asks it about the same tallies over and over.
-gate_module.sprt = functools.lru_cache(maxsize=None)(gate_module.sprt)
-gate_module.sprt_llr = functools.lru_cache(maxsize=None)(gate_module.sprt_llr)
 
 
 def simulate(rule: str, elo: np.ndarray, dice: np.random.Generator, games_per_cycle: float, draw_rate: float,
